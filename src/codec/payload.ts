@@ -1,0 +1,195 @@
+// Payloads: a 32-byte header (payload-header.ts) and a body of `nrows` rows of 9 values each
+// (tbl, pk, col_name, col_value, col_version, db_version, site_id, cl, seq), no separators,
+// optionally one LZ4 block. Decoding trusts no size field: every length is checked against
+// the bytes that remain, inflation is bounded before allocating, and nothing is preallocated
+// from nrows.
+
+import { ByteReader } from './byte-reader.js';
+import { SENTINEL, type Change } from './change.js';
+import { payloadChecksum } from './checksum.js';
+import { CodecError } from './codec-error.js';
+import { decompressBlock } from './compression.js';
+import { PayloadEncoder, type EncodeOptions } from './payload-encoder.js';
+import { decodePayloadHeader, PAYLOAD_HEADER_SIZE, type PayloadHeader } from './payload-header.js';
+import { readIntNumber, readValue } from './value.js';
+
+export { SENTINEL, type Change } from './change.js';
+export { PayloadEncoder, type EncodeOptions } from './payload-encoder.js';
+export { decodePayloadHeader, type PayloadHeader } from './payload-header.js';
+
+/** Limits applied while decoding. */
+export interface DecodeOptions {
+  /** Largest inflated body accepted, in bytes (default 512 MiB). */
+  maxExpandedSize?: number;
+}
+
+/** What decodePayload returns. */
+export interface DecodedPayload {
+  header: PayloadHeader;
+  changes: Change[];
+}
+
+const DEFAULT_MAX_EXPANDED_SIZE = 512 * 1024 * 1024;
+const MAX_COMPRESSION_RATIO = 255; // LZ4 cannot inflate more than this
+const MIN_ROW_BYTES = 32; // 2 (tbl) + 2 (pk) + 1 (col_name) + 1 (col_value) + 4 * 2 + 18 (site_id)
+const SITE_ID_BYTES = 16;
+const TEXT_1 = (1 << 3) | 3; // type byte of a TEXT whose length takes one byte
+const BLOB_1 = (1 << 3) | 4;
+const NULL_BYTE = 5;
+const NAME_CACHE_SIZE = 32;
+const UTF8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/** Encodes changes into one payload (an empty iterable gives a valid payload with nrows 0). */
+export function encodePayload(changes: Iterable<Change>, options: EncodeOptions): Uint8Array {
+  const encoder = new PayloadEncoder(options);
+  for (const change of changes) encoder.add(change);
+  return encoder.finish();
+}
+
+/**
+ * Decodes a version 1 or 2 payload into its header and changes, or throws CodecError.
+ * Decoded BLOBs (pk, site_id, BLOB values) are views into one private copy of the body;
+ * repeated site ids are the same Uint8Array object.
+ */
+export function decodePayload(bytes: Uint8Array, options: DecodeOptions = {}): DecodedPayload {
+  const header = decodePayloadHeader(bytes);
+  const body = readBody(bytes, header, options.maxExpandedSize ?? DEFAULT_MAX_EXPANDED_SIZE);
+  if (header.nrows > body.length / MIN_ROW_BYTES) {
+    throw new CodecError('BAD_SIZE', `${header.nrows} rows cannot fit in a ${body.length}-byte body`);
+  }
+  const r = new ByteReader(body);
+  const names = new NameCache();
+  const changes: Change[] = [];
+  let lastSite: Uint8Array | null = null;
+  let lastPk: Uint8Array | null = null;
+  for (let row = 0; row < header.nrows; row++) {
+    const tbl = readName(r, names, 'tbl') ?? fieldError('tbl', 'NULL');
+    const pk = readBlob(r, lastPk, 'pk');
+    lastPk = pk;
+    const colName = readName(r, names, 'col_name') ?? SENTINEL;
+    const colValue = readValue(r);
+    const colVersion = readVersion(r, 'col_version');
+    const dbVersion = readVersion(r, 'db_version');
+    const siteId = readSiteId(r, lastSite);
+    lastSite = siteId;
+    const cl = readVersion(r, 'cl');
+    const seq = readVersion(r, 'seq');
+    changes.push({ tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq });
+  }
+  if (r.remaining !== 0) throw new CodecError('BAD_SIZE', `${r.remaining} bytes after the last of ${header.nrows} rows`);
+  return { header, changes };
+}
+
+/** Verifies the checksum and returns the raw body: a private copy, or the bounded inflate. */
+function readBody(bytes: Uint8Array, header: PayloadHeader, maxExpandedSize: number): Uint8Array {
+  const transmitted = bytes.subarray(PAYLOAD_HEADER_SIZE);
+  if (header.checksum !== null && payloadChecksum(transmitted) !== header.checksum) {
+    throw new CodecError('BAD_CHECKSUM', 'payload body does not match its checksum');
+  }
+  const size = header.expandedSize;
+  if (size === 0) return transmitted.slice();
+  if (size > maxExpandedSize) {
+    throw new CodecError('TOO_LARGE', `body inflates to ${size} bytes, limit is ${maxExpandedSize}`);
+  }
+  if (size > transmitted.length * MAX_COMPRESSION_RATIO) {
+    throw new CodecError('TOO_LARGE', `${transmitted.length} LZ4 bytes cannot inflate to ${size}`);
+  }
+  return decompressBlock(transmitted, size);
+}
+
+/** Reads a TEXT field through the name cache; NULL gives null; any other type is BAD_TYPE. */
+function readName(r: ByteReader, names: NameCache, field: string): string | null {
+  const b = r.bytes;
+  const o = r.offset;
+  if (o + 1 < r.end && b[o] === TEXT_1 && b[o + 1]! < 0x80) {
+    const start = o + 2;
+    const end = start + b[o + 1]!;
+    if (end > r.end) throw new CodecError('TRUNCATED', `${field} runs past the body`);
+    r.offset = end;
+    return names.get(b, start, end);
+  }
+  if (o < r.end && b[o] === NULL_BYTE) {
+    r.offset = o + 1;
+    return null;
+  }
+  const v = readValue(r);
+  if (typeof v !== 'string') fieldError(field, v);
+  return v;
+}
+
+/** Reads a BLOB field, returning `last` itself when the bytes are the same (rows of one row share them). */
+function readBlob(r: ByteReader, last: Uint8Array | null, field: string): Uint8Array {
+  const b = r.bytes;
+  const o = r.offset;
+  if (o + 1 < r.end && b[o] === BLOB_1 && b[o + 1]! < 0x80) {
+    const n = b[o + 1]!;
+    const start = o + 2;
+    if (start + n > r.end) throw new CodecError('TRUNCATED', `${field} runs past the body`);
+    r.offset = start + n;
+    if (last !== null && last.length === n) {
+      let i = 0;
+      while (i < n && last[i] === b[start + i]) i++;
+      if (i === n) return last;
+    }
+    return b.subarray(start, start + n);
+  }
+  const v = readValue(r);
+  if (!(v instanceof Uint8Array)) fieldError(field, v);
+  return v;
+}
+
+/** Reads the 16-byte site id BLOB, returning `last` itself when the bytes are the same. */
+function readSiteId(r: ByteReader, last: Uint8Array | null): Uint8Array {
+  const v = readBlob(r, last, 'site_id');
+  if (v.length !== SITE_ID_BYTES) throw new CodecError('BAD_VALUE', `site_id must be ${SITE_ID_BYTES} bytes, got ${v.length}`);
+  return v;
+}
+
+function readVersion(r: ByteReader, field: string): number {
+  const n = readIntNumber(r);
+  if (n < 0) throw new CodecError('BAD_VALUE', `${field} must not be negative, got ${n}`);
+  return n;
+}
+
+function fieldError(field: string, value: unknown): never {
+  const found =
+    value === null || value === 'NULL'
+      ? 'NULL'
+      : typeof value === 'bigint'
+        ? 'INTEGER'
+        : typeof value === 'number'
+          ? 'REAL'
+          : typeof value === 'string'
+            ? 'TEXT'
+            : 'BLOB';
+  throw new CodecError('BAD_TYPE', `payload field ${field} has the wrong type (${found})`);
+}
+
+/** Decoded strings of recently seen table and column names, matched by their raw bytes. */
+class NameCache {
+  private readonly raw: Uint8Array[] = [];
+  private readonly text: string[] = [];
+  private next = 0;
+
+  get(bytes: Uint8Array, start: number, end: number): string {
+    const n = end - start;
+    const raw = this.raw;
+    for (let k = 0; k < raw.length; k++) {
+      const candidate = raw[k]!;
+      if (candidate.length !== n) continue;
+      let i = 0;
+      while (i < n && candidate[i] === bytes[start + i]) i++;
+      if (i === n) return this.text[k]!;
+    }
+    const value = n === 0 ? '' : UTF8.decode(bytes.subarray(start, end));
+    if (raw.length < NAME_CACHE_SIZE) {
+      raw.push(bytes.subarray(start, end));
+      this.text.push(value);
+    } else {
+      raw[this.next] = bytes.subarray(start, end);
+      this.text[this.next] = value;
+      this.next = (this.next + 1) % NAME_CACHE_SIZE;
+    }
+    return value;
+  }
+}

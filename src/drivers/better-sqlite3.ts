@@ -1,0 +1,143 @@
+// The better-sqlite3 driver: implements the engine's Connection and instruments the user's
+// Database object so that transaction ends are seen and deferred cloudsync_* calls run.
+
+import type BetterSqlite3 from 'better-sqlite3';
+import type { SqlValue } from '../codec/value.js';
+import type { AggregateOptions, Connection, FunctionOptions, Statement } from '../engine/connection.js';
+import { splitStatements } from '../sql/split-statements.js';
+
+type Database = BetterSqlite3.Database;
+type AnyStatement = BetterSqlite3.Statement<unknown[], unknown>;
+
+/** What the instrumented Database reports around each user statement. */
+export interface StatementHooks {
+  /** Before a statement runs (`readonly`: it cannot write). */
+  before(readonly: boolean): void;
+  /** Runs the statement, then any work it deferred. */
+  capture<T>(statement: () => T): T;
+  /** After a statement or a transaction function finished. */
+  after(): void;
+}
+
+const instrumented = new WeakSet<object>();
+
+/** Wraps a better-sqlite3 Database as the engine's Connection (using its original methods). */
+export function createBetterSqlite3Connection(db: Database): Connection {
+  const proto = Object.getPrototypeOf(db) as Database;
+  const prepare = (sql: string) => proto.prepare.call(db, sql) as AnyStatement;
+  return {
+    exec: (sql) => void proto.exec.call(db, sql),
+    prepare: (sql): Statement => {
+      const statement = prepare(sql);
+      statement.safeIntegers(true);
+      if (statement.reader) statement.raw(true);
+      return {
+        run: (params = []) => statement.run(...(params as unknown[])).changes,
+        get: (params = []) => statement.get(...(params as unknown[])) as SqlValue[] | undefined,
+        all: (params = []) => statement.all(...(params as unknown[])) as SqlValue[][],
+      };
+    },
+    registerFunction: (name, fn, options: FunctionOptions = {}) => {
+      db.function(name, { varargs: true, safeIntegers: true, deterministic: options.deterministic ?? false, directOnly: options.directOnly ?? false }, (...args: unknown[]) =>
+        fn(args as SqlValue[]),
+      );
+    },
+    registerAggregate: <State>(name: string, options: AggregateOptions<State>) => {
+      db.aggregate(name, {
+        varargs: true,
+        safeIntegers: true,
+        start: () => options.start(),
+        step: (state: State, ...args: unknown[]) => options.step(state, args as SqlValue[]),
+        result: (state: State) => options.result(state),
+      });
+    },
+    get inTransaction() {
+      return db.inTransaction;
+    },
+    get isMemory() {
+      return db.memory;
+    },
+    reentrant: false,
+  };
+}
+
+/** Patches prepare, exec and transaction of this Database instance to report to `hooks`. */
+export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): void {
+  if (instrumented.has(db)) throw new Error('sqlite-sync: load() was already called on this connection');
+  instrumented.add(db);
+  const proto = Object.getPrototypeOf(db) as Database;
+
+  const wrapStatement = (statement: AnyStatement): AnyStatement => {
+    for (const method of ['run', 'get', 'all'] as const) {
+      const original = statement[method] as (...args: unknown[]) => unknown;
+      Object.defineProperty(statement, method, {
+        configurable: true,
+        value: function (this: AnyStatement, ...args: unknown[]) {
+          hooks.before(statement.readonly);
+          try {
+            return hooks.capture(() => original.apply(this, args));
+          } finally {
+            hooks.after();
+          }
+        },
+      });
+    }
+    const iterate = statement.iterate as (...args: unknown[]) => IterableIterator<unknown>;
+    Object.defineProperty(statement, 'iterate', {
+      configurable: true,
+      value: function* (this: AnyStatement, ...args: unknown[]) {
+        hooks.before(statement.readonly);
+        try {
+          yield* iterate.apply(this, args);
+        } finally {
+          hooks.after();
+        }
+      },
+    });
+    return statement;
+  };
+
+  const prepare = (sql: string) => wrapStatement(proto.prepare.call(db, sql) as AnyStatement);
+  Object.defineProperty(db, 'prepare', { configurable: true, value: prepare });
+  Object.defineProperty(db, 'exec', {
+    configurable: true,
+    value: (sql: string) => {
+      if (!/cloudsync_/i.test(sql)) {
+        hooks.before(false);
+        try {
+          proto.exec.call(db, sql);
+        } finally {
+          hooks.after();
+        }
+        return db;
+      }
+      for (const text of splitStatements(sql)) {
+        const statement = prepare(text);
+        if (statement.reader) statement.all();
+        else statement.run();
+      }
+      return db;
+    },
+  });
+  Object.defineProperty(db, 'transaction', {
+    configurable: true,
+    value: (fn: (...args: unknown[]) => unknown) => {
+      const transaction = proto.transaction.call(db, fn) as BetterSqlite3.Transaction<(...args: unknown[]) => unknown>;
+      const wrap = (variant: (...args: unknown[]) => unknown) =>
+        function (this: unknown, ...args: unknown[]) {
+          try {
+            return variant.apply(this, args);
+          } finally {
+            hooks.after();
+          }
+        };
+      const wrapped = wrap(transaction) as BetterSqlite3.Transaction<(...args: unknown[]) => unknown>;
+      for (const variant of ['deferred', 'immediate', 'exclusive'] as const) {
+        Object.defineProperty(wrapped, variant, { value: wrap(transaction[variant]) });
+      }
+      Object.defineProperty(wrapped, 'default', { value: wrapped });
+      Object.defineProperty(wrapped, 'database', { value: db, enumerable: true });
+      return wrapped;
+    },
+  });
+}

@@ -1,0 +1,490 @@
+// The engine: makes tables of one SQLite connection replicated, and produces and merges changes.
+// Every cloudsync_* SQL function and the TypeScript API end up in these methods.
+
+import { decodePayload, encodePayload, type Change } from '../codec/payload.js';
+import { schemaHash, toSignedInt64 } from '../codec/schema-hash.js';
+import type { SqlValue } from '../codec/value.js';
+import { type ChangeFilter, readChanges } from './changes.js';
+import { Clock } from './clock.js';
+import type { Connection, Statement } from './connection.js';
+import { CloudSyncError } from './errors.js';
+import { quoteIdentifier as q, quoteLiteral } from './identifiers.js';
+import { checkChanges, mergeChanges } from './merge.js';
+import { type Algo, createChangesView, createMetaTable, createTriggers, dropMetaTable, dropTriggers, type TableLayout } from './meta-schema.js';
+import { readRowClocks, writeRowClocks, type CellClock } from './row-clocks.js';
+import { ALL_COLUMNS, dropGlobalTables, Settings } from './settings.js';
+import { SyncedTable } from './synced-table.js';
+import { checkSyncable, readTableShape } from './table-schema.js';
+import { registerTriggerFunctions } from './trigger-functions.js';
+import { cryptoRandomBytes, createUuidBytes, formatUuid, type RandomBytes } from './uuid.js';
+
+/** The library version reported by cloudsync_version(). */
+export const LIBRARY_VERSION = '0.1.0';
+
+/** Options of the engine; time and randomness are injectable for tests. */
+export interface EngineOptions {
+  now?: () => number;
+  random?: RandomBytes;
+}
+
+/** Options of `init`. */
+export interface InitOptions {
+  algo?: string;
+  force?: boolean;
+}
+
+const ALGO_NAMES: Record<string, Algo | 'aws'> = {
+  cls: 'cls',
+  causallengthset: 'cls',
+  gos: 'gos',
+  growonlyset: 'gos',
+  dws: 'dws',
+  deletewinsset: 'dws',
+  aws: 'aws',
+  addwinsset: 'aws',
+};
+
+/** The cloudsync engine of one connection. */
+export class CloudSyncEngine {
+  readonly clock = new Clock();
+  readonly settings: Settings;
+  private tables: Map<string, SyncedTable> | null = null;
+  private mergingDepth = 0;
+  private dataVersion: Statement | null = null;
+  private lastDataVersion = -1;
+  private transactionChecked = false;
+  private alterKeys = new Map<string, string>();
+  private localSite: Uint8Array | null = null;
+  private cachedSchemaHash: bigint | null = null;
+  private readonly now: () => number;
+  private readonly random: RandomBytes;
+
+  constructor(
+    readonly db: Connection,
+    options: EngineOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? cryptoRandomBytes;
+    this.settings = new Settings(db);
+    registerTriggerFunctions(db, this);
+    this.reload();
+  }
+
+  get merging(): boolean {
+    return this.mergingDepth > 0;
+  }
+
+  /** The synced table by name (case-insensitive), or undefined. */
+  table(name: string): SyncedTable | undefined {
+    return this.registry().get(name.toLowerCase());
+  }
+
+  /** The ordinal of a site id in cloudsync_site_id, adding it when new. */
+  siteOrdinal(siteId: Uint8Array): number {
+    return this.settings.siteOrdinal(siteId);
+  }
+
+  /** Every synced table, in creation order. */
+  syncedTables(): SyncedTable[] {
+    return [...this.registry().values()];
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------
+
+  /** Makes a table (or '*': every user table) replicated; idempotent. */
+  init(table: string, options: InitOptions = {}): void {
+    const fn = 'cloudsync_init';
+    const algo = parseAlgo(fn, options.algo ?? 'cls');
+    const names = table === '*' ? this.userTables() : [table];
+    this.atomically(() => {
+      if (!this.settings.exist()) this.settings.create(LIBRARY_VERSION, this.now(), this.random);
+      for (const name of names) this.initTable(fn, name, algo, options.force ?? false);
+      this.afterSchemaChange();
+    });
+  }
+
+  /** Stops tracking a table (or '*': every table, and forgets the site id). */
+  cleanup(table: string): void {
+    if (!this.settings.exist()) return;
+    this.atomically(() => {
+      this.keepClockFloor();
+      const names = table === '*' ? this.syncedTables().map((t) => t.name) : [this.table(table)?.name ?? table];
+      for (const name of names) {
+        dropTriggers(this.db, name);
+        dropMetaTable(this.db, name);
+        this.settings.deleteTable(name);
+      }
+      if (table === '*') {
+        dropGlobalTables(this.db);
+        this.settings.forget();
+        this.db.exec('DROP VIEW IF EXISTS temp.cloudsync_changes');
+        this.tables = new Map();
+        this.localSite = null;
+        this.cachedSchemaHash = null;
+        this.clock.reset(0);
+        return;
+      }
+      this.afterSchemaChange();
+    });
+  }
+
+  /** Turns tracking of a table (or '*') on or off; the state is stored in the database. */
+  setEnabled(table: string, enabled: boolean): void {
+    const targets = table === '*' ? this.syncedTables() : [this.requireTable(enabled ? 'cloudsync_enable' : 'cloudsync_disable', table)];
+    this.atomically(() => {
+      for (const target of targets) {
+        this.settings.setTable(target.name, 'enabled', enabled ? '1' : '0');
+        target.enabled = enabled;
+      }
+    });
+  }
+
+  /** True if the table is synced and enabled. */
+  isEnabled(table: string): boolean {
+    return this.table(table)?.enabled ?? false;
+  }
+
+  /** Forgets in-memory state and statements, and reads the state again from the database. */
+  terminate(): void {
+    this.reload();
+  }
+
+  /** Starts a schema change of a synced table: opens a savepoint and removes its triggers. */
+  beginAlter(table: string): void {
+    const synced = this.requireTable('cloudsync_begin_alter', table);
+    this.db.exec('SAVEPOINT cloudsync_alter');
+    this.alterKeys.set(synced.name.toLowerCase(), JSON.stringify(synced.layout.pk.map((c) => c.name.toLowerCase())));
+    dropTriggers(this.db, synced.name);
+  }
+
+  /** Finishes a schema change: migrates the clocks to the new columns and re-creates triggers. */
+  commitAlter(table: string): void {
+    const fn = 'cloudsync_commit_alter';
+    const synced = this.requireTable(fn, table);
+    try {
+      const shape = checkSyncable(this.db, fn, synced.name, true);
+      this.keepClockFloor();
+      const oldKeys = this.alterKeys.get(synced.name.toLowerCase()) ?? JSON.stringify(synced.layout.pk.map((c) => c.name.toLowerCase()));
+      const layout: TableLayout = { name: shape.name, pk: shape.pk, columns: shape.columns, algo: synced.layout.algo };
+      if (JSON.stringify(shape.pk.map((c) => c.name.toLowerCase())) !== oldKeys) {
+        dropMetaTable(this.db, synced.name);
+        this.registerLayout(layout, synced.enabled);
+        this.backfill(this.requireTable(fn, layout.name));
+      } else {
+        this.migrateClocks(synced, layout);
+      }
+      createTriggers(this.db, layout);
+      this.alterKeys.delete(synced.name.toLowerCase());
+      this.db.exec('RELEASE cloudsync_alter');
+    } catch (error) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK TO cloudsync_alter; RELEASE cloudsync_alter');
+      this.reload();
+      throw error;
+    }
+    this.afterSchemaChange();
+    this.afterWrite();
+  }
+
+  // ---- identity and clocks ----------------------------------------------------------------
+
+  /** This database's site id (16 bytes), or null before the first cloudsync_init. */
+  siteId(): Uint8Array | null {
+    return this.localSite;
+  }
+
+  /** The current db_version. */
+  dbVersion(): number {
+    return this.clock.current;
+  }
+
+  /** A new UUIDv7 string. */
+  uuid(): string {
+    return formatUuid(createUuidBytes(this.now(), this.random));
+  }
+
+  /** The current schema hash (unsigned), as cached after the last schema change. */
+  schemaHash(): bigint {
+    this.cachedSchemaHash ??= this.computeSchemaHash();
+    return this.cachedSchemaHash;
+  }
+
+  private computeSchemaHash(): bigint {
+    const names = this.syncedTables().map((t) => t.name);
+    if (names.length === 0) return schemaHash([]);
+    const sql = this.db
+      .prepare(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name IN (${names.map(quoteLiteral).join(', ')}) ORDER BY rowid`)
+      .all()
+      .map((r) => String(r[0]));
+    return schemaHash(sql);
+  }
+
+  // ---- settings ---------------------------------------------------------------------------
+
+  /** cloudsync_set: writes a global setting (null deletes it). */
+  set(key: string, value: SqlValue): void {
+    this.atomically(() => {
+      if (!this.settings.exist()) this.settings.create(LIBRARY_VERSION, this.now(), this.random);
+      this.settings.set(key, value);
+    });
+  }
+
+  /** cloudsync_set_table / cloudsync_set_column: writes a table or column setting. */
+  setTable(table: string, key: string, value: SqlValue, column: string = ALL_COLUMNS): void {
+    if (key.toLowerCase() === 'algo' || key.toLowerCase() === 'columns') {
+      throw new CloudSyncError('MISUSE', `cloudsync_set_table: '${key}' is managed by cloudsync_init`);
+    }
+    this.atomically(() => {
+      if (!this.settings.exist()) this.settings.create(LIBRARY_VERSION, this.now(), this.random);
+      this.settings.setTable(table, key, value, column);
+    });
+  }
+
+  // ---- changes ----------------------------------------------------------------------------
+
+  /** Reads tracked changes, ordered by db_version and seq. */
+  changes(filter: ChangeFilter = {}): Change[] {
+    this.refreshIfChanged();
+    if (!this.settings.exist()) return [];
+    const wanted = filter.tables ? new Set(filter.tables.map((t) => t.toLowerCase())) : null;
+    const tables = this.syncedTables().filter((t) => wanted === null || wanted.has(t.name.toLowerCase()));
+    const site = filter.site === undefined ? null : filter.site === 'local' ? 0 : this.settings.siteOrdinal(filter.site);
+    return readChanges(tables, filter, (ordinal) => this.settings.siteId(ordinal), site);
+  }
+
+  /** Encodes changes into a payload; null when there are none. */
+  encodeChanges(changes: readonly Change[], options: { compress?: boolean; version?: 1 | 2 } = {}): Uint8Array | null {
+    if (changes.length === 0) return null;
+    return encodePayload(changes, { schemaHash: this.schemaHash(), ...options });
+  }
+
+  /** Applies changes atomically: all of them or none. Returns how many were given. */
+  applyChanges(changes: readonly Change[], fn = 'cloudsync_changes'): number {
+    this.refreshIfChanged();
+    checkChanges(fn, this, changes);
+    this.atomically(() => {
+      this.mergingDepth++;
+      try {
+        mergeChanges(fn, this, changes);
+      } finally {
+        this.mergingDepth--;
+      }
+    }, true);
+    return changes.length;
+  }
+
+  /** Decodes and applies a payload atomically; returns the number of changes in it. */
+  applyPayload(payload: Uint8Array, fn = 'cloudsync_payload_decode'): number {
+    let decoded: ReturnType<typeof decodePayload>;
+    try {
+      decoded = decodePayload(payload);
+    } catch (error) {
+      throw new CloudSyncError('PAYLOAD', `${fn}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    return this.applyChanges(decoded.changes, fn);
+  }
+
+  // ---- transaction tracking (called by the driver around user statements) -------------------
+
+  /** Called before a user statement runs; `readonly` statements cannot write. */
+  beforeStatement(readonly: boolean): void {
+    if (!this.db.inTransaction) {
+      this.clock.endTransaction();
+      this.transactionChecked = false;
+    }
+    if (!readonly && !this.transactionChecked) {
+      this.transactionChecked = true;
+      this.refreshIfChanged();
+    }
+  }
+
+  /** Called after a user statement ran. */
+  afterStatement(): void {
+    if (!this.db.inTransaction) {
+      this.clock.endTransaction();
+      this.transactionChecked = false;
+    }
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private initTable(fn: string, name: string, algo: Algo, force: boolean): void {
+    const shape = checkSyncable(this.db, fn, name, force);
+    const existing = this.table(shape.name);
+    const storedAlgo = this.settings.getTable(shape.name, 'algo');
+    if (storedAlgo !== null && storedAlgo !== algo) {
+      throw new CloudSyncError('MISUSE', `${fn}: table ${shape.name} uses algorithm ${storedAlgo}; before changing a table algorithm you must call cloudsync_cleanup('${shape.name}')`);
+    }
+    const layout: TableLayout = existing?.layout ?? { name: shape.name, pk: shape.pk, columns: shape.columns, algo };
+    this.settings.setTable(shape.name, 'algo', algo);
+    this.settings.setTable(shape.name, 'columns', JSON.stringify(layout.columns));
+    createMetaTable(this.db, layout);
+    createTriggers(this.db, layout);
+    this.registerLayout(layout, existing?.enabled ?? this.settings.getTable(shape.name, 'enabled') !== '0');
+    this.backfill(this.requireTable(fn, shape.name));
+  }
+
+  private registerLayout(layout: TableLayout, enabled: boolean): void {
+    this.settings.setTable(layout.name, 'algo', layout.algo);
+    this.settings.setTable(layout.name, 'columns', JSON.stringify(layout.columns));
+    createMetaTable(this.db, layout);
+    this.registry().set(layout.name.toLowerCase(), new SyncedTable(this.db, layout, enabled));
+  }
+
+  /** Gives every base row without a meta row a fresh-insert clock (rows written before init). */
+  private backfill(table: SyncedTable): void {
+    const keys = table.layout.pk.map((c) => `b.${q(c.name)}`).join(', ');
+    const match = table.layout.pk.map((c, i) => `m.pk${i + 1} = b.${q(c.name)}`).join(' AND ');
+    const n = table.cellCount;
+    const clocks = n > 0 ? `cloudsync_seq_block(${n})` : `cloudsync_clocks_insert(${quoteLiteral(table.name)}, NULL, 0)`;
+    const inserted = this.db
+      .prepare(
+        `INSERT INTO ${table.quotedMeta} (${table.layout.pk.map((_, i) => `pk${i + 1}`).join(', ')}, db_version, clocks)
+         SELECT ${keys}, cloudsync_db_version_local(), ${clocks} FROM ${table.quotedName} AS b WHERE NOT EXISTS (SELECT 1 FROM ${table.quotedMeta} AS m WHERE ${match})`,
+      )
+      .run();
+    if (inserted > 0) this.afterWrite();
+  }
+
+  /** Rewrites every meta row of a table for a new column list (after ALTER TABLE). */
+  private migrateClocks(table: SyncedTable, layout: TableLayout): void {
+    const oldColumns = table.layout.columns.map((c) => c.toLowerCase());
+    const from = layout.columns.map((c) => oldColumns.indexOf(c.toLowerCase()));
+    const keyCount = layout.pk.length;
+    const rows = this.db.prepare(`SELECT * FROM ${table.quotedMeta}`).all();
+    const added = from.filter((i) => i < 0).length;
+    const dbVersion = added > 0 ? this.clock.localVersion() : 0;
+    const baseExists = this.db.prepare(`SELECT 1 FROM ${table.quotedName} WHERE ${table.baseKeyMatch}`);
+    const put = this.db.prepare(`INSERT OR REPLACE INTO ${table.quotedMeta} VALUES (${'?, '.repeat(keyCount + 1)}?)`);
+    const remove = this.db.prepare(`DELETE FROM ${table.quotedMeta} WHERE ${table.metaKeyMatch}`);
+    for (const row of rows) {
+      const key = row.slice(0, keyCount);
+      const old = readRowClocks(row[keyCount + 1], Number(row[keyCount]), table.cellCount);
+      const alive = baseExists.get(key) !== undefined;
+      const deleted = old.sentinel !== null && old.sentinel.version % 2 === 0;
+      if (!alive && !deleted) {
+        remove.run(key); // meta of a row that no longer exists (the reference compacts these too)
+        continue;
+      }
+      const cells = from.map((i): CellClock | null => {
+        if (i >= 0) return old.cells[i] ?? null;
+        return alive ? { version: 1, dbVersion, seq: this.clock.takeSeq(), site: 0 } : null;
+      });
+      const clocks = { sentinel: old.sentinel, cells };
+      const max = Math.max(old.sentinel?.dbVersion ?? 0, ...cells.map((c) => c?.dbVersion ?? 0));
+      put.run([...key, BigInt(max), writeRowClocks(clocks)]);
+    }
+    this.registerLayout(layout, table.enabled);
+  }
+
+  private afterSchemaChange(): void {
+    this.cachedSchemaHash = this.computeSchemaHash();
+    this.localSite = this.settings.localSiteId();
+    this.settings.recordSchemaHash(toSignedInt64(this.cachedSchemaHash));
+    createChangesView(this.db, this.syncedTables().map((t) => t.layout));
+  }
+
+  /** Stores the clock so that it never goes back when meta tables are dropped. */
+  private keepClockFloor(): void {
+    this.settings.set('pre_alter_dbversion', String(this.clock.current));
+  }
+
+  /** Runs `work` in a transaction of its own, or a savepoint inside the caller's. */
+  private atomically(work: () => void, deferForeignKeys = false): void {
+    const outer = this.db.inTransaction;
+    if (!outer) this.clock.endTransaction();
+    this.db.exec(outer ? 'SAVEPOINT cloudsync' : 'BEGIN IMMEDIATE');
+    if (deferForeignKeys && !outer) this.db.exec('PRAGMA defer_foreign_keys = ON');
+    try {
+      work();
+      this.db.exec(outer ? 'RELEASE cloudsync' : 'COMMIT');
+    } catch (error) {
+      this.db.exec(outer ? 'ROLLBACK TO cloudsync; RELEASE cloudsync' : 'ROLLBACK');
+      this.reload();
+      throw error;
+    } finally {
+      this.afterWrite();
+    }
+  }
+
+  private afterWrite(): void {
+    if (!this.db.inTransaction) this.clock.endTransaction();
+    this.lastDataVersion = this.readDataVersion();
+  }
+
+  /** Reloads clock and registry when another connection changed the database. */
+  private refreshIfChanged(): void {
+    if (this.db.isMemory) return;
+    const version = this.readDataVersion();
+    if (version !== this.lastDataVersion) this.reload();
+  }
+
+  private readDataVersion(): number {
+    this.dataVersion ??= this.db.prepare('PRAGMA data_version');
+    return Number(this.dataVersion.get()?.[0] ?? 0);
+  }
+
+  private reload(): void {
+    this.tables = null;
+    this.settings.forget();
+    this.cachedSchemaHash = null;
+    const tables = this.registry();
+    this.localSite = this.settings.exist() ? this.settings.localSiteId() : null;
+    this.cachedSchemaHash = this.computeSchemaHash();
+    let max = Number(this.settings.exist() ? (this.settings.get('pre_alter_dbversion') ?? 0) : 0);
+    for (const table of tables.values()) {
+      const row = this.db.prepare(`SELECT max(db_version) FROM ${table.quotedMeta}`).get();
+      max = Math.max(max, Number(row?.[0] ?? 0));
+    }
+    if (max > this.clock.current || !this.db.inTransaction) this.clock.reset(Math.max(max, this.clock.current));
+    this.lastDataVersion = this.readDataVersion();
+    if (this.settings.exist()) createChangesView(this.db, [...tables.values()].map((t) => t.layout));
+  }
+
+  private registry(): Map<string, SyncedTable> {
+    if (this.tables) return this.tables;
+    const tables = new Map<string, SyncedTable>();
+    this.tables = tables;
+    if (!this.settings.exist()) return tables;
+    for (const name of this.settings.tables()) {
+      const algo = (this.settings.getTable(name, 'algo') ?? 'cls') as Algo;
+      let shape;
+      try {
+        shape = readTableShape(this.db, 'cloudsync', name);
+      } catch {
+        continue; // the table was dropped without cloudsync_cleanup: ignore its leftovers
+      }
+      const stored = this.settings.getTable(name, 'columns');
+      const columns = stored ? (JSON.parse(stored) as string[]) : shape.columns;
+      const layout: TableLayout = { name: shape.name, pk: shape.pk, columns, algo };
+      tables.set(shape.name.toLowerCase(), new SyncedTable(this.db, layout, this.settings.getTable(name, 'enabled') !== '0'));
+    }
+    return tables;
+  }
+
+  private requireTable(fn: string, name: string): SyncedTable {
+    const table = this.table(name);
+    if (!table) throw new CloudSyncError('MISUSE', `${fn}: table ${name} is not synced; call cloudsync_init('${name}') first`);
+    return table;
+  }
+
+  private userTables(): string[] {
+    return this.db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")
+      .all()
+      .map((r) => String(r[0]))
+      .filter((name) => !/^sqlite_/i.test(name) && !/^cloudsync_/i.test(name) && !/_cloudsync$/i.test(name));
+  }
+}
+
+function parseAlgo(fn: string, name: string): Algo {
+  const algo = ALGO_NAMES[name.toLowerCase()];
+  if (algo === undefined) throw new CloudSyncError('MISUSE', `${fn}: unknown algorithm '${name}'; use cls, gos or dws`);
+  if (algo === 'aws') {
+    throw new CloudSyncError(
+      'UNSUPPORTED',
+      `${fn}: algorithm 'aws' (add-wins) is not supported: a delete carries no causal context in this metadata, so a concurrent update cannot be told from a stale one; use cls or dws`,
+    );
+  }
+  return algo;
+}
+

@@ -1,0 +1,33 @@
+// The engine's one error class: expected failures carry a stable code; bugs go through `unexpected`.
+
+/** Stable codes of expected failures. */
+export type CloudSyncErrorCode =
+  | 'MISUSE'
+  | 'NOT_FOUND'
+  | 'SCHEMA'
+  | 'MISMATCH'
+  | 'CONSTRAINT'
+  | 'PAYLOAD'
+  | 'UNSUPPORTED';
+
+/** An expected failure of a cloudsync operation; the message starts with the operation's SQL name. */
+export class CloudSyncError extends Error {
+  override name = 'CloudSyncError';
+  constructor(
+    readonly code: CloudSyncErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Throws for a state that the code believes impossible. */
+export function unexpected(what: string): never {
+  throw new Error(`sqlite-sync internal error: ${what}`);
+}
+
+/** Narrows a condition or throws an internal error. */
+export function assert(condition: unknown, what: string): asserts condition {
+  if (!condition) unexpected(what);
+}

@@ -1,0 +1,16 @@
+// Quoting of SQL identifiers and string literals for the SQL the engine generates.
+
+/** Quotes an identifier: "name" with embedded quotes doubled. */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** Quotes a string literal: 'text' with embedded quotes doubled. */
+export function quoteLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/** The name of a table's meta table. */
+export function metaTableName(table: string): string {
+  return `${table}_cloudsync`;
+}

@@ -1,0 +1,77 @@
+// How a local INSERT, UPDATE, DELETE or primary-key change moves a row's clocks (the reference's
+// insert/update/delete algorithms). Pure functions: the triggers call them through SQL functions.
+
+import { CloudSyncError } from './errors.js';
+import { type CellClock, type RowClocks, causalLength } from './row-clocks.js';
+
+/** Local time for one write: the transaction's db_version and a seq source. */
+export interface WriteTime {
+  dbVersion: number;
+  takeSeq: () => number;
+}
+
+/** Clocks after a local INSERT of the row (`old` is the meta row, if any). */
+export function clocksAfterInsert(table: string, old: RowClocks | null, cellCount: number, time: WriteTime, deleteWins: boolean): RowClocks {
+  if (deleteWins && old !== null && causalLength(old) % 2 === 0) refuseReinsert(table);
+  const sentinel = insertSentinel(old, cellCount, time);
+  const cells = (old?.cells ?? new Array<CellClock | null>(cellCount).fill(null)).map((cell) => stamp(cell === null ? 1 : cell.version + 1, time));
+  return { sentinel, cells };
+}
+
+/** Clocks after a local UPDATE that changed the columns flagged in `changed` (no key change). */
+export function clocksAfterUpdate(old: RowClocks | null, cellCount: number, changed: readonly boolean[], time: WriteTime): RowClocks {
+  const cells = old ? [...old.cells] : new Array<CellClock | null>(cellCount).fill(null);
+  for (let i = 0; i < cellCount; i++) {
+    if (changed[i]) cells[i] = stamp((cells[i]?.version ?? 0) + 1, time);
+  }
+  return { sentinel: old?.sentinel ?? null, cells };
+}
+
+/** Clocks after a local DELETE: the sentinel counts one more (even: deleted); cells are dropped. */
+export function clocksAfterDelete(old: RowClocks | null, cellCount: number, time: WriteTime): RowClocks {
+  const version = old?.sentinel ? old.sentinel.version + 1 : 2;
+  return { sentinel: stamp(version, time), cells: new Array<CellClock | null>(cellCount).fill(null) };
+}
+
+/**
+ * Clocks of the old and the new key after a primary-key change: the old key gets a tombstone, its
+ * cells move to the new key re-stamped as local at version 1 (each with its own seq), the new key
+ * gets a live sentinel, then changed columns count one more.
+ */
+export function clocksAfterKeyChange(
+  table: string,
+  oldKey: RowClocks | null,
+  newKey: RowClocks | null,
+  cellCount: number,
+  changed: readonly boolean[],
+  time: WriteTime,
+  deleteWins: boolean,
+): { oldKey: RowClocks; newKey: RowClocks } {
+  if (deleteWins && newKey !== null && causalLength(newKey) % 2 === 0) refuseReinsert(table);
+  const tombstone = clocksAfterDelete(oldKey, cellCount, time);
+  const cells = newKey ? [...newKey.cells] : new Array<CellClock | null>(cellCount).fill(null);
+  const moved = oldKey?.cells ?? [];
+  for (let i = 0; i < cellCount; i++) if (moved[i]) cells[i] = stamp(1, time);
+  const sentinel = newKey?.sentinel ? stamp(liveAgain(newKey.sentinel.version), time) : stamp(1, time);
+  return { oldKey: tombstone, newKey: clocksAfterUpdate({ sentinel, cells }, cellCount, changed, time) };
+}
+
+/** The next odd causal length: an even one gets +1, an odd one +2. */
+export function liveAgain(version: number): number {
+  return version % 2 === 0 ? version + 1 : version + 2;
+}
+
+function insertSentinel(old: RowClocks | null, cellCount: number, time: WriteTime): CellClock | null {
+  if (old?.sentinel) return stamp(liveAgain(old.sentinel.version), time);
+  // A key-only table is represented by its sentinel alone.
+  if (cellCount === 0) return stamp(old === null ? 1 : liveAgain(causalLength(old)), time);
+  return null;
+}
+
+function stamp(version: number, time: WriteTime): CellClock {
+  return { version, dbVersion: time.dbVersion, seq: time.takeSeq(), site: 0 };
+}
+
+function refuseReinsert(table: string): never {
+  throw new CloudSyncError('CONSTRAINT', `cloudsync: table ${table} uses the delete-wins algorithm (dws): a deleted primary key cannot be inserted again`);
+}

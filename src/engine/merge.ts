@@ -1,0 +1,223 @@
+// Merging remote changes into the local database: the reference's CLS rules (section 4 of the
+// reference notes), applied row by row with the changes of one primary key batched together.
+
+import { compareValues, type SqlValue } from '../codec/value.js';
+import { decodePk } from '../codec/pk.js';
+import { type Change, SENTINEL } from '../codec/payload.js';
+import type { Clock } from './clock.js';
+import { CloudSyncError } from './errors.js';
+import { quoteIdentifier as q } from './identifiers.js';
+import { type CellClock, type RowClocks, causalLength, maxDbVersion, readRowClocks, writeRowClocks } from './row-clocks.js';
+import type { SyncedTable } from './synced-table.js';
+import { formatUuid } from './uuid.js';
+
+/** What merging needs from the engine. */
+export interface MergeContext {
+  clock: Clock;
+  table(name: string): SyncedTable | undefined;
+  siteOrdinal(siteId: Uint8Array): number;
+}
+
+/** Checks that every change names a known table and column; throws before anything is applied. */
+export function checkChanges(fn: string, context: MergeContext, changes: readonly Change[]): void {
+  let last: SyncedTable | undefined;
+  for (const change of changes) {
+    const table = last?.name === change.tbl ? last : context.table(change.tbl);
+    if (!table) throw new CloudSyncError('NOT_FOUND', `${fn}: unknown table ${change.tbl}; run cloudsync_init on it before applying its changes`);
+    if (change.colName !== SENTINEL && table.indexOf(change.colName) < 0) {
+      throw new CloudSyncError('NOT_FOUND', `${fn}: unknown column ${change.colName} in table ${change.tbl}`);
+    }
+    last = table;
+  }
+}
+
+/** Merges changes in order; the caller owns the transaction and keeps triggers quiet. */
+export function mergeChanges(fn: string, context: MergeContext, changes: readonly Change[]): void {
+  let row: RowMerge | null = null;
+  let lastSite: Uint8Array | null = null;
+  let lastOrdinal = 0;
+  for (const change of changes) {
+    if (row === null || row.table.name !== change.tbl || !sameBytes(row.pkBlob, change.pk)) {
+      row?.flush();
+      const table = context.table(change.tbl);
+      if (!table) throw new CloudSyncError('NOT_FOUND', `${fn}: unknown table ${change.tbl}`);
+      row = new RowMerge(fn, table, change.pk, context.clock);
+    }
+    if (lastSite === null || !sameBytes(lastSite, change.siteId)) {
+      lastSite = change.siteId;
+      lastOrdinal = context.siteOrdinal(change.siteId);
+    }
+    try {
+      row.merge(change, lastOrdinal);
+    } catch (error) {
+      throw describe(fn, change, error);
+    }
+  }
+  row?.flush();
+}
+
+/** The merge state of one primary key while its consecutive changes are applied. */
+class RowMerge {
+  private readonly pk: SqlValue[];
+  private clocks: RowClocks | null;
+  private clocksChanged = false;
+  /** Current base values (null: no base row); loaded lazily. */
+  private base: SqlValue[] | null | undefined;
+  private readonly pending = new Map<number, SqlValue>();
+
+  constructor(
+    private readonly fn: string,
+    readonly table: SyncedTable,
+    readonly pkBlob: Uint8Array,
+    private readonly clock: Clock,
+  ) {
+    this.pk = decodePk(pkBlob);
+    if (this.pk.length !== table.layout.pk.length) {
+      throw new CloudSyncError('PAYLOAD', `${fn}: primary key of ${table.name} has ${this.pk.length} values, the table has ${table.layout.pk.length} key columns`);
+    }
+    const meta = table.statement('meta.get', () => `SELECT db_version, clocks FROM ${table.quotedMeta} WHERE ${table.metaKeyMatch}`).get(this.pk);
+    this.clocks = meta ? readRowClocks(meta[1], Number(meta[0]), table.cellCount) : null;
+    // Without meta the row is unknown here: assume no base row and upsert (robust if one exists).
+    this.base = meta ? undefined : null;
+  }
+
+  /** Applies one change (the rules of the reference's merge_insert). */
+  merge(change: Change, site: number): void {
+    const algo = this.table.layout.algo;
+    const localCl = causalLength(this.clocks);
+    const cl = change.cl;
+    if (cl < localCl) return;
+    if (algo === 'dws' && localCl > 0 && localCl % 2 === 0) return; // a delete is final
+    let version = -1;
+    const dbVersion = () => (version >= 0 ? version : (version = this.clock.mergeVersion(change.dbVersion)));
+
+    if (cl % 2 === 0) {
+      if (cl === localCl || algo === 'gos') return;
+      this.deleteBase();
+      this.clocks = { sentinel: clockOf(change.colVersion, dbVersion(), change, site), cells: this.emptyCells() };
+      this.clocksChanged = true;
+      return;
+    }
+    if (change.colName === SENTINEL) {
+      if (cl === localCl) return;
+      this.resurrect(cl, change, site, dbVersion);
+      return;
+    }
+    const index = this.table.indexOf(change.colName);
+    const needsResurrect = cl > localCl;
+    const existsLocally = localCl !== 0;
+    if (needsResurrect && (existsLocally || cl > 1)) this.resurrect(cl, change, site, dbVersion);
+    const wins = needsResurrect || !existsLocally || this.incomingWins(index, change);
+    if (!wins) return;
+    this.pending.set(index, change.colValue);
+    if (this.base) this.base[index] = change.colValue;
+    const clocks = this.clocks ?? { sentinel: null, cells: this.emptyCells() };
+    clocks.cells[index] = clockOf(change.colVersion, dbVersion(), change, site);
+    this.clocks = clocks;
+    this.clocksChanged = true;
+  }
+
+  /** Writes the base row and the meta row. */
+  flush(): void {
+    this.flushBase();
+    if (!this.clocksChanged || this.clocks === null) return;
+    const table = this.table;
+    const n = table.layout.pk.length;
+    table
+      .statement('meta.put', () => `INSERT OR REPLACE INTO ${table.quotedMeta} (${table.layout.pk.map((_, i) => `pk${i + 1}`).join(', ')}, db_version, clocks) VALUES (${'?, '.repeat(n)}?, ?)`)
+      .run([...this.pk, BigInt(maxDbVersion(this.clocks)), writeRowClocks(this.clocks)]);
+    this.clocksChanged = false;
+  }
+
+  private incomingWins(index: number, change: Change): boolean {
+    const local = this.clocks?.cells[index] ?? null;
+    if (local === null) return true;
+    if (change.colVersion !== local.version) return change.colVersion > local.version;
+    const base = this.loadBase();
+    if (base === null) return true;
+    return compareValues(change.colValue, base[index] ?? null) > 0;
+  }
+
+  /** Brings a deleted or older row back: base row present, cell clocks zeroed, new sentinel. */
+  private resurrect(cl: number, change: Change, site: number, dbVersion: () => number): void {
+    if (this.loadBase() === null) {
+      this.flushBase();
+      const table = this.table;
+      table
+        .statement('base.insertKey', () => `INSERT OR IGNORE INTO ${table.quotedName} (${table.layout.pk.map((c) => q(c.name)).join(', ')}) VALUES (${table.layout.pk.map(() => '?').join(', ')})`)
+        .run(this.pk);
+      this.base = undefined;
+      this.loadBase();
+    }
+    const cells = (this.clocks?.cells ?? this.emptyCells()).map((cell): CellClock | null => (cell === null ? null : { ...cell, version: 0, dbVersion: dbVersion() }));
+    this.clocks = { sentinel: clockOf(cl, dbVersion(), change, site), cells };
+    this.clocksChanged = true;
+  }
+
+  private deleteBase(): void {
+    this.pending.clear();
+    const table = this.table;
+    table.statement('base.delete', () => `DELETE FROM ${table.quotedName} WHERE ${table.baseKeyMatch}`).run(this.pk);
+    this.base = null;
+  }
+
+  private loadBase(): SqlValue[] | null {
+    if (this.base !== undefined) return this.base;
+    this.flushBase();
+    const table = this.table;
+    const columns = table.layout.columns;
+    const select = columns.length > 0 ? columns.map((c) => q(c)).join(', ') : '1';
+    const row = table.statement('base.get', () => `SELECT ${select} FROM ${table.quotedName} WHERE ${table.baseKeyMatch}`).get(this.pk);
+    this.base = row ? (columns.length > 0 ? row : []) : null;
+    return this.base;
+  }
+
+  private flushBase(): void {
+    if (this.pending.size === 0) return;
+    const table = this.table;
+    const indexes = [...this.pending.keys()].sort((a, b) => a - b);
+    const names = indexes.map((i) => q(table.layout.columns[i] ?? ''));
+    const values = indexes.map((i) => this.pending.get(i) ?? null);
+    const key = indexes.join(',');
+    if (this.base === null) {
+      const keyNames = table.layout.pk.map((c) => q(c.name));
+      table
+        .statement(`base.upsert:${key}`, () => {
+          const all = [...keyNames, ...names];
+          return `INSERT INTO ${table.quotedName} (${all.join(', ')}) VALUES (${all.map(() => '?').join(', ')}) ON CONFLICT (${keyNames.join(', ')}) DO UPDATE SET ${names.map((c) => `${c} = excluded.${c}`).join(', ')}`;
+        })
+        .run([...this.pk, ...values]);
+      this.base = undefined; // other columns took their defaults: read them back if needed
+    } else {
+      table.statement(`base.update:${key}`, () => `UPDATE ${table.quotedName} SET ${names.map((c) => `${c} = ?`).join(', ')} WHERE ${table.baseKeyMatch}`).run([...values, ...this.pk]);
+    }
+    this.pending.clear();
+  }
+
+  private emptyCells(): (CellClock | null)[] {
+    return new Array<CellClock | null>(this.table.cellCount).fill(null);
+  }
+}
+
+function clockOf(version: number, dbVersion: number, change: Change, site: number): CellClock {
+  return { version, dbVersion, seq: change.seq, site };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function describe(fn: string, change: Change, error: unknown): Error {
+  if (error instanceof CloudSyncError) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  let key: string;
+  try {
+    key = JSON.stringify(decodePk(change.pk), (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? `x'${formatUuid(v, false)}'` : v));
+  } catch {
+    key = '(undecodable key)';
+  }
+  return new CloudSyncError('CONSTRAINT', `${fn}: cannot apply change to table ${change.tbl}, primary key ${key}, column ${change.colName}: ${reason}`, { cause: error });
+}

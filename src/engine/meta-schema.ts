@@ -1,0 +1,150 @@
+// The SQL objects the engine creates for a synced table: its meta table, its triggers, and the
+// cloudsync_changes view over every synced table.
+
+import { SENTINEL } from '../codec/payload.js';
+import type { Connection } from './connection.js';
+import { metaTableName, quoteIdentifier as q, quoteLiteral } from './identifiers.js';
+import type { PkColumn } from './table-schema.js';
+
+/** Algorithms with a real meaning here (aws is refused, see README). */
+export type Algo = 'cls' | 'gos' | 'dws';
+
+/** The persisted layout of a synced table: key columns and the tracked columns in clock order. */
+export interface TableLayout {
+  name: string;
+  pk: PkColumn[];
+  columns: string[];
+  algo: Algo;
+}
+
+const MASK_BITS = 30;
+
+/** Creates the meta table and its db_version index when missing. */
+export function createMetaTable(db: Connection, layout: TableLayout): void {
+  const meta = metaTableName(layout.name);
+  const keys = layout.pk.map((c, i) => `pk${i + 1} ${typeClause(c)} COLLATE ${q(c.collation)} NOT NULL`).join(', ');
+  const keyList = layout.pk.map((_, i) => `pk${i + 1}`).join(', ');
+  db.exec(`CREATE TABLE IF NOT EXISTS ${q(meta)} (${keys}, db_version INTEGER NOT NULL, clocks NOT NULL, PRIMARY KEY (${keyList})) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS ${q(`${meta}_db_idx`)} ON ${q(meta)} (db_version);`);
+}
+
+/** Drops the meta table. */
+export function dropMetaTable(db: Connection, table: string): void {
+  db.exec(`DROP TABLE IF EXISTS ${q(metaTableName(table))};`);
+}
+
+/** Names of every trigger the engine may create for a table. */
+export function triggerNames(table: string): string[] {
+  return ['after_insert', 'after_update', 'after_update_key', 'after_delete', 'before_update', 'before_delete'].map((kind) => `cloudsync_${kind}_${table}`);
+}
+
+/** Drops the table's triggers. */
+export function dropTriggers(db: Connection, table: string): void {
+  db.exec(triggerNames(table).map((name) => `DROP TRIGGER IF EXISTS ${q(name)};`).join('\n'));
+}
+
+/** (Re)creates the table's triggers for its layout and algorithm. */
+export function createTriggers(db: Connection, layout: TableLayout): void {
+  dropTriggers(db, layout.name);
+  const t = layout.name;
+  const T = q(t);
+  const lit = quoteLiteral(t);
+  const meta = q(metaTableName(t));
+  const keyColumns = layout.pk.map((_, i) => `pk${i + 1}`).join(', ');
+  const values = (prefix: string) => layout.pk.map((c) => `${prefix}.${q(c.name)}`).join(', ');
+  const match = (alias: string, prefix: string) => layout.pk.map((c, i) => `${alias}.pk${i + 1} = ${prefix}.${q(c.name)}`).join(' AND ');
+  const when = `WHEN cloudsync_is_sync(${lit}) = 0`;
+  const n = layout.columns.length;
+  const sql: string[] = [];
+
+  const initial = n > 0 ? `cloudsync_seq_block(${n})` : `cloudsync_clocks_insert(${lit}, NULL, 0)`;
+  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} ${when} BEGIN
+  INSERT INTO ${meta} (${keyColumns}, db_version, clocks) VALUES (${values('NEW')}, cloudsync_db_version_local(), ${initial})
+  ON CONFLICT DO UPDATE SET clocks = cloudsync_clocks_insert(${lit}, clocks, db_version), db_version = excluded.db_version;
+END;`);
+
+  if (layout.algo === 'gos') {
+    for (const op of ['UPDATE', 'DELETE']) {
+      sql.push(`CREATE TRIGGER ${q(`cloudsync_before_${op.toLowerCase()}_${t}`)} BEFORE ${op} ON ${T} ${when} BEGIN
+  SELECT RAISE(ABORT, ${quoteLiteral(`Error: ${op} operation is not allowed on table ${t}.`)});
+END;`);
+    }
+    db.exec(sql.join('\n'));
+    return;
+  }
+
+  const sameKey = layout.pk.map((c) => `(NEW.${q(c.name)} IS OLD.${q(c.name)} AND typeof(NEW.${q(c.name)}) = typeof(OLD.${q(c.name)}))`).join(' AND ');
+  const masks = changeMasks(layout.columns);
+  const maskArgs = masks.map((m) => `, ${m}`).join('');
+  if (n > 0) {
+    const anyChange = masks.map((m) => `(${m}) <> 0`).join(' OR ');
+    sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} ${when} AND ${sameKey} AND (${anyChange}) BEGIN
+  UPDATE ${meta} AS m SET clocks = cloudsync_clocks_update(${lit}, clocks, db_version${maskArgs}), db_version = cloudsync_db_version_local() WHERE ${match('m', 'NEW')};
+  INSERT INTO ${meta} (${keyColumns}, db_version, clocks) SELECT ${values('NEW')}, cloudsync_db_version_local(), cloudsync_clocks_update(${lit}, NULL, 0${maskArgs})
+  WHERE NOT EXISTS (SELECT 1 FROM ${meta} AS m WHERE ${match('m', 'NEW')});
+END;`);
+  }
+  // No INSERT OR REPLACE here: an UPDATE OR IGNORE on the table would turn it into OR IGNORE.
+  const lookup = (column: string, prefix: string) => `(SELECT o.${column} FROM ${meta} AS o WHERE ${match('o', prefix)})`;
+  const upsert = (prefix: string, clocksOf: (stored: string, version: string) => string) => `UPDATE ${meta} AS m SET clocks = ${clocksOf('clocks', 'db_version')}, db_version = cloudsync_db_version_local() WHERE ${match('m', prefix)};
+  INSERT INTO ${meta} (${keyColumns}, db_version, clocks) SELECT ${values(prefix)}, cloudsync_db_version_local(), ${clocksOf('NULL', '0')}
+  WHERE NOT EXISTS (SELECT 1 FROM ${meta} AS m WHERE ${match('m', prefix)});`;
+  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_key_${t}`)} AFTER UPDATE ON ${T} ${when} AND NOT (${sameKey}) BEGIN
+  ${upsert('NEW', (stored, version) => `cloudsync_clocks_move(${lit}, ${lookup('clocks', 'OLD')}, ${lookup('db_version', 'OLD')}, ${stored}, ${version}${maskArgs})`)}
+  ${upsert('OLD', () => `cloudsync_clocks_moved_from(${lit})`)}
+END;`);
+  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_delete_${t}`)} AFTER DELETE ON ${T} ${when} BEGIN
+  INSERT INTO ${meta} (${keyColumns}, db_version, clocks) VALUES (${values('OLD')}, cloudsync_db_version_local(), cloudsync_clocks_delete(${lit}, NULL, 0))
+  ON CONFLICT DO UPDATE SET clocks = cloudsync_clocks_delete(${lit}, clocks, db_version), db_version = excluded.db_version;
+END;`);
+  db.exec(sql.join('\n'));
+}
+
+/** (Re)creates the temporary cloudsync_changes view over the given tables, with its INSERT trigger. */
+export function createChangesView(db: Connection, layouts: readonly TableLayout[]): void {
+  const branches = layouts.map(changesBranch);
+  const body =
+    branches.length > 0
+      ? branches.join('\nUNION ALL\n')
+      : 'SELECT NULL AS tbl, NULL AS pk, NULL AS col_name, NULL AS col_value, NULL AS col_version, NULL AS db_version, NULL AS site_id, NULL AS cl, NULL AS seq WHERE 0';
+  const refuse = `SELECT RAISE(ABORT, 'Only INSERT and SELECT statements are allowed against the cloudsync_changes table');`;
+  db.exec(`DROP VIEW IF EXISTS temp.cloudsync_changes;
+CREATE TEMP VIEW cloudsync_changes AS SELECT tbl, pk, col_name, col_value, col_version, db_version, site_id, cl, seq FROM (
+${body}
+) ORDER BY db_version, seq;
+CREATE TEMP TRIGGER cloudsync_changes_insert INSTEAD OF INSERT ON cloudsync_changes BEGIN
+  SELECT cloudsync_changes_insert(NEW.tbl, NEW.pk, NEW.col_name, NEW.col_value, NEW.col_version, NEW.db_version, NEW.site_id, NEW.cl, NEW.seq);
+END;
+CREATE TEMP TRIGGER cloudsync_changes_update INSTEAD OF UPDATE ON cloudsync_changes BEGIN ${refuse} END;
+CREATE TEMP TRIGGER cloudsync_changes_delete INSTEAD OF DELETE ON cloudsync_changes BEGIN ${refuse} END;`);
+}
+
+function changesBranch(layout: TableLayout): string {
+  const n = layout.columns.length;
+  const cell = (field: number) => `cloudsync_cell(m.clocks, m.db_version, ${n}, c.column1, ${field})`;
+  const names = [`(-1, ${quoteLiteral(SENTINEL)})`, ...layout.columns.map((name, i) => `(${i}, ${quoteLiteral(name)})`)].join(', ');
+  const value = n > 0 ? `CASE c.column1 ${layout.columns.map((name, i) => `WHEN ${i} THEN b.${q(name)}`).join(' ')} ELSE NULL END` : 'NULL';
+  const join = layout.pk.map((c, i) => `b.${q(c.name)} = m.pk${i + 1}`).join(' AND ');
+  const firstKey = q(layout.pk[0]?.name ?? '');
+  return `SELECT ${quoteLiteral(layout.name)} AS tbl, cloudsync_pk_encode(${layout.pk.map((_, i) => `m.pk${i + 1}`).join(', ')}) AS pk, c.column2 AS col_name,
+  ${value} AS col_value, ${cell(0)} AS col_version, ${cell(1)} AS db_version,
+  (SELECT s.site_id FROM cloudsync_site_id AS s WHERE s.rowid = ${cell(3)}) AS site_id, ${cell(4)} AS cl, ${cell(2)} AS seq
+FROM ${q(metaTableName(layout.name))} AS m CROSS JOIN (VALUES ${names}) AS c LEFT JOIN ${q(layout.name)} AS b ON ${join}
+WHERE ${cell(0)} IS NOT NULL AND (c.column1 < 0 OR b.${firstKey} IS NOT NULL)`;
+}
+
+function changeMasks(columns: readonly string[]): string[] {
+  const masks: string[] = [];
+  for (let start = 0; start < columns.length; start += MASK_BITS) {
+    const parts = columns.slice(start, start + MASK_BITS).map((name, i) => {
+      const c = q(name);
+      return `((NEW.${c} IS NOT OLD.${c} OR typeof(NEW.${c}) <> typeof(OLD.${c})) << ${i})`;
+    });
+    masks.push(parts.join(' | '));
+  }
+  return masks;
+}
+
+function typeClause(column: PkColumn): string {
+  return column.type === '' ? '' : column.type.replace(/[^A-Za-z0-9_ (),]/g, '');
+}

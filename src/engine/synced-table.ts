@@ -1,0 +1,60 @@
+// The in-memory context of one synced table: its layout, state and cached statements.
+
+import type { Connection, Statement } from './connection.js';
+import { metaTableName, quoteIdentifier as q } from './identifiers.js';
+import type { TableLayout } from './meta-schema.js';
+
+/** A synced table as the engine holds it while the connection is open. */
+export class SyncedTable {
+  readonly columnIndex: Map<string, number>;
+  private readonly statements = new Map<string, Statement>();
+
+  constructor(
+    private readonly db: Connection,
+    readonly layout: TableLayout,
+    public enabled: boolean,
+  ) {
+    this.columnIndex = new Map(layout.columns.map((name, i) => [name.toLowerCase(), i]));
+  }
+
+  get name(): string {
+    return this.layout.name;
+  }
+
+  get cellCount(): number {
+    return this.layout.columns.length;
+  }
+
+  /** Column index by name (case-insensitive), or -1. */
+  indexOf(column: string): number {
+    return this.columnIndex.get(column.toLowerCase()) ?? -1;
+  }
+
+  /** `pk1 = ? AND pk2 = ?` over the meta table's key columns. */
+  get metaKeyMatch(): string {
+    return this.layout.pk.map((_, i) => `pk${i + 1} = ?`).join(' AND ');
+  }
+
+  /** `"a" = ? AND "b" = ?` over the base table's key columns. */
+  get baseKeyMatch(): string {
+    return this.layout.pk.map((c) => `${q(c.name)} = ?`).join(' AND ');
+  }
+
+  get quotedMeta(): string {
+    return q(metaTableName(this.name));
+  }
+
+  get quotedName(): string {
+    return q(this.name);
+  }
+
+  /** A statement prepared once per table and SQL text. */
+  statement(key: string, build: () => string): Statement {
+    let statement = this.statements.get(key);
+    if (!statement) {
+      statement = this.db.prepare(build());
+      this.statements.set(key, statement);
+    }
+    return statement;
+  }
+}

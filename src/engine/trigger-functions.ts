@@ -1,0 +1,117 @@
+// The pure SQL functions that the triggers call: clocks arithmetic and local time. They never run
+// SQL themselves, so they work on bindings that forbid re-entrant calls (better-sqlite3).
+
+import type { SqlValue } from '../codec/value.js';
+import type { Clock } from './clock.js';
+import type { Connection } from './connection.js';
+import { CloudSyncError } from './errors.js';
+import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, clocksAfterUpdate, type WriteTime } from './local-writes.js';
+import { causalLength, type RowClocks, readRowClocks, writeRowClocks } from './row-clocks.js';
+import type { SyncedTable } from './synced-table.js';
+
+/** What the trigger functions need from the engine. */
+export interface TriggerContext {
+  clock: Clock;
+  /** The synced table by name, loading the registry if needed; undefined when unknown. */
+  table(name: string): SyncedTable | undefined;
+  /** True while a merge writes (triggers must not track those writes). */
+  readonly merging: boolean;
+}
+
+const MASK_BITS = 30;
+
+/** Registers the trigger helper functions on a connection. */
+export function registerTriggerFunctions(db: Connection, context: TriggerContext): void {
+  const time: WriteTime = { dbVersion: 0, takeSeq: () => context.clock.takeSeq() };
+  const now = (): WriteTime => {
+    time.dbVersion = context.clock.localVersion();
+    return time;
+  };
+  const tableOf = (name: SqlValue): SyncedTable => {
+    const table = context.table(String(name));
+    if (!table) throw new CloudSyncError('MISUSE', `cloudsync: table ${String(name)} is not synced on this connection; run cloudsync_init('${String(name)}')`);
+    return table;
+  };
+  const clocksOf = (table: SyncedTable, stored: SqlValue, dbVersion: SqlValue): RowClocks | null =>
+    stored === null ? null : readRowClocks(stored, Number(dbVersion), table.cellCount);
+  const changedColumns = (table: SyncedTable, masks: SqlValue[]): boolean[] => {
+    const changed: boolean[] = [];
+    for (let i = 0; i < table.cellCount; i++) changed.push((Number(masks[Math.floor(i / MASK_BITS)] ?? 0) >> i % MASK_BITS) % 2 !== 0);
+    return changed;
+  };
+  let movedFrom: Uint8Array | null = null;
+
+  db.registerFunction('cloudsync_is_sync', ([name]) => {
+    if (context.merging) return 1n;
+    const table = context.table(String(name));
+    return table === undefined || table.enabled ? 0n : 1n;
+  });
+  db.registerFunction('cloudsync_db_version_local', () => BigInt(context.clock.localVersion()));
+  db.registerFunction('cloudsync_seq_block', ([count]) => BigInt(context.clock.takeSeq(Number(count))));
+  db.registerFunction('cloudsync_clocks_insert', ([name, stored, dbVersion]) => {
+    const table = tableOf(name ?? null);
+    return writeRowClocks(clocksAfterInsert(table.name, clocksOf(table, stored ?? null, dbVersion ?? 0n), table.cellCount, now(), table.layout.algo === 'dws'));
+  });
+  db.registerFunction('cloudsync_clocks_update', ([name, stored, dbVersion, ...masks]) => {
+    const table = tableOf(name ?? null);
+    return writeRowClocks(clocksAfterUpdate(clocksOf(table, stored ?? null, dbVersion ?? 0n), table.cellCount, changedColumns(table, masks), now()));
+  });
+  db.registerFunction('cloudsync_clocks_delete', ([name, stored, dbVersion]) => {
+    const table = tableOf(name ?? null);
+    return writeRowClocks(clocksAfterDelete(clocksOf(table, stored ?? null, dbVersion ?? 0n), table.cellCount, now()));
+  });
+  db.registerFunction('cloudsync_clocks_move', ([name, oldStored, oldVersion, newStored, newVersion, ...masks]) => {
+    const table = tableOf(name ?? null);
+    const moved = clocksAfterKeyChange(
+      table.name,
+      clocksOf(table, oldStored ?? null, oldVersion ?? 0n),
+      clocksOf(table, newStored ?? null, newVersion ?? 0n),
+      table.cellCount,
+      changedColumns(table, masks),
+      now(),
+      table.layout.algo === 'dws',
+    );
+    movedFrom = writeRowClocks(moved.oldKey);
+    return writeRowClocks(moved.newKey);
+  });
+  db.registerFunction('cloudsync_clocks_moved_from', () => {
+    const clocks = movedFrom;
+    movedFrom = null;
+    if (clocks === null) throw new CloudSyncError('MISUSE', 'cloudsync_clocks_moved_from: called outside a key-change trigger');
+    return clocks;
+  });
+  // One decoded row is kept: the cloudsync_changes view asks for several fields of each cell.
+  let cached: { stored: SqlValue; dbVersion: number; count: number; clocks: RowClocks } | null = null;
+  db.registerFunction('cloudsync_cell', ([stored, dbVersion, count, index, field]) => {
+    const version = Number(dbVersion);
+    const n = Number(count);
+    if (cached === null || cached.dbVersion !== version || cached.count !== n || !sameStored(cached.stored, stored ?? null)) {
+      cached = { stored: stored ?? null, dbVersion: version, count: n, clocks: readRowClocks(stored, version, n) };
+    }
+    const clocks = cached.clocks;
+    const i = Number(index);
+    const cell = i < 0 ? clocks.sentinel : (clocks.cells[i] ?? null);
+    if (cell === null) return null;
+    switch (Number(field)) {
+      case 0:
+        return BigInt(cell.version);
+      case 1:
+        return BigInt(cell.dbVersion);
+      case 2:
+        return BigInt(cell.seq);
+      case 3:
+        return BigInt(cell.site);
+      default:
+        return BigInt(causalLength(clocks));
+    }
+  });
+}
+
+function sameStored(a: SqlValue, b: SqlValue): boolean {
+  if (a instanceof Uint8Array && b instanceof Uint8Array) {
+    if (a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+  return a === b;
+}

@@ -1,0 +1,107 @@
+// load(): the entry point. Registers the cloudsync_* functions on a better-sqlite3 connection and
+// returns the typed TypeScript API over the same engine.
+
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Change } from './codec/payload.js';
+import type { SqlValue } from './codec/value.js';
+import { createBetterSqlite3Connection, instrumentBetterSqlite3 } from './drivers/better-sqlite3.js';
+import type { ChangeFilter } from './engine/changes.js';
+import { CloudSyncEngine, type EngineOptions, type InitOptions } from './engine/cloudsync.js';
+import { DeferredCalls } from './sql/deferred-calls.js';
+import { registerSqlFunctions } from './sql/register.js';
+
+/** Options of load(). */
+export type LoadOptions = EngineOptions;
+
+/** The typed API of one synced connection; each method is the SQL function of the same name. */
+export class CloudSync {
+  /** @internal */
+  constructor(readonly engine: CloudSyncEngine) {}
+
+  /** cloudsync_init: makes a table (or '*') replicated. */
+  init(table: string, options?: InitOptions): void {
+    this.engine.init(table, options);
+  }
+  /** cloudsync_enable. */
+  enable(table: string): void {
+    this.engine.setEnabled(table, true);
+  }
+  /** cloudsync_disable. */
+  disable(table: string): void {
+    this.engine.setEnabled(table, false);
+  }
+  /** cloudsync_is_enabled. */
+  isEnabled(table: string): boolean {
+    return this.engine.isEnabled(table);
+  }
+  /** cloudsync_cleanup. */
+  cleanup(table: string): void {
+    this.engine.cleanup(table);
+  }
+  /** cloudsync_terminate. */
+  terminate(): void {
+    this.engine.terminate();
+  }
+  /** cloudsync_begin_alter. */
+  beginAlter(table: string): void {
+    this.engine.beginAlter(table);
+  }
+  /** cloudsync_commit_alter. */
+  commitAlter(table: string): void {
+    this.engine.commitAlter(table);
+  }
+  /** cloudsync_siteid (null before the first init). */
+  siteId(): Uint8Array | null {
+    return this.engine.siteId();
+  }
+  /** cloudsync_db_version. */
+  dbVersion(): number {
+    return this.engine.dbVersion();
+  }
+  /** cloudsync_uuid. */
+  uuid(): string {
+    return this.engine.uuid();
+  }
+  /** cloudsync_set. */
+  set(key: string, value: SqlValue): void {
+    this.engine.set(key, value);
+  }
+  /** cloudsync_set_table. */
+  setTable(table: string, key: string, value: SqlValue): void {
+    this.engine.setTable(table, key, value);
+  }
+  /** cloudsync_set_column. */
+  setColumn(table: string, column: string, key: string, value: SqlValue): void {
+    this.engine.setTable(table, key, value, column);
+  }
+  /** SELECT … FROM cloudsync_changes: tracked changes ordered by db_version and seq. */
+  changes(filter?: ChangeFilter): Change[] {
+    return this.engine.changes(filter);
+  }
+  /** cloudsync_payload_encode over the filtered changes; null when there are none. */
+  encodePayload(filter?: ChangeFilter): Uint8Array | null {
+    return this.engine.encodeChanges(this.engine.changes(filter));
+  }
+  /** cloudsync_payload_decode: applies a payload atomically; returns its number of changes. */
+  applyPayload(payload: Uint8Array): number {
+    return this.engine.applyPayload(payload, 'applyPayload');
+  }
+  /** INSERT INTO cloudsync_changes: applies changes atomically. */
+  applyChanges(changes: readonly Change[]): number {
+    return this.engine.applyChanges(changes, 'applyChanges');
+  }
+}
+
+/** Loads sqlite-sync into an open better-sqlite3 connection. Call it right after opening. */
+export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): CloudSync {
+  const connection = createBetterSqlite3Connection(db);
+  const engine = new CloudSyncEngine(connection, options);
+  const deferred = new DeferredCalls(connection.reentrant);
+  registerSqlFunctions(engine, deferred);
+  instrumentBetterSqlite3(db, {
+    before: (readonly) => engine.beforeStatement(readonly),
+    capture: (statement) => deferred.capture(statement),
+    after: () => engine.afterStatement(),
+  });
+  return new CloudSync(engine);
+}

@@ -1,0 +1,147 @@
+// Registers the cloudsync_* SQL functions on a connection. A thin facade: each function calls the
+// engine method of the same name; writers go through DeferredCalls (see deferred-calls.ts).
+
+import { decodePk, encodePk } from '../codec/pk.js';
+import { type Change, encodePayload, SENTINEL } from '../codec/payload.js';
+import type { SqlValue } from '../codec/value.js';
+import { type CloudSyncEngine, LIBRARY_VERSION } from '../engine/cloudsync.js';
+import { CloudSyncError } from '../engine/errors.js';
+import type { DeferredCalls } from './deferred-calls.js';
+
+/** Registers every public cloudsync_* function of the engine on its connection. */
+export function registerSqlFunctions(engine: CloudSyncEngine, deferred: DeferredCalls): void {
+  const db = engine.db;
+  const writer = (name: string, arities: readonly number[], work: (args: SqlValue[]) => SqlValue) => {
+    db.registerFunction(name, (args) => {
+      checkArity(name, args, arities);
+      return deferred.call(name, () => rethrow(name, () => work(args)));
+    });
+  };
+  const reader = (name: string, arities: readonly number[], work: (args: SqlValue[]) => SqlValue, deterministic = false) => {
+    db.registerFunction(
+      name,
+      (args) => {
+        checkArity(name, args, arities);
+        return rethrow(name, () => work(args));
+      },
+      { deterministic },
+    );
+  };
+
+  reader('cloudsync_version', [0], () => LIBRARY_VERSION, true);
+  reader('cloudsync_siteid', [0], () => {
+    const site = engine.siteId();
+    if (site === null) throw new CloudSyncError('MISUSE', 'no table is synced yet; call cloudsync_init first');
+    return site;
+  });
+  reader('cloudsync_db_version', [0], () => BigInt(engine.dbVersion()));
+  reader('cloudsync_db_version_next', [0, 1], ([merging]) => BigInt(Math.max(engine.clock.localVersion(), merging == null ? 0 : Number(merging))));
+  reader('cloudsync_seq', [0], () => BigInt(engine.clock.takeSeq()));
+  reader('cloudsync_uuid', [0], () => engine.uuid());
+  reader('cloudsync_is_enabled', [1], ([table]) => (engine.isEnabled(text(table)) ? 1n : 0n));
+  reader('cloudsync_pk_encode', [-1], (values) => encodePk(values), true);
+  reader(
+    'cloudsync_pk_decode',
+    [2],
+    ([blob, index]) => {
+      if (!(blob instanceof Uint8Array)) throw new CloudSyncError('MISUSE', 'the first argument must be a primary-key BLOB');
+      const values = decodePk(blob);
+      const i = Number(index);
+      return i >= 1 && i <= values.length ? (values[i - 1] ?? null) : null;
+    },
+    true,
+  );
+
+  writer('cloudsync_init', [1, 2, 3], ([table, algo, force]) => {
+    engine.init(text(table), { algo: algo == null ? 'cls' : text(algo), force: force != null && Number(force) !== 0 });
+    return null;
+  });
+  writer('cloudsync_enable', [1], ([table]) => (engine.setEnabled(text(table), true), null));
+  writer('cloudsync_disable', [1], ([table]) => (engine.setEnabled(text(table), false), null));
+  writer('cloudsync_cleanup', [1], ([table]) => (engine.cleanup(text(table)), null));
+  writer('cloudsync_terminate', [0], () => (engine.terminate(), null));
+  writer('cloudsync_begin_alter', [1], ([table]) => (engine.beginAlter(text(table)), null));
+  writer('cloudsync_commit_alter', [1], ([table]) => (engine.commitAlter(text(table)), null));
+  writer('cloudsync_set', [2], ([key, value]) => (key === null ? null : (engine.set(text(key), value ?? null), null)));
+  writer('cloudsync_set_table', [3], ([table, key, value]) => (engine.setTable(text(table), text(key), value ?? null), null));
+  writer('cloudsync_set_column', [4], ([table, column, key, value]) => (engine.setTable(text(table), text(key), value ?? null, text(column)), null));
+  for (const name of ['cloudsync_payload_decode', 'cloudsync_payload_apply']) {
+    writer(name, [1], ([payload]) => {
+      if (!(payload instanceof Uint8Array)) throw new CloudSyncError('PAYLOAD', 'the payload must be a BLOB');
+      return BigInt(engine.applyPayload(payload, name));
+    });
+  }
+
+  // INSERT INTO cloudsync_changes: the view's trigger hands each row here; one statement's rows
+  // are applied together, atomically, once the statement has finished.
+  let batch: Change[] | null = null;
+  db.registerFunction('cloudsync_changes_insert', (args) => {
+    const change = changeOf('cloudsync_changes', args);
+    if (batch === null) {
+      const rows: Change[] = [];
+      batch = rows;
+      deferred.call('cloudsync_changes', () => {
+        batch = null;
+        return rethrow('cloudsync_changes', () => BigInt(engine.applyChanges(rows)));
+      });
+    }
+    batch.push(change);
+    return null;
+  });
+
+  db.registerAggregate<Change[]>('cloudsync_payload_encode', {
+    start: () => [],
+    step: (rows, args) => {
+      rows.push(changeOf('cloudsync_payload_encode', args));
+      return rows;
+    },
+    result: (rows) => (rows.length === 0 ? null : encodePayload(rows, { schemaHash: engine.schemaHash() })),
+  });
+}
+
+/** Builds a change from the nine columns of cloudsync_changes. */
+function changeOf(fn: string, args: SqlValue[]): Change {
+  if (args.length !== 9) throw new CloudSyncError('MISUSE', `${fn}: expects the 9 columns of cloudsync_changes, got ${args.length}`);
+  const [tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq] = args;
+  if (typeof tbl !== 'string' || !(pk instanceof Uint8Array) || !(siteId instanceof Uint8Array)) {
+    throw new CloudSyncError('MISUSE', `${fn}: tbl must be TEXT, pk and site_id BLOBs`);
+  }
+  return {
+    tbl,
+    pk: Uint8Array.from(pk),
+    colName: colName == null ? SENTINEL : text(colName),
+    colValue: colValue ?? null,
+    colVersion: integer(fn, colVersion),
+    dbVersion: integer(fn, dbVersion),
+    siteId: Uint8Array.from(siteId),
+    cl: integer(fn, cl),
+    seq: integer(fn, seq),
+  };
+}
+
+function integer(fn: string, value: SqlValue | undefined): number {
+  if (typeof value !== 'bigint' && typeof value !== 'number') throw new CloudSyncError('MISUSE', `${fn}: versions must be INTEGER`);
+  return Number(value);
+}
+
+function text(value: SqlValue | undefined): string {
+  if (value === null || value === undefined) throw new CloudSyncError('MISUSE', 'a NULL name was given');
+  return value instanceof Uint8Array ? new TextDecoder().decode(value) : String(value);
+}
+
+function checkArity(name: string, args: readonly SqlValue[], arities: readonly number[]): void {
+  if (arities.includes(-1) || arities.includes(args.length)) return;
+  throw new CloudSyncError('MISUSE', `${name}: wrong number of arguments (${args.length}); expected ${arities.join(' or ')}`);
+}
+
+/** Makes every error message start with the SQL function's name. */
+function rethrow<T>(name: string, work: () => T): T {
+  try {
+    return work();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (message.startsWith(name)) throw error;
+    const code = error instanceof CloudSyncError ? error.code : 'MISUSE';
+    throw new CloudSyncError(code, `${name}: ${message.replace(/^cloudsync\w*: /, '')}`, { cause: error });
+  }
+}
