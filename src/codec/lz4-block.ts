@@ -52,7 +52,8 @@ export function encodeLz4Block(src: Uint8Array, dst: Uint8Array): number {
   if (n > MF_LIMIT) {
     const lastMatchStart = n - MF_LIMIT;
     const matchLimit = n - LAST_LITERALS;
-    table[hash(read32(src, 0))] = gen;
+    const wide = n >= 65536; // like liblz4: hash 4 bytes in small blocks, 5 in large ones
+    table[hash(src, 0, wide)] = gen;
     let ip = 1;
     search: while (ip <= lastMatchStart) {
       // Find a 4-byte match, stepping faster the longer nothing matches.
@@ -61,7 +62,7 @@ export function encodeLz4Block(src: Uint8Array, dst: Uint8Array): number {
       let attempts = 1 << SKIP_TRIGGER;
       for (;;) {
         const seq = read32(src, ip);
-        const h = hash(seq);
+        const h = hash(src, ip, wide);
         ref = table[h]! - gen;
         table[h] = gen + ip;
         if (ref >= 0 && ip - ref <= MAX_DISTANCE && read32(src, ref) === seq) break;
@@ -101,7 +102,7 @@ export function encodeLz4Block(src: Uint8Array, dst: Uint8Array): number {
 
       anchor = ip = end;
       if (ip > lastMatchStart) break;
-      table[hash(read32(src, ip - 2))] = gen + ip - 2;
+      table[hash(src, ip - 2, wide)] = gen + ip - 2;
     }
   }
 
@@ -168,8 +169,10 @@ export function decodeLz4Block(src: Uint8Array, dst: Uint8Array): void {
   if (op !== dstEnd) throw lz4Error(`block inflates to ${op} bytes, expected ${dstEnd}`);
 }
 
-function hash(seq: number): number {
-  return Math.imul(seq, 2654435761) >>> (32 - HASH_LOG);
+/** Hash of the 4 bytes at `i`, or of 5 when `wide` (fewer short, stale candidates in large blocks). */
+function hash(b: Uint8Array, i: number, wide: boolean): number {
+  const h = Math.imul(read32(b, i), 2654435761);
+  return (wide ? h ^ Math.imul(b[i + 4]!, 0x9e3779b1) : h) >>> (32 - HASH_LOG);
 }
 
 function read32(b: Uint8Array, i: number): number {

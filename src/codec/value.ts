@@ -394,9 +394,7 @@ function compareText(a: string, b: string): number {
     if (ca === cb) continue;
     // Outside surrogates UTF-16 unit order is UTF-8 byte order; otherwise compare the bytes.
     if ((ca & 0xf800) !== 0xd800 && (cb & 0xf800) !== 0xd800) return ca < cb ? -1 : 1;
-    return Math.sign(
-      compareBytes(UTF8_ENCODER.encode(a.slice(i, na)), UTF8_ENCODER.encode(b.slice(i, nb))),
-    );
+    return compareBytes(UTF8_ENCODER.encode(a.slice(0, na)), UTF8_ENCODER.encode(b.slice(0, nb)));
   }
   return na === nb ? 0 : na < nb ? -1 : 1;
 }

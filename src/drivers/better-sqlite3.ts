@@ -35,6 +35,7 @@ export function createBetterSqlite3Connection(db: Database): Connection {
         run: (params = []) => statement.run(...(params as unknown[])).changes,
         get: (params = []) => statement.get(...(params as unknown[])) as SqlValue[] | undefined,
         all: (params = []) => statement.all(...(params as unknown[])) as SqlValue[][],
+        iterate: (params = []) => statement.iterate(...(params as unknown[])) as IterableIterator<SqlValue[]>,
       };
     },
     registerFunction: (name, fn, options: FunctionOptions = {}) => {

@@ -28,7 +28,23 @@ export function readChanges(tables: readonly SyncedTable[], filter: ChangeFilter
   const sinceSeq = filter.sinceSeq ?? Number.POSITIVE_INFINITY;
   const out: Change[] = [];
   for (const table of tables) readTable(table, since, sinceSeq, siteIdOf, siteOrdinal, out);
-  if (!isOrdered(out)) out.sort((a, b) => a.dbVersion - b.dbVersion || a.seq - b.seq);
+  return isOrdered(out) ? out : sortChanges(out);
+}
+
+/** Orders changes by (db_version, seq): bucketed by db_version, as most buckets are already in seq order. */
+function sortChanges(changes: Change[]): Change[] {
+  const buckets = new Map<number, Change[]>();
+  for (const change of changes) {
+    let bucket = buckets.get(change.dbVersion);
+    if (!bucket) buckets.set(change.dbVersion, (bucket = []));
+    bucket.push(change);
+  }
+  const out: Change[] = [];
+  for (const version of [...buckets.keys()].sort((a, b) => a - b)) {
+    const bucket = buckets.get(version) as Change[];
+    if (!isOrdered(bucket)) bucket.sort((a, b) => a.seq - b.seq);
+    for (const change of bucket) out.push(change);
+  }
   return out;
 }
 
@@ -51,7 +67,7 @@ function readTable(table: SyncedTable, since: number, sinceSeq: number, siteIdOf
   };
   const passes = (dbVersion: number, seq: number, ordinal: number) =>
     (dbVersion > since || (dbVersion === since && seq > sinceSeq)) && (siteOrdinal === null || ordinal === siteOrdinal);
-  for (const row of statement.all([BigInt(since)])) {
+  for (const row of statement.iterate([BigInt(since)])) {
     const rowDbVersion = Number(row[keyCount]);
     const clocks = readRowClocks(row[keyCount + 1], rowDbVersion, columns.length);
     const baseExists = Number(row[keyCount + 2]) === 1;

@@ -11,6 +11,8 @@ export interface Statement {
   get(params?: readonly SqlValue[]): SqlValue[] | undefined;
   /** Returns every row. */
   all(params?: readonly SqlValue[]): SqlValue[][];
+  /** Yields the rows one by one (cheaper than `all` for large results). */
+  iterate(params?: readonly SqlValue[]): IterableIterator<SqlValue[]>;
 }
 
 /** Options of a scalar SQL function. */

@@ -31,29 +31,83 @@ export function checkChanges(fn: string, context: MergeContext, changes: readonl
   }
 }
 
-/** Merges changes in order; the caller owns the transaction and keeps triggers quiet. */
+/**
+ * Merges changes; the caller owns the transaction and keeps triggers quiet. The changes of one
+ * primary key are merged together, in their order: rows are independent of each other, so this
+ * gives the same rows as merging the whole list in order, with one read and one write per row.
+ */
 export function mergeChanges(fn: string, context: MergeContext, changes: readonly Change[]): void {
-  let row: RowMerge | null = null;
   let lastSite: Uint8Array | null = null;
   let lastOrdinal = 0;
-  for (const change of changes) {
-    if (row === null || row.table.name !== change.tbl || !sameBytes(row.pkBlob, change.pk)) {
-      row?.flush();
-      const table = context.table(change.tbl);
-      if (!table) throw new CloudSyncError('NOT_FOUND', `${fn}: unknown table ${change.tbl}`);
-      row = new RowMerge(fn, table, change.pk, context.clock);
+  for (const group of groupByRow(changes)) {
+    const first = group[0] as Change;
+    const table = context.table(first.tbl);
+    if (!table) throw new CloudSyncError('NOT_FOUND', `${fn}: unknown table ${first.tbl}`);
+    let row: RowMerge;
+    try {
+      row = new RowMerge(fn, table, first.pk, context.clock);
+    } catch (error) {
+      throw describe(fn, first, error);
     }
-    if (lastSite === null || !sameBytes(lastSite, change.siteId)) {
-      lastSite = change.siteId;
-      lastOrdinal = context.siteOrdinal(change.siteId);
+    for (const change of group) {
+      if (lastSite === null || !sameBytes(lastSite, change.siteId)) {
+        lastSite = change.siteId;
+        lastOrdinal = context.siteOrdinal(change.siteId);
+      }
+      try {
+        row.merge(change, lastOrdinal);
+      } catch (error) {
+        throw describe(fn, change, error);
+      }
     }
     try {
-      row.merge(change, lastOrdinal);
+      row.flush();
     } catch (error) {
-      throw describe(fn, change, error);
+      throw describe(fn, group[group.length - 1] as Change, error);
     }
   }
-  row?.flush();
+}
+
+/** Splits changes into per-row lists, rows in order of first appearance. */
+function groupByRow(changes: readonly Change[]): Change[][] {
+  const groups: Change[][] = [];
+  // hash of (table, key bytes) → indexes into groups with that hash
+  const byHash = new Map<number, number[]>();
+  let last: Change | null = null;
+  let lastGroup: Change[] = [];
+  for (const change of changes) {
+    if (last !== null && last.tbl === change.tbl && sameBytes(last.pk, change.pk)) {
+      lastGroup.push(change);
+      continue;
+    }
+    const hash = rowHash(change);
+    let candidates = byHash.get(hash);
+    if (!candidates) byHash.set(hash, (candidates = []));
+    let group: Change[] | undefined;
+    for (const index of candidates) {
+      const first = (groups[index] as Change[])[0] as Change;
+      if (first.tbl === change.tbl && sameBytes(first.pk, change.pk)) group = groups[index];
+    }
+    if (!group) {
+      group = [];
+      candidates.push(groups.length);
+      groups.push(group);
+    }
+    group.push(change);
+    last = change;
+    lastGroup = group;
+  }
+  return groups;
+}
+
+/** 32-bit FNV-1a over the key bytes and the table name. */
+function rowHash(change: Change): number {
+  let h = 0x811c9dc5;
+  const pk = change.pk;
+  for (let i = 0; i < pk.length; i++) h = Math.imul(h ^ (pk[i] as number), 0x01000193);
+  const tbl = change.tbl;
+  for (let i = 0; i < tbl.length; i++) h = Math.imul(h ^ tbl.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
 
 /** The merge state of one primary key while its consecutive changes are applied. */
