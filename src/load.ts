@@ -100,7 +100,7 @@ export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): Clo
   registerSqlFunctions(engine, deferred);
   instrumentBetterSqlite3(db, {
     before: (readonly) => engine.beforeStatement(readonly),
-    capture: (statement) => deferred.capture(statement),
+    capture: (statement, present) => deferred.capture(statement, present),
     after: () => engine.afterStatement(),
   });
   return new CloudSync(engine);

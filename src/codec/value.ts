@@ -50,6 +50,7 @@ const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 // string cannot hold); ignoreBOM keeps a leading U+FEFF as text instead of stripping it.
 const UTF8_DECODER = new TextDecoder('utf-8', { ignoreBOM: true });
 const UTF8_ENCODER = new TextEncoder();
+const ASCII_SCRATCH: number[] = [];
 
 /** Appends the encoding of `v`; throws BAD_VALUE for integers outside int64 and BAD_TYPE for non-values. */
 export function writeValue(w: ByteWriter, v: SqlValue): void {
@@ -75,7 +76,10 @@ export function readValue(r: ByteReader): SqlValue {
       return readRealBody(r, code, nbytes);
     case CODE_TEXT: {
       const n = readLength(r, nbytes);
-      return n === 0 ? '' : UTF8_DECODER.decode(r.readBytes(n));
+      r.need(n);
+      const start = r.offset;
+      r.offset = start + n;
+      return decodeUtf8(r.bytes, start, n);
     }
     case CODE_BLOB:
       return r.readBytes(readLength(r, nbytes));
@@ -369,6 +373,19 @@ function readRealBody(r: ByteReader, code: number, nbytes: number): number {
   }
   if (!(v > 0)) throw nonCanonical('negative REAL'); // code 7 holds the bits of a positive value
   return -v;
+}
+
+/** UTF-8 decodes bytes[start, start + n); short ASCII text skips TextDecoder and its temporary view. */
+function decodeUtf8(bytes: Uint8Array, start: number, n: number): string {
+  if (n > 64) return UTF8_DECODER.decode(bytes.subarray(start, start + n));
+  const codes = ASCII_SCRATCH;
+  codes.length = n;
+  for (let i = 0; i < n; i++) {
+    const c = bytes[start + i]!;
+    if (c >= 0x80) return UTF8_DECODER.decode(bytes.subarray(start, start + n));
+    codes[i] = c;
+  }
+  return String.fromCharCode.apply(null, codes);
 }
 
 // --- ordering -------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ type AnyStatement = BetterSqlite3.Statement<unknown[], unknown>;
 export interface StatementHooks {
   /** Before a statement runs (`readonly`: it cannot write). */
   before(readonly: boolean): void;
-  /** Runs the statement, then any work it deferred. */
-  capture<T>(statement: () => T): T;
+  /** Runs the statement, then any work it deferred; `present` converts the deferred results. */
+  capture<T>(statement: () => T, present: (value: SqlValue) => unknown): T;
   /** After a statement or a transaction function finished. */
   after(): void;
 }
@@ -67,8 +67,34 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
   if (instrumented.has(db)) throw new Error('sqlite-sync: load() was already called on this connection');
   instrumented.add(db);
   const proto = Object.getPrototypeOf(db) as Database;
+  // better-sqlite3 cannot tell whether a statement reads integers as bigint: track it.
+  let defaultSafe = false;
+  const safe = new WeakMap<AnyStatement, boolean>();
+  Object.defineProperty(db, 'defaultSafeIntegers', {
+    configurable: true,
+    value: (toggle = true) => {
+      defaultSafe = toggle;
+      proto.defaultSafeIntegers.call(db, toggle);
+      return db;
+    },
+  });
+  const presenter = (statement: AnyStatement) => (value: SqlValue) => {
+    if (typeof value === 'bigint' && !(safe.get(statement) ?? false)) return Number(value);
+    if (value instanceof Uint8Array && !Buffer.isBuffer(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    return value;
+  };
 
   const wrapStatement = (statement: AnyStatement): AnyStatement => {
+    safe.set(statement, defaultSafe);
+    const safeIntegers = statement.safeIntegers;
+    Object.defineProperty(statement, 'safeIntegers', {
+      configurable: true,
+      value: function (this: AnyStatement, toggle = true) {
+        safe.set(statement, toggle);
+        return safeIntegers.call(this, toggle);
+      },
+    });
+    const present = presenter(statement);
     for (const method of ['run', 'get', 'all'] as const) {
       const original = statement[method] as (...args: unknown[]) => unknown;
       Object.defineProperty(statement, method, {
@@ -76,7 +102,7 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
         value: function (this: AnyStatement, ...args: unknown[]) {
           hooks.before(statement.readonly);
           try {
-            return hooks.capture(() => original.apply(this, args));
+            return hooks.capture(() => original.apply(this, args), present);
           } finally {
             hooks.after();
           }

@@ -31,8 +31,11 @@ export class DeferredCalls {
     return token;
   }
 
-  /** Runs `statement`, then the calls it deferred; returns its result with placeholders replaced. */
-  capture<T>(statement: () => T): T {
+  /**
+   * Runs `statement`, then the calls it deferred; returns its result with placeholders replaced by
+   * their values, passed through `present` (the binding's own representation of a value).
+   */
+  capture<T>(statement: () => T, present: (value: SqlValue) => unknown = (value) => value): T {
     this.depth++;
     let result: T;
     try {
@@ -46,13 +49,13 @@ export class DeferredCalls {
     if (this.depth > 0 || this.queue.length === 0) return result;
     const queue = this.queue;
     this.queue = [];
-    const values = new Map<string, SqlValue>();
-    for (const { token, work } of queue) values.set(token, work());
+    const values = new Map<string, unknown>();
+    for (const { token, work } of queue) values.set(token, present(work()));
     return substitute(result, values) as T;
   }
 }
 
-function substitute(value: unknown, values: Map<string, SqlValue>): unknown {
+function substitute(value: unknown, values: Map<string, unknown>): unknown {
   if (typeof value === 'string') return value.startsWith(TOKEN_PREFIX) && values.has(value) ? values.get(value) : value;
   if (Array.isArray(value)) return value.map((v) => substitute(v, values));
   if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
