@@ -7,7 +7,7 @@ export { SENTINEL, type Change } from './change.js';
 export { fnv1a64, payloadChecksum } from './checksum.js';
 export { CodecError, type CodecErrorCode } from './codec-error.js';
 export { compressBlock, decompressBlock } from './compression.js';
-export { decodePayload, encodePayload, type DecodedPayload, type DecodeOptions } from './payload.js';
+export { decodePayload, encodePayload, forEachPayloadChange, type DecodedPayload, type DecodeOptions } from './payload.js';
 export { PayloadEncoder, type EncodeOptions } from './payload-encoder.js';
 export { decodePayloadHeader, type PayloadHeader } from './payload-header.js';
 export { decodePk, encodePk } from './pk.js';

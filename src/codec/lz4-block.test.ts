@@ -134,6 +134,9 @@ test('compressBlock returns null unless the block shrinks', () => {
   const block = compressBlock(text);
   assert.ok(block !== null && block.length < text.length);
   assert.deepEqual(decompressBlock(block, text.length), text);
+  assert.equal(codeOf(() => decompressBlock(block, block.length * 255 + 1)), 'TOO_LARGE');
+  assert.equal(codeOf(() => decompressBlock(block, -1)), 'TOO_LARGE');
+  assert.equal(codeOf(() => decompressBlock(block, 1.5)), 'TOO_LARGE');
 });
 
 test('the decoder rejects malformed blocks', () => {

@@ -9,7 +9,7 @@ import { ByteWriter } from './byte-writer.js';
 import { payloadChecksum } from './checksum.js';
 import { CodecError } from './codec-error.js';
 import { decompressBlock } from './compression.js';
-import { decodePayload, decodePayloadHeader, encodePayload, PayloadEncoder, SENTINEL, type Change } from './payload.js';
+import { decodePayload, decodePayloadHeader, encodePayload, forEachPayloadChange, PayloadEncoder, SENTINEL, type Change } from './payload.js';
 import { encodePayloadHeader } from './payload-header.js';
 import { encodePk } from './pk.js';
 import { writeValue, type SqlValue } from './value.js';
@@ -285,6 +285,21 @@ test('decoded changes share repeated site ids and primary keys, and own their by
   const before = hex(decoded[0]!.pk);
   bytes.fill(0, 32);
   assert.equal(hex(decoded[0]!.pk), before, 'views point into a private copy of the body');
+});
+
+test('forEachPayloadChange visits the rows in order and returns the header', () => {
+  const bytes = unhex(vectors[3]!.payload);
+  const seen: Change[] = [];
+  const header = forEachPayloadChange(bytes, (c) => seen.push(c));
+  assert.deepEqual(header, decodePayload(bytes).header);
+  assert.deepEqual(seen, decodePayload(bytes).changes);
+  // A bad second row is found after the first was visited.
+  const row = goodRow();
+  const bad = goodRow();
+  bad[4] = -1n;
+  let visits = 0;
+  assert.equal(codeOf(() => forEachPayloadChange(rawPayload([row, bad]), () => visits++)), 'BAD_VALUE');
+  assert.equal(visits, 1);
 });
 
 const change: fc.Arbitrary<Change> = fc.record({

@@ -76,20 +76,19 @@ END;`);
   const sameKey = layout.pk.map((c) => `(NEW.${q(c.name)} IS OLD.${q(c.name)} AND typeof(NEW.${q(c.name)}) = typeof(OLD.${q(c.name)}))`).join(' AND ');
   const masks = changeMasks(layout.columns);
   const maskArgs = masks.map((m) => `, ${m}`).join('');
-  if (n > 0) {
-    const anyChange = masks.map((m) => `(${m}) <> 0`).join(' OR ');
-    sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} ${when} AND ${sameKey} AND (${anyChange}) BEGIN
-  UPDATE ${meta} AS m SET clocks = cloudsync_clocks_update(${lit}, clocks, db_version${maskArgs}), db_version = cloudsync_db_version_local() WHERE ${match('m', 'NEW')};
-  INSERT INTO ${meta} (${keyColumns}, db_version, clocks) SELECT ${values('NEW')}, cloudsync_db_version_local(), cloudsync_clocks_update(${lit}, NULL, 0${maskArgs})
-  WHERE NOT EXISTS (SELECT 1 FROM ${meta} AS m WHERE ${match('m', 'NEW')});
-END;`);
-  }
   // No INSERT OR REPLACE here: an UPDATE OR IGNORE on the table would turn it into OR IGNORE.
   const lookup = (column: string, prefix: string) => `(SELECT o.${column} FROM ${meta} AS o WHERE ${match('o', prefix)})`;
   const upsert = (prefix: string, clocksOf: (stored: string, version: string) => string) => `UPDATE ${meta} AS m SET clocks = ${clocksOf('clocks', 'db_version')}, db_version = cloudsync_db_version_local() WHERE ${match('m', prefix)};
   INSERT INTO ${meta} (${keyColumns}, db_version, clocks) SELECT ${values(prefix)}, cloudsync_db_version_local(), ${clocksOf('NULL', '0')}
-  WHERE NOT EXISTS (SELECT 1 FROM ${meta} AS m WHERE ${match('m', prefix)});`;
-  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_key_${t}`)} AFTER UPDATE ON ${T} ${when} AND NOT (${sameKey}) BEGIN
+  WHERE changes() = 0;`;
+  if (n > 0) {
+    const anyChange = masks.map((m) => `(${m}) <> 0`).join(' OR ');
+    // Cheap native conditions first: SQLite stops at the first false one, before calling JavaScript.
+    sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN ${sameKey} AND (${anyChange}) AND cloudsync_is_sync(${lit}) = 0 BEGIN
+  ${upsert('NEW', (stored, version) => `cloudsync_clocks_update(${lit}, ${stored}, ${version}${maskArgs})`)}
+END;`);
+  }
+  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_key_${t}`)} AFTER UPDATE ON ${T} WHEN NOT (${sameKey}) AND cloudsync_is_sync(${lit}) = 0 BEGIN
   ${upsert('NEW', (stored, version) => `cloudsync_clocks_move(${lit}, ${lookup('clocks', 'OLD')}, ${lookup('db_version', 'OLD')}, ${stored}, ${version}${maskArgs})`)}
   ${upsert('OLD', () => `cloudsync_clocks_moved_from(${lit})`)}
 END;`);
