@@ -73,7 +73,7 @@ export function forEachPayloadChange(bytes: Uint8Array, visit: (change: Change) 
   let lastSite: Uint8Array | null = null;
   let lastPk: Uint8Array | null = null;
   for (let row = 0; row < header.nrows; row++) {
-    const tbl = readName(r, names, 'tbl') ?? fieldError('tbl', 'NULL');
+    const tbl = readName(r, names, 'tbl') ?? fieldError('tbl', null);
     const pk = readBlob(r, lastPk, 'pk');
     lastPk = pk;
     const colName = readName(r, names, 'col_name') ?? SENTINEL;
@@ -160,7 +160,7 @@ function readVersion(r: ByteReader, field: string): number {
 
 function fieldError(field: string, value: unknown): never {
   const found =
-    value === null || value === 'NULL'
+    value === null
       ? 'NULL'
       : typeof value === 'bigint'
         ? 'INTEGER'

@@ -1,5 +1,5 @@
-// SQLite values, their bit-exact wire encoding (used inside primary-key blobs and for every
-// field of a payload row) and the value ordering the merge uses to break col_version ties.
+// SQLite values and their bit-exact wire encoding, used inside primary-key blobs and for every
+// field of a payload row (the merge-tie ordering lives in value-order.ts and is re-exported).
 //
 // | type byte: (nbytes << 3) | code | meaning           | bytes that follow                      |
 // |-----------------------------------|-------------------|----------------------------------------|
