@@ -8,9 +8,10 @@
 //
 // Encodings of the `clocks` column:
 // - INTEGER s: the fresh-insert form: no sentinel, every cell version 1 at the row's db_version,
-//   seq s + i, local site. Local inserts write this, so they need no blob.
-// - BLOB: byte 0 = flags (bit 0: sentinel present); sentinel as 4 varints; varint cell count;
-//   per cell a varint (version + 1, 0 = absent) then, if present, 3 varints dbv, seq, site.
+//   seq s + i, local site. Local inserts write this, so they need no JavaScript for the clocks.
+// - TEXT: `sentinel|cell0|cell1|…`, each part empty (absent) or `version,dbv,seq,site` in decimal,
+//   e.g. `|1,5,0,0|2,9,3,0|` (no sentinel, two cells). TEXT rather than BLOB because a string
+//   crosses into JavaScript without allocating a Buffer, which matters in triggers.
 
 import { CloudSyncError } from './errors.js';
 
@@ -50,76 +51,58 @@ export function readRowClocks(stored: unknown, rowDbVersion: number, cellCount: 
     for (let i = 0; i < cellCount; i++) cells.push({ version: 1, dbVersion: rowDbVersion, seq: first + i, site: 0 });
     return { sentinel: null, cells };
   }
-  if (!(stored instanceof Uint8Array)) throw corrupt();
-  const reader = new VarintReader(stored);
-  const flags = reader.byte();
-  const sentinel = flags & 1 ? readClock(reader, reader.varint()) : null;
-  const stored_count = reader.varint();
+  if (typeof stored !== 'string') throw corrupt();
+  let position = 0;
+  const readPart = (): CellClock | null => {
+    if (position >= stored.length || stored.charCodeAt(position) === BAR) return null;
+    const version = readNumber(true);
+    const dbVersion = readNumber(true);
+    const seq = readNumber(true);
+    const site = readNumber(false);
+    return { version, dbVersion, seq, site };
+  };
+  // Reads decimal digits; with `comma`, requires and steps over the ',' that must follow.
+  const readNumber = (comma: boolean): number => {
+    let value = 0;
+    let digits = 0;
+    while (position < stored.length) {
+      const c = stored.charCodeAt(position);
+      if (c < 48 || c > 57) break;
+      value = value * 10 + (c - 48);
+      digits++;
+      position++;
+    }
+    if (digits === 0 || digits > 15) throw corrupt();
+    if (comma) {
+      if (stored.charCodeAt(position) !== COMMA) throw corrupt();
+      position++;
+    }
+    return value;
+  };
+  const sentinel = readPart();
   const cells: (CellClock | null)[] = [];
-  for (let i = 0; i < stored_count; i++) {
-    const tag = reader.varint();
-    const cell = tag === 0 ? null : readClock(reader, tag - 1);
-    if (i < cellCount) cells.push(cell);
+  while (position < stored.length) {
+    if (stored.charCodeAt(position) !== BAR) throw corrupt();
+    position++;
+    const cell = readPart();
+    if (cells.length < cellCount) cells.push(cell);
   }
   while (cells.length < cellCount) cells.push(null);
-  if (!reader.done) throw corrupt();
   return { sentinel, cells };
 }
 
-/** Encodes clocks for the `clocks` column (always the BLOB form). */
-export function writeRowClocks(clocks: RowClocks): Uint8Array {
-  const out: number[] = [clocks.sentinel ? 1 : 0];
-  if (clocks.sentinel) writeClock(out, clocks.sentinel, clocks.sentinel.version);
-  pushVarint(out, clocks.cells.length);
-  for (const cell of clocks.cells) {
-    if (cell === null) out.push(0);
-    else writeClock(out, cell, cell.version + 1);
-  }
-  return Uint8Array.from(out);
+/** Encodes clocks for the `clocks` column (always the TEXT form). */
+export function writeRowClocks(clocks: RowClocks): string {
+  let text = clocks.sentinel === null ? '' : partText(clocks.sentinel);
+  for (const cell of clocks.cells) text += cell === null ? '|' : `|${partText(cell)}`;
+  return text;
 }
 
-function readClock(reader: VarintReader, version: number): CellClock {
-  return { version, dbVersion: reader.varint(), seq: reader.varint(), site: reader.varint() };
-}
+const BAR = 124; // '|'
+const COMMA = 44; // ','
 
-function writeClock(out: number[], clock: CellClock, first: number): void {
-  pushVarint(out, first);
-  pushVarint(out, clock.dbVersion);
-  pushVarint(out, clock.seq);
-  pushVarint(out, clock.site);
-}
-
-function pushVarint(out: number[], value: number): void {
-  let v = value;
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
-  }
-  out.push(v);
-}
-
-class VarintReader {
-  private offset = 0;
-  constructor(private readonly bytes: Uint8Array) {}
-  get done(): boolean {
-    return this.offset === this.bytes.length;
-  }
-  byte(): number {
-    const b = this.bytes[this.offset++];
-    if (b === undefined) throw corrupt();
-    return b;
-  }
-  varint(): number {
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < 8; i++) {
-      const b = this.byte();
-      value += (b & 0x7f) * scale;
-      if (b < 0x80) return value;
-      scale *= 0x80;
-    }
-    throw corrupt();
-  }
+function partText(clock: CellClock): string {
+  return `${clock.version},${clock.dbVersion},${clock.seq},${clock.site}`;
 }
 
 function corrupt(): CloudSyncError {

@@ -39,7 +39,7 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     for (let i = 0; i < table.cellCount; i++) changed.push((Number(masks[Math.floor(i / MASK_BITS)] ?? 0) >> i % MASK_BITS) % 2 !== 0);
     return changed;
   };
-  let movedFrom: Uint8Array | null = null;
+  let movedFrom: string | null = null;
 
   db.registerFunction('cloudsync_is_sync', ([name]) => {
     if (context.merging) return 1n;
