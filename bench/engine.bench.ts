@@ -79,10 +79,9 @@ function runOnce(storage: string): Figures {
   let payload: Uint8Array | null = null;
   let changes = 0;
   const encode = time(() => {
-    const list = api.changes();
-    changes = list.length;
-    payload = api.engine.encodeChanges(list);
+    payload = api.encodePayload();
   });
+  changes = api.changes().length;
   const encodeSql = time(() => {
     db.prepare('SELECT cloudsync_payload_encode(tbl, pk, col_name, col_value, col_version, db_version, site_id, cl, seq) FROM cloudsync_changes').pluck().get();
   });

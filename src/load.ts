@@ -87,7 +87,7 @@ export class CloudSync {
   }
   /** cloudsync_payload_encode over the filtered changes; null when there are none. */
   encodePayload(filter?: ChangeFilter): Uint8Array | null {
-    return this.engine.encodeChanges(this.engine.changes(filter));
+    return this.engine.encodePayload(filter);
   }
   /** cloudsync_payload_decode: applies a payload atomically; returns its number of changes. */
   applyPayload(payload: Uint8Array): number {

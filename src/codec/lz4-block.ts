@@ -15,10 +15,14 @@
 
 import { CodecError } from './codec-error.js';
 
-const MIN_MATCH = 4;
-const MF_LIMIT = 12;
-const LAST_LITERALS = 5;
-const MAX_DISTANCE = 65535;
+/** Shortest match the format can express. */
+export const MIN_MATCH = 4;
+/** No match may start in the last MF_LIMIT bytes of a block. */
+export const MF_LIMIT = 12;
+/** The last LAST_LITERALS bytes of a block are always literals. */
+export const LAST_LITERALS = 5;
+/** Largest match offset. */
+export const MAX_DISTANCE = 65535;
 const HASH_LOG = 16;
 const SKIP_TRIGGER = 6;
 
@@ -45,7 +49,6 @@ export function encodeLz4Block(src: Uint8Array, dst: Uint8Array): number {
   }
   const gen = generation;
   generation += n + 1;
-  const capacity = dst.length;
   let op = 0;
   let anchor = 0;
 
@@ -81,24 +84,8 @@ export function encodeLz4Block(src: Uint8Array, dst: Uint8Array): number {
         from++;
       }
 
-      const literals = ip - anchor;
-      const matchExtra = end - ip - MIN_MATCH;
-      if (op + literals + ((literals / 255) | 0) + ((matchExtra / 255) | 0) + 6 > capacity) return -1;
-      const tokenAt = op++;
-      op = writeLength(dst, op, literals);
-      op = copyBytes(src, anchor, literals, dst, op);
-      const offset = ip - ref;
-      dst[op++] = offset & 0xff;
-      dst[op++] = offset >>> 8;
-      if (matchExtra >= 15) {
-        let rest = matchExtra - 15;
-        while (rest >= 255) {
-          dst[op++] = 255;
-          rest -= 255;
-        }
-        dst[op++] = rest;
-      }
-      dst[tokenAt] = (Math.min(literals, 15) << 4) | Math.min(matchExtra, 15);
+      op = writeSequence(src, anchor, ip - anchor, ip - ref, end - ip, dst, op);
+      if (op < 0) return -1;
 
       anchor = ip = end;
       if (ip > lastMatchStart) break;
@@ -106,8 +93,29 @@ export function encodeLz4Block(src: Uint8Array, dst: Uint8Array): number {
     }
   }
 
-  const literals = n - anchor;
-  if (op + literals + ((literals / 255) | 0) + 2 > capacity) return -1;
+  return writeLastLiterals(src, anchor, n - anchor, dst, op);
+}
+
+/**
+ * Appends one sequence (`literals` bytes of `src` from `anchor`, then a match of `length` bytes
+ * at `offset`) and returns the new output position, or -1 when `dst` is too small.
+ */
+export function writeSequence(src: Uint8Array, anchor: number, literals: number, offset: number, length: number, dst: Uint8Array, op: number): number {
+  const matchExtra = length - MIN_MATCH;
+  if (op + literals + ((literals / 255) | 0) + ((matchExtra / 255) | 0) + 6 > dst.length) return -1;
+  const tokenAt = op++;
+  op = writeLength(dst, op, literals);
+  op = copyBytes(src, anchor, literals, dst, op);
+  dst[op++] = offset & 0xff;
+  dst[op++] = offset >>> 8;
+  op = writeLength(dst, op, matchExtra);
+  dst[tokenAt] = (Math.min(literals, 15) << 4) | Math.min(matchExtra, 15);
+  return op;
+}
+
+/** Appends the closing literals-only sequence and returns the block length, or -1 when `dst` is too small. */
+export function writeLastLiterals(src: Uint8Array, anchor: number, literals: number, dst: Uint8Array, op: number): number {
+  if (op + literals + ((literals / 255) | 0) + 2 > dst.length) return -1;
   dst[op++] = Math.min(literals, 15) << 4;
   op = writeLength(dst, op, literals);
   return copyBytes(src, anchor, literals, dst, op);

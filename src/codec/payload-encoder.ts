@@ -19,6 +19,8 @@ export interface EncodeOptions {
   compress?: boolean;
   /** Library version written in the header (default [0, 8, 12]). */
   libVersion?: [number, number, number];
+  /** Expected body size in bytes, to allocate once instead of growing (default 64 KiB). */
+  sizeHint?: number;
 }
 
 const DEFAULT_LIB_VERSION: [number, number, number] = [0, 8, 12];
@@ -53,7 +55,7 @@ export class PayloadEncoder {
     this.compress = options.compress ?? true;
     this.libVersion = [libVersion[0], libVersion[1], libVersion[2]];
     this.schemaHash = BigInt.asUintN(64, hash);
-    this.body = new ByteWriter(64 * 1024);
+    this.body = new ByteWriter(Math.min(Math.max(options.sizeHint ?? 0, 64 * 1024), 1 << 30));
   }
 
   /** Number of rows added so far. */

@@ -2,7 +2,7 @@
 // db_version and seq: the fast path behind payload encoding and the TypeScript API.
 
 import { encodePk } from '../codec/pk.js';
-import { type Change, SENTINEL } from '../codec/payload.js';
+import { SENTINEL } from '../codec/payload.js';
 import type { SqlValue } from '../codec/value.js';
 import { causalLength, readRowClocks } from './row-clocks.js';
 import type { SyncedTable } from './synced-table.js';
@@ -19,83 +19,177 @@ export interface ChangeFilter {
   tables?: readonly string[];
 }
 
+/** Receives the changes in order, as the nine values of a cloudsync_changes row. */
+export type ChangeSink = (
+  tbl: string,
+  pk: Uint8Array,
+  colName: string,
+  colValue: SqlValue,
+  colVersion: number,
+  dbVersion: number,
+  siteId: Uint8Array,
+  cl: number,
+  seq: number,
+) => void;
+
 /** Resolves site ordinals to site ids. */
 export type SiteIdOf = (ordinal: number) => Uint8Array;
 
-/** Reads the changes of the given tables that pass the filter, ordered by (db_version, seq). */
-export function readChanges(tables: readonly SyncedTable[], filter: ChangeFilter, siteIdOf: SiteIdOf, siteOrdinal: number | null): Change[] {
+/**
+ * Calls `begin` with the number of changes, then `sink` for every change of the given tables
+ * that passes the filter, in (db_version, seq) order. Rows are read once through the db_version index; cells are kept as small numeric
+ * records and sorted only when the rows did not already come in order.
+ */
+export function visitChanges(
+  tables: readonly SyncedTable[],
+  filter: ChangeFilter,
+  siteIdOf: SiteIdOf,
+  siteOrdinal: number | null,
+  sink: ChangeSink,
+  begin?: (count: number) => void,
+): void {
   const since = filter.sinceDbVersion ?? 0;
   const sinceSeq = filter.sinceSeq ?? Number.POSITIVE_INFINITY;
-  const out: Change[] = [];
-  for (const table of tables) readTable(table, since, sinceSeq, siteIdOf, siteOrdinal, out);
-  return isOrdered(out) ? out : sortChanges(out);
-}
-
-/** Orders changes by (db_version, seq): bucketed by db_version, as most buckets are already in seq order. */
-function sortChanges(changes: Change[]): Change[] {
-  const buckets = new Map<number, Change[]>();
-  for (const change of changes) {
-    let bucket = buckets.get(change.dbVersion);
-    if (!bucket) buckets.set(change.dbVersion, (bucket = []));
-    bucket.push(change);
-  }
-  const out: Change[] = [];
-  for (const version of [...buckets.keys()].sort((a, b) => a - b)) {
-    const bucket = buckets.get(version) as Change[];
-    if (!isOrdered(bucket)) bucket.sort((a, b) => a.seq - b.seq);
-    for (const change of bucket) out.push(change);
-  }
-  return out;
-}
-
-function readTable(table: SyncedTable, since: number, sinceSeq: number, siteIdOf: SiteIdOf, siteOrdinal: number | null, out: Change[]): void {
-  const keyCount = table.layout.pk.length;
-  const columns = table.layout.columns;
-  const statement = table.statement('changes.since', () => {
-    const keys = table.layout.pk.map((_, i) => `m.pk${i + 1}`).join(', ');
-    const values = columns.map((c) => `b."${c.replaceAll('"', '""')}"`).join(', ');
-    const join = table.layout.pk.map((c, i) => `b."${c.name.replaceAll('"', '""')}" = m.pk${i + 1}`).join(' AND ');
-    const firstKey = `b."${(table.layout.pk[0]?.name ?? '').replaceAll('"', '""')}"`;
-    return `SELECT ${keys}, m.db_version, m.clocks, ${firstKey} IS NOT NULL${values ? `, ${values}` : ''}
-      FROM ${table.quotedMeta} AS m LEFT JOIN ${table.quotedName} AS b ON ${join} WHERE m.db_version >= ? ORDER BY m.db_version`;
-  });
+  const records = new ChangeRecords();
+  for (const table of tables) collectTable(table, since, sinceSeq, siteOrdinal, records);
   const sites = new Map<number, Uint8Array>();
-  const site = (ordinal: number) => {
+  const siteOf = (ordinal: number) => {
     let id = sites.get(ordinal);
     if (!id) sites.set(ordinal, (id = siteIdOf(ordinal)));
     return id;
   };
-  const passes = (dbVersion: number, seq: number, ordinal: number) =>
-    (dbVersion > since || (dbVersion === since && seq > sinceSeq)) && (siteOrdinal === null || ordinal === siteOrdinal);
-  for (const row of statement.iterate([BigInt(since)])) {
-    const rowDbVersion = Number(row[keyCount]);
-    const clocks = readRowClocks(row[keyCount + 1], rowDbVersion, columns.length);
-    const baseExists = Number(row[keyCount + 2]) === 1;
-    const cl = causalLength(clocks);
-    let pk: Uint8Array | null = null;
-    const pkOf = () => (pk ??= encodePk(row.slice(0, keyCount)));
+  begin?.(records.length);
+  for (const i of records.order()) {
+    const row = records.rows[records.row[i] as number] as CollectedRow;
+    const cell = records.cell[i] as number;
+    const table = row.table;
+    const keyCount = table.layout.pk.length;
+    row.pk ??= encodePk(row.values.slice(0, keyCount));
+    const colName = cell < 0 ? SENTINEL : (table.layout.columns[cell] as string);
+    const colValue = cell < 0 ? null : ((row.values[keyCount + 3 + cell] ?? null) as SqlValue);
+    sink(table.name, row.pk, colName, colValue, records.version[i] as number, records.dbVersion[i] as number, siteOf(records.site[i] as number), row.cl, records.seq[i] as number);
+  }
+}
+
+interface CollectedRow {
+  table: SyncedTable;
+  /** The query row: key values, db_version, clocks, base-row-exists flag, column values. */
+  values: SqlValue[];
+  cl: number;
+  pk?: Uint8Array;
+}
+
+/** Changes as parallel numeric arrays (no object per change). */
+class ChangeRecords {
+  readonly rows: CollectedRow[] = [];
+  row: Int32Array = new Int32Array(1024);
+  cell: Int32Array = new Int32Array(1024);
+  version: Float64Array = new Float64Array(1024);
+  dbVersion: Float64Array = new Float64Array(1024);
+  seq: Float64Array = new Float64Array(1024);
+  site: Float64Array = new Float64Array(1024);
+  length = 0;
+  private ordered = true;
+
+  add(row: number, cell: number, version: number, dbVersion: number, seq: number, site: number): void {
+    if (this.length === this.row.length) this.grow();
+    const n = this.length++;
+    if (n > 0) {
+      const previousDb = this.dbVersion[n - 1] as number;
+      if (previousDb > dbVersion || (previousDb === dbVersion && (this.seq[n - 1] as number) > seq)) this.ordered = false;
+    }
+    this.row[n] = row;
+    this.cell[n] = cell;
+    this.version[n] = version;
+    this.dbVersion[n] = dbVersion;
+    this.seq[n] = seq;
+    this.site[n] = site;
+  }
+
+  /**
+   * Indexes of the records in (db_version, seq) order: a counting pass per db_version (there are
+   * few of them per read), then a sort by seq only inside buckets that are out of order.
+   */
+  order(): Uint32Array {
+    const n = this.length;
+    const indexes = new Uint32Array(n);
+    if (this.ordered) {
+      for (let i = 0; i < n; i++) indexes[i] = i;
+      return indexes;
+    }
+    const db = this.dbVersion;
+    const seq = this.seq;
+    const counts = new Map<number, number>();
+    for (let i = 0; i < n; i++) counts.set(db[i] as number, (counts.get(db[i] as number) ?? 0) + 1);
+    const starts = new Map<number, number>();
+    let offset = 0;
+    for (const version of [...counts.keys()].sort((a, b) => a - b)) {
+      starts.set(version, offset);
+      offset += counts.get(version) as number;
+    }
+    const next = new Map(starts);
+    for (let i = 0; i < n; i++) {
+      const at = next.get(db[i] as number) as number;
+      indexes[at] = i;
+      next.set(db[i] as number, at + 1);
+    }
+    for (const [version, start] of starts) {
+      const end = start + (counts.get(version) as number);
+      let sorted = true;
+      for (let k = start + 1; k < end && sorted; k++) sorted = (seq[indexes[k - 1] as number] as number) <= (seq[indexes[k] as number] as number);
+      if (!sorted) indexes.subarray(start, end).sort((a, b) => (seq[a] as number) - (seq[b] as number));
+    }
+    return indexes;
+  }
+
+  private grow(): void {
+    const size = this.row.length * 2;
+    const grow = <T extends Int32Array | Float64Array>(from: T, to: T): T => {
+      to.set(from);
+      return to;
+    };
+    this.row = grow(this.row, new Int32Array(size));
+    this.cell = grow(this.cell, new Int32Array(size));
+    this.version = grow(this.version, new Float64Array(size));
+    this.dbVersion = grow(this.dbVersion, new Float64Array(size));
+    this.seq = grow(this.seq, new Float64Array(size));
+    this.site = grow(this.site, new Float64Array(size));
+  }
+}
+
+function collectTable(table: SyncedTable, since: number, sinceSeq: number, siteOrdinal: number | null, records: ChangeRecords): void {
+  const keyCount = table.layout.pk.length;
+  const columns = table.layout.columns;
+  const statement = table.statement('changes.since', () => {
+    const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
+    const keys = table.layout.pk.map((_, i) => `m.pk${i + 1}`).join(', ');
+    const values = columns.map((c) => `b.${quote(c)}`).join(', ');
+    const join = table.layout.pk.map((c, i) => `b.${quote(c.name)} = m.pk${i + 1}`).join(' AND ');
+    return `SELECT ${keys}, m.db_version, m.clocks, b.${quote(table.layout.pk[0]?.name ?? '')} IS NOT NULL${values ? `, ${values}` : ''}
+      FROM ${table.quotedMeta} AS m LEFT JOIN ${table.quotedName} AS b ON ${join} WHERE m.db_version >= ? ORDER BY m.db_version`;
+  });
+  const passes = (dbVersion: number, seq: number, site: number) =>
+    (dbVersion > since || (dbVersion === since && seq > sinceSeq)) && (siteOrdinal === null || site === siteOrdinal);
+  for (const values of statement.iterate([BigInt(since)])) {
+    const rowDbVersion = Number(values[keyCount]);
+    const clocks = readRowClocks(values[keyCount + 1], rowDbVersion, columns.length);
+    const baseExists = Number(values[keyCount + 2]) === 1;
+    const rowIndex = records.rows.length;
+    let used = false;
     const sentinel = clocks.sentinel;
     if (sentinel && passes(sentinel.dbVersion, sentinel.seq, sentinel.site)) {
-      out.push(change(table.name, pkOf(), SENTINEL, null, sentinel.version, sentinel.dbVersion, site(sentinel.site), cl, sentinel.seq));
+      records.add(rowIndex, -1, sentinel.version, sentinel.dbVersion, sentinel.seq, sentinel.site);
+      used = true;
     }
-    if (!baseExists) continue; // cells of a row that is gone cannot be read (the reference drops them too)
-    for (let i = 0; i < columns.length; i++) {
-      const cell = clocks.cells[i];
-      if (!cell || !passes(cell.dbVersion, cell.seq, cell.site)) continue;
-      out.push(change(table.name, pkOf(), columns[i] ?? '', (row[keyCount + 3 + i] ?? null) as SqlValue, cell.version, cell.dbVersion, site(cell.site), cl, cell.seq));
+    // Cells of a row that is gone cannot be read (the reference drops them too).
+    if (baseExists) {
+      for (let i = 0; i < columns.length; i++) {
+        const cell = clocks.cells[i];
+        if (!cell || !passes(cell.dbVersion, cell.seq, cell.site)) continue;
+        records.add(rowIndex, i, cell.version, cell.dbVersion, cell.seq, cell.site);
+        used = true;
+      }
     }
+    if (used) records.rows.push({ table, values, cl: causalLength(clocks) });
   }
-}
-
-function change(tbl: string, pk: Uint8Array, colName: string, colValue: SqlValue, colVersion: number, dbVersion: number, siteId: Uint8Array, cl: number, seq: number): Change {
-  return { tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq };
-}
-
-function isOrdered(changes: readonly Change[]): boolean {
-  for (let i = 1; i < changes.length; i++) {
-    const a = changes[i - 1] as Change;
-    const b = changes[i] as Change;
-    if (a.dbVersion > b.dbVersion || (a.dbVersion === b.dbVersion && a.seq > b.seq)) return false;
-  }
-  return true;
 }

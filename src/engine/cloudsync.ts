@@ -1,15 +1,15 @@
 // The engine: makes tables of one SQLite connection replicated, and produces and merges changes.
 // Every cloudsync_* SQL function and the TypeScript API end up in these methods.
 
-import { decodePayload, encodePayload, type Change } from '../codec/payload.js';
+import { encodePayload, forEachPayloadChange, PayloadEncoder, type Change } from '../codec/payload.js';
 import { schemaHash, toSignedInt64 } from '../codec/schema-hash.js';
 import type { SqlValue } from '../codec/value.js';
-import { type ChangeFilter, readChanges } from './changes.js';
+import { type ChangeFilter, type ChangeSink, visitChanges } from './changes.js';
 import { Clock } from './clock.js';
 import type { Connection, Statement } from './connection.js';
 import { CloudSyncError } from './errors.js';
 import { quoteIdentifier as q, quoteLiteral } from './identifiers.js';
-import { checkChanges, mergeChanges } from './merge.js';
+import { checkChanges, groupByRow, mergeChanges, RowGrouper } from './merge.js';
 import { type Algo, createChangesView, createMetaTable, createTriggers, dropMetaTable, dropTriggers, type TableLayout } from './meta-schema.js';
 import { readRowClocks, writeRowClocks, type CellClock } from './row-clocks.js';
 import { ALL_COLUMNS, dropGlobalTables, Settings } from './settings.js';
@@ -25,6 +25,12 @@ export const LIBRARY_VERSION = '0.1.0';
 export interface EngineOptions {
   now?: () => number;
   random?: RandomBytes;
+}
+
+/** Payload options the engine passes through to the encoder. */
+export interface PayloadOptions {
+  compress?: boolean;
+  version?: 1 | 2;
 }
 
 /** Options of `init`. */
@@ -243,44 +249,73 @@ export class CloudSyncEngine {
 
   /** Reads tracked changes, ordered by db_version and seq. */
   changes(filter: ChangeFilter = {}): Change[] {
-    this.refreshIfChanged();
-    if (!this.settings.exist()) return [];
-    const wanted = filter.tables ? new Set(filter.tables.map((t) => t.toLowerCase())) : null;
-    const tables = this.syncedTables().filter((t) => wanted === null || wanted.has(t.name.toLowerCase()));
-    const site = filter.site === undefined ? null : filter.site === 'local' ? 0 : this.settings.siteOrdinal(filter.site);
-    return readChanges(tables, filter, (ordinal) => this.settings.siteId(ordinal), site);
+    const out: Change[] = [];
+    this.visitChanges(filter, (tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq) =>
+      out.push({ tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq }),
+    );
+    return out;
   }
 
-  /** Encodes changes into a payload; null when there are none. */
-  encodeChanges(changes: readonly Change[], options: { compress?: boolean; version?: 1 | 2 } = {}): Uint8Array | null {
+  /** Encodes the filtered changes into one payload without building change objects; null when there are none. */
+  encodePayload(filter: ChangeFilter = {}, options: PayloadOptions = {}): Uint8Array | null {
+    let encoder: PayloadEncoder | null = null;
+    const begin = (count: number) => {
+      // about 70 bytes a change before compression: allocate the body once
+      encoder = new PayloadEncoder({ schemaHash: this.schemaHash(), sizeHint: count * 80, ...options });
+    };
+    this.visitChanges(filter, (...row) => (encoder as PayloadEncoder | null)?.addRow(...row), begin);
+    const done = encoder as PayloadEncoder | null;
+    return done === null || done.count === 0 ? null : done.finish();
+  }
+
+  /** Encodes given changes into a payload; null when there are none. */
+  encodeChanges(changes: readonly Change[], options: PayloadOptions = {}): Uint8Array | null {
     if (changes.length === 0) return null;
     return encodePayload(changes, { schemaHash: this.schemaHash(), ...options });
   }
 
+  private visitChanges(filter: ChangeFilter, sink: ChangeSink, begin?: (count: number) => void): void {
+    this.refreshIfChanged();
+    if (!this.settings.exist()) return;
+    const wanted = filter.tables ? new Set(filter.tables.map((t) => t.toLowerCase())) : null;
+    const tables = this.syncedTables().filter((t) => wanted === null || wanted.has(t.name.toLowerCase()));
+    const site = filter.site === undefined ? null : filter.site === 'local' ? 0 : this.settings.siteOrdinal(filter.site);
+    visitChanges(tables, filter, (ordinal) => this.settings.siteId(ordinal), site, sink, begin);
+  }
+
   /** Applies changes atomically: all of them or none. Returns how many were given. */
   applyChanges(changes: readonly Change[], fn = 'cloudsync_changes'): number {
-    this.refreshIfChanged();
-    checkChanges(fn, this, changes);
-    this.atomically(() => {
-      this.mergingDepth++;
-      try {
-        mergeChanges(fn, this, changes);
-      } finally {
-        this.mergingDepth--;
-      }
-    }, true);
+    this.mergeGroups(fn, changes, groupByRow(changes));
     return changes.length;
   }
 
   /** Decodes and applies a payload atomically; returns the number of changes in it. */
   applyPayload(payload: Uint8Array, fn = 'cloudsync_payload_decode'): number {
-    let decoded: ReturnType<typeof decodePayload>;
+    const grouper = new RowGrouper();
+    const all: Change[] = [];
     try {
-      decoded = decodePayload(payload);
+      forEachPayloadChange(payload, (change) => {
+        all.push(change);
+        grouper.add(change);
+      });
     } catch (error) {
       throw new CloudSyncError('PAYLOAD', `${fn}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
-    return this.applyChanges(decoded.changes, fn);
+    this.mergeGroups(fn, all, grouper.groups);
+    return all.length;
+  }
+
+  private mergeGroups(fn: string, changes: readonly Change[], groups: readonly (readonly Change[])[]): void {
+    this.refreshIfChanged();
+    checkChanges(fn, this, changes);
+    this.atomically(() => {
+      this.mergingDepth++;
+      try {
+        mergeChanges(fn, this, groups);
+      } finally {
+        this.mergingDepth--;
+      }
+    }, true);
   }
 
   // ---- transaction tracking (called by the driver around user statements) -------------------

@@ -36,10 +36,10 @@ export function checkChanges(fn: string, context: MergeContext, changes: readonl
  * primary key are merged together, in their order: rows are independent of each other, so this
  * gives the same rows as merging the whole list in order, with one read and one write per row.
  */
-export function mergeChanges(fn: string, context: MergeContext, changes: readonly Change[]): void {
+export function mergeChanges(fn: string, context: MergeContext, groups: readonly (readonly Change[])[]): void {
   let lastSite: Uint8Array | null = null;
   let lastOrdinal = 0;
-  for (const group of groupByRow(changes)) {
+  for (const group of groups) {
     const first = group[0] as Change;
     const table = context.table(first.tbl);
     if (!table) throw new CloudSyncError('NOT_FOUND', `${fn}: unknown table ${first.tbl}`);
@@ -50,7 +50,7 @@ export function mergeChanges(fn: string, context: MergeContext, changes: readonl
       throw describe(fn, first, error);
     }
     for (const change of group) {
-      if (lastSite === null || !sameBytes(lastSite, change.siteId)) {
+      if (lastSite !== change.siteId && (lastSite === null || !sameBytes(lastSite, change.siteId))) {
         lastSite = change.siteId;
         lastOrdinal = context.siteOrdinal(change.siteId);
       }
@@ -69,45 +69,59 @@ export function mergeChanges(fn: string, context: MergeContext, changes: readonl
 }
 
 /** Splits changes into per-row lists, rows in order of first appearance. */
-function groupByRow(changes: readonly Change[]): Change[][] {
-  const groups: Change[][] = [];
-  // hash of (table, key bytes) → indexes into groups with that hash
-  const byHash = new Map<number, number[]>();
-  let last: Change | null = null;
-  let lastGroup: Change[] = [];
-  for (const change of changes) {
-    if (last !== null && last.tbl === change.tbl && sameBytes(last.pk, change.pk)) {
-      lastGroup.push(change);
-      continue;
-    }
-    const hash = rowHash(change);
-    let candidates = byHash.get(hash);
-    if (!candidates) byHash.set(hash, (candidates = []));
-    let group: Change[] | undefined;
-    for (const index of candidates) {
-      const first = (groups[index] as Change[])[0] as Change;
-      if (first.tbl === change.tbl && sameBytes(first.pk, change.pk)) group = groups[index];
-    }
-    if (!group) {
-      group = [];
-      candidates.push(groups.length);
-      groups.push(group);
-    }
-    group.push(change);
-    last = change;
-    lastGroup = group;
-  }
-  return groups;
+export function groupByRow(changes: Iterable<Change>): Change[][] {
+  const grouper = new RowGrouper();
+  for (const change of changes) grouper.add(change);
+  return grouper.groups;
 }
 
-/** 32-bit FNV-1a over the key bytes and the table name. */
+/** Collects changes into per-row lists as they arrive. */
+export class RowGrouper {
+  readonly groups: Change[][] = [];
+  private readonly byHash = new Map<number, Change[]>();
+  // rows whose hash collides with another row's: rare, keyed by text
+  private readonly collisions = new Map<string, Change[]>();
+  private last: Change | null = null;
+  private lastGroup: Change[] = [];
+
+  add(change: Change): void {
+    const last = this.last;
+    if (last !== null && (last.pk === change.pk || sameBytes(last.pk, change.pk)) && last.tbl === change.tbl) {
+      this.lastGroup.push(change);
+      return;
+    }
+    const hash = rowHash(change);
+    let group = this.byHash.get(hash);
+    if (group === undefined) {
+      group = [];
+      this.byHash.set(hash, group);
+      this.groups.push(group);
+    } else {
+      const first = group[0] as Change;
+      if (first.tbl !== change.tbl || !sameBytes(first.pk, change.pk)) {
+        const key = `${change.tbl}\u0000${Array.from(change.pk).join(',')}`;
+        group = this.collisions.get(key);
+        if (group === undefined) {
+          group = [];
+          this.collisions.set(key, group);
+          this.groups.push(group);
+        }
+      }
+    }
+    group.push(change);
+    this.last = change;
+    this.lastGroup = group;
+  }
+}
+
+/** FNV-1a over the key bytes and the table name, cut to 30 bits. */
 function rowHash(change: Change): number {
   let h = 0x811c9dc5;
   const pk = change.pk;
   for (let i = 0; i < pk.length; i++) h = Math.imul(h ^ (pk[i] as number), 0x01000193);
   const tbl = change.tbl;
   for (let i = 0; i < tbl.length; i++) h = Math.imul(h ^ tbl.charCodeAt(i), 0x01000193);
-  return h >>> 0;
+  return h & 0x3fffffff; // a small integer: a cheaper Map key in V8
 }
 
 /** The merge state of one primary key while its consecutive changes are applied. */
@@ -118,6 +132,7 @@ class RowMerge {
   /** Current base values (null: no base row); loaded lazily. */
   private base: SqlValue[] | null | undefined;
   private readonly pending = new Map<number, SqlValue>();
+  private changeVersion = -1;
 
   constructor(
     private readonly fn: string,
@@ -142,31 +157,30 @@ class RowMerge {
     const cl = change.cl;
     if (cl < localCl) return;
     if (algo === 'dws' && localCl > 0 && localCl % 2 === 0) return; // a delete is final
-    let version = -1;
-    const dbVersion = () => (version >= 0 ? version : (version = this.clock.mergeVersion(change.dbVersion)));
+    this.changeVersion = -1;
 
     if (cl % 2 === 0) {
       if (cl === localCl || algo === 'gos') return;
       this.deleteBase();
-      this.clocks = { sentinel: clockOf(change.colVersion, dbVersion(), change, site), cells: this.emptyCells() };
+      this.clocks = { sentinel: clockOf(change.colVersion, this.versionFor(change), change, site), cells: this.emptyCells() };
       this.clocksChanged = true;
       return;
     }
     if (change.colName === SENTINEL) {
       if (cl === localCl) return;
-      this.resurrect(cl, change, site, dbVersion);
+      this.resurrect(cl, change, site);
       return;
     }
     const index = this.table.indexOf(change.colName);
     const needsResurrect = cl > localCl;
     const existsLocally = localCl !== 0;
-    if (needsResurrect && (existsLocally || cl > 1)) this.resurrect(cl, change, site, dbVersion);
+    if (needsResurrect && (existsLocally || cl > 1)) this.resurrect(cl, change, site);
     const wins = needsResurrect || !existsLocally || this.incomingWins(index, change);
     if (!wins) return;
     this.pending.set(index, change.colValue);
     if (this.base) this.base[index] = change.colValue;
     const clocks = this.clocks ?? { sentinel: null, cells: this.emptyCells() };
-    clocks.cells[index] = clockOf(change.colVersion, dbVersion(), change, site);
+    clocks.cells[index] = clockOf(change.colVersion, this.versionFor(change), change, site);
     this.clocks = clocks;
     this.clocksChanged = true;
   }
@@ -183,6 +197,12 @@ class RowMerge {
     this.clocksChanged = false;
   }
 
+  /** The local db_version of the change being merged, taken once, when it first writes. */
+  private versionFor(change: Change): number {
+    if (this.changeVersion < 0) this.changeVersion = this.clock.mergeVersion(change.dbVersion);
+    return this.changeVersion;
+  }
+
   private incomingWins(index: number, change: Change): boolean {
     const local = this.clocks?.cells[index] ?? null;
     if (local === null) return true;
@@ -193,7 +213,7 @@ class RowMerge {
   }
 
   /** Brings a deleted or older row back: base row present, cell clocks zeroed, new sentinel. */
-  private resurrect(cl: number, change: Change, site: number, dbVersion: () => number): void {
+  private resurrect(cl: number, change: Change, site: number): void {
     if (this.loadBase() === null) {
       this.flushBase();
       const table = this.table;
@@ -203,8 +223,9 @@ class RowMerge {
       this.base = undefined;
       this.loadBase();
     }
-    const cells = (this.clocks?.cells ?? this.emptyCells()).map((cell): CellClock | null => (cell === null ? null : { ...cell, version: 0, dbVersion: dbVersion() }));
-    this.clocks = { sentinel: clockOf(cl, dbVersion(), change, site), cells };
+    const version = this.versionFor(change);
+    const cells = (this.clocks?.cells ?? this.emptyCells()).map((cell): CellClock | null => (cell === null ? null : { ...cell, version: 0, dbVersion: version }));
+    this.clocks = { sentinel: clockOf(cl, version, change, site), cells };
     this.clocksChanged = true;
   }
 
