@@ -1,12 +1,15 @@
 // Encode/decode throughput of payloads for a realistic table: 50,000 rows x 4 columns
-// (TEXT, INTEGER, REAL, TEXT), text primary keys like 'id-000123', one site id, table 't'.
-// Run: node --import tsx bench/codec.bench.ts [changes=200000] [rounds=10]; prints the best round.
+// (TEXT, INTEGER, REAL, TEXT), text primary keys like 'id-000123', one site id, table 't';
+// then size and speed per LZ4 level on the 'sequential' and 'uuid' tables of 50,000 rows.
+// Run: npm run bench:codec -- [changes=200000] [rounds=10] [levels=1,2,3,4,5,6,9]; best rounds.
 
+import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
-import { decodePayload, encodePayload, encodePk, forEachPayloadChange, PayloadEncoder, type Change } from '../src/codec/index.js';
+import { compressBlock, decodePayload, encodePayload, encodePk, forEachPayloadChange, PayloadEncoder, type Change } from '../src/codec/index.js';
 
 const total = Number(process.argv[2] ?? 200_000);
 const rounds = Number(process.argv[3] ?? 10);
+const levels = (process.argv[4] ?? '1,2,3,4,5,6,9').split(',').map(Number);
 const siteId = Uint8Array.from({ length: 16 }, (_, i) => (i * 37 + 11) & 0xff);
 const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel'];
 
@@ -76,3 +79,50 @@ report('decode v2 + LZ4', best(() => decodePayload(compressed)), compressed.leng
 report('decode v1 raw', best(() => decodePayload(raw)), raw.length);
 let visited = 0;
 report('forEachPayloadChange v2 + LZ4', best(() => forEachPayloadChange(compressed, () => visited++)), compressed.length);
+
+// Table t(id TEXT PRIMARY KEY, a TEXT, b INTEGER, c REAL, d TEXT): 4 changes per row at db_version 1
+// (seq 4i..4i+3), then b updated on every row at db_version 2 (seq i), which supersedes the first b.
+type Row = [id: string, a: string, b: bigint, c: number, d: string];
+
+function uuidV7(ms: number): string {
+  const b = randomBytes(16);
+  b.writeUIntBE(ms, 0, 6);
+  b[6] = 0x70 | (b[6]! & 0x0f);
+  b[8] = 0x80 | (b[8]! & 0x3f);
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function tableChanges(rows: number, row: (i: number) => Row): Change[] {
+  const changes: Change[] = [];
+  const updates: Change[] = [];
+  const base = { tbl: 't', colVersion: 1, dbVersion: 1, siteId, cl: 1 };
+  for (let i = 0; i < rows; i++) {
+    const [id, a, b, c, d] = row(i);
+    const pk = encodePk([id]);
+    changes.push({ ...base, pk, colName: 'a', colValue: a, seq: 4 * i });
+    changes.push({ ...base, pk, colName: 'c', colValue: c, seq: 4 * i + 2 });
+    changes.push({ ...base, pk, colName: 'd', colValue: d, seq: 4 * i + 3 });
+    updates.push({ ...base, pk, colName: 'b', colValue: b + 1n, colVersion: 2, dbVersion: 2, seq: i });
+  }
+  return changes.concat(updates);
+}
+
+const datasets: [string, Change[]][] = [
+  ['sequential', tableChanges(50_000, (i) => [`id${String(i).padStart(6, '0')}`, `a${i}`, BigInt(i), i * 1.5, 'text'])],
+  ['uuid', tableChanges(50_000, (i) => [uuidV7(1_700_000_000_000 + i), `name ${i}`, BigInt(i), i * 0.5, `description of row ${i % 997}`])],
+];
+console.log(`\nLZ4 levels: whole encode (PayloadEncoder) and compressBlock alone, 200,000 changes each`);
+for (const [name, list] of datasets) {
+  const body = encodePayload(list, { schemaHash, compress: false }).subarray(32);
+  console.log(`${name}: ${list.length} changes, raw body ${(body.length / list.length).toFixed(2)} B/change`);
+  for (const level of levels) {
+    let bytes = 0;
+    const whole = best(() => (bytes = encodePayload(list, { schemaHash, compressionLevel: level }).length));
+    const alone = best(() => compressBlock(body, level));
+    const perSecond = (ms: number): string => Math.round(list.length / (ms / 1000)).toLocaleString('en-US').padStart(10);
+    console.log(
+      `  level ${level}  ${(bytes / list.length).toFixed(2).padStart(6)} B/change  encode ${perSecond(whole)} changes/s  compressBlock ${alone.toFixed(1).padStart(6)} ms (${perSecond(alone)}/s)`,
+    );
+  }
+}

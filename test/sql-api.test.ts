@@ -220,6 +220,20 @@ describe('cloudsync_payload_decode', () => {
     assert.deepEqual(rowsOf(b.db, 'users'), before);
     assert.equal(b.db.prepare('SELECT count(*) FROM cloudsync_changes').pluck().get(), changesBefore);
   });
+
+  test('in a large payload the failing row is still the one named, and nothing is applied', () => {
+    const schema = 'CREATE TABLE users (id TEXT PRIMARY KEY NOT NULL, email TEXT UNIQUE)';
+    const a = openSynced(':memory:', schema);
+    const b = openSynced(':memory:', schema);
+    for (const { db } of [a, b]) db.exec("SELECT cloudsync_init('users')");
+    const insert = a.db.prepare('INSERT INTO users VALUES (?, ?)');
+    a.db.transaction(() => {
+      for (let i = 0; i < 180; i++) insert.run(`u${String(i).padStart(3, '0')}`, `user${i}@x`);
+    })();
+    b.db.exec("INSERT INTO users VALUES ('zz', 'user137@x')");
+    assert.throws(() => sendSql(a.db, b.db), /cannot apply change to table users, primary key \["u137"\]: UNIQUE constraint failed/);
+    assert.deepEqual(rowsOf(b.db, 'users'), [['zz', 'user137@x']]);
+  });
 });
 
 describe('schema changes', () => {

@@ -17,6 +17,8 @@ export interface EncodeOptions {
   version?: 1 | 2;
   /** LZ4-compress the body when that makes it smaller (default true); otherwise raw with expandedSize 0. */
   compress?: boolean;
+  /** LZ4 effort when compressing: 1 fast, up to 9 smaller and slower (default DEFAULT_COMPRESSION_LEVEL). */
+  compressionLevel?: number;
   /** Library version written in the header (default [0, 8, 12]). */
   libVersion?: [number, number, number];
   /** Expected body size in bytes, to allocate once instead of growing (default 64 KiB). */
@@ -33,6 +35,7 @@ export class PayloadEncoder {
   private rows = 0;
   private readonly version: 1 | 2;
   private readonly compress: boolean;
+  private readonly compressionLevel: number | undefined;
   private readonly libVersion: [number, number, number];
   private readonly schemaHash: bigint;
   // Encoded TEXT values of table and column names, keyed by the name.
@@ -53,6 +56,7 @@ export class PayloadEncoder {
     }
     this.version = version;
     this.compress = options.compress ?? true;
+    this.compressionLevel = options.compressionLevel;
     this.libVersion = [libVersion[0], libVersion[1], libVersion[2]];
     this.schemaHash = BigInt.asUintN(64, hash);
     this.body = new ByteWriter(Math.min(Math.max(options.sizeHint ?? 0, 64 * 1024), 1 << 30));
@@ -123,7 +127,7 @@ export class PayloadEncoder {
   finish(): Uint8Array {
     const raw = this.body.finish();
     if (raw.length > 0xffffffff) throw new CodecError('TOO_LARGE', 'payload body exceeds 4 GiB');
-    const compressed = this.compress ? compressBlock(raw) : null;
+    const compressed = this.compress ? compressBlock(raw, this.compressionLevel) : null;
     const body = compressed ?? raw;
     const out = new Uint8Array(PAYLOAD_HEADER_SIZE + body.length);
     out.set(body, PAYLOAD_HEADER_SIZE);

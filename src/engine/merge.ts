@@ -8,6 +8,7 @@ import type { Clock } from './clock.js';
 import { CloudSyncError } from './errors.js';
 import { quoteIdentifier as q } from './identifiers.js';
 import { type CellClock, type RowClocks, causalLength, maxDbVersion, readRowClocks, writeRowClocks } from './row-clocks.js';
+import { BatchedWrites, BatchRowError } from './batched-writes.js';
 import type { SyncedTable } from './synced-table.js';
 import { formatUuid } from './uuid.js';
 
@@ -39,6 +40,7 @@ export function checkChanges(fn: string, context: MergeContext, changes: readonl
 export function mergeChanges(fn: string, context: MergeContext, groups: readonly (readonly Change[])[]): void {
   let lastSite: Uint8Array | null = null;
   let lastOrdinal = 0;
+  const writes = new BatchedWrites();
   for (const group of groups) {
     const first = group[0] as Change;
     const table = context.table(first.tbl);
@@ -61,10 +63,15 @@ export function mergeChanges(fn: string, context: MergeContext, groups: readonly
       }
     }
     try {
-      row.flush();
+      row.flush(writes);
     } catch (error) {
       throw describe(fn, group[group.length - 1] as Change, error);
     }
+  }
+  try {
+    writes.flush();
+  } catch (error) {
+    throw error instanceof BatchRowError ? rowError(fn, error) : error;
   }
 }
 
@@ -185,15 +192,11 @@ class RowMerge {
     this.clocksChanged = true;
   }
 
-  /** Writes the base row and the meta row. */
-  flush(): void {
-    this.flushBase();
+  /** Writes the base row and the meta row (through `writes`, which may batch them). */
+  flush(writes: BatchedWrites): void {
+    this.flushBase(writes);
     if (!this.clocksChanged || this.clocks === null) return;
-    const table = this.table;
-    const n = table.layout.pk.length;
-    table
-      .statement('meta.put', () => `INSERT OR REPLACE INTO ${table.quotedMeta} (${table.layout.pk.map((_, i) => `pk${i + 1}`).join(', ')}, db_version, clocks) VALUES (${'?, '.repeat(n)}?, ?)`)
-      .run([...this.pk, BigInt(maxDbVersion(this.clocks)), writeRowClocks(this.clocks)]);
+    writes.putMeta(this.table, this.pk, maxDbVersion(this.clocks), writeRowClocks(this.clocks));
     this.clocksChanged = false;
   }
 
@@ -247,26 +250,24 @@ class RowMerge {
     return this.base;
   }
 
-  private flushBase(): void {
+  /** Writes pending column values now, or through `writes` for the row's last write. */
+  private flushBase(writes?: BatchedWrites): void {
     if (this.pending.size === 0) return;
     const table = this.table;
     const indexes = [...this.pending.keys()].sort((a, b) => a - b);
-    const names = indexes.map((i) => q(table.layout.columns[i] ?? ''));
     const values = indexes.map((i) => this.pending.get(i) ?? null);
-    const key = indexes.join(',');
-    if (this.base === null) {
-      const keyNames = table.layout.pk.map((c) => q(c.name));
-      table
-        .statement(`base.upsert:${key}`, () => {
-          const all = [...keyNames, ...names];
-          return `INSERT INTO ${table.quotedName} (${all.join(', ')}) VALUES (${all.map(() => '?').join(', ')}) ON CONFLICT (${keyNames.join(', ')}) DO UPDATE SET ${names.map((c) => `${c} = excluded.${c}`).join(', ')}`;
-        })
-        .run([...this.pk, ...values]);
-      this.base = undefined; // other columns took their defaults: read them back if needed
-    } else {
-      table.statement(`base.update:${key}`, () => `UPDATE ${table.quotedName} SET ${names.map((c) => `${c} = ?`).join(', ')} WHERE ${table.baseKeyMatch}`).run([...values, ...this.pk]);
-    }
     this.pending.clear();
+    if (this.base === null) {
+      const batch = writes ?? new BatchedWrites();
+      batch.upsertBase(table, this.pk, indexes, values);
+      if (!writes) batch.flush();
+      this.base = undefined; // other columns took their defaults: read them back if needed
+      return;
+    }
+    const key = indexes.join(',');
+    table
+      .statement(`base.update:${key}`, () => `UPDATE ${table.quotedName} SET ${indexes.map((i) => `${q(table.layout.columns[i] ?? '')} = ?`).join(', ')} WHERE ${table.baseKeyMatch}`)
+      .run([...values, ...this.pk]);
   }
 
   private emptyCells(): (CellClock | null)[] {
@@ -287,12 +288,22 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 function describe(fn: string, change: Change, error: unknown): Error {
   if (error instanceof CloudSyncError) return error;
+  if (error instanceof BatchRowError) return rowError(fn, error);
   const reason = error instanceof Error ? error.message : String(error);
   let key: string;
   try {
-    key = JSON.stringify(decodePk(change.pk), (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? `x'${formatUuid(v, false)}'` : v));
+    key = keyText(decodePk(change.pk));
   } catch {
     key = '(undecodable key)';
   }
   return new CloudSyncError('CONSTRAINT', `${fn}: cannot apply change to table ${change.tbl}, primary key ${key}, column ${change.colName}: ${reason}`, { cause: error });
+}
+
+function rowError(fn: string, error: BatchRowError): CloudSyncError {
+  return new CloudSyncError('CONSTRAINT', `${fn}: cannot apply change to table ${error.row.table.name}, primary key ${keyText(error.row.pk)}: ${error.message}`, { cause: error.cause });
+}
+
+/** A primary key as JSON-like text for error messages. */
+function keyText(pk: readonly SqlValue[]): string {
+  return JSON.stringify(pk, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? `x'${formatUuid(v, false)}'` : v));
 }
