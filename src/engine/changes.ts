@@ -2,7 +2,7 @@
 // db_version and seq: the fast path behind payload encoding and the TypeScript API.
 
 import { encodePk } from '../codec/pk.js';
-import { SENTINEL } from '../codec/payload.js';
+import { type PayloadEncoder, SENTINEL } from '../codec/payload.js';
 import type { SqlValue } from '../codec/value.js';
 import { causalLength, readRowClocks } from './row-clocks.js';
 import type { SyncedTable } from './synced-table.js';
@@ -19,18 +19,8 @@ export interface ChangeFilter {
   tables?: readonly string[];
 }
 
-/** Receives the changes in order, as the nine values of a cloudsync_changes row. */
-export type ChangeSink = (
-  tbl: string,
-  pk: Uint8Array,
-  colName: string,
-  colValue: SqlValue,
-  colVersion: number,
-  dbVersion: number,
-  siteId: Uint8Array,
-  cl: number,
-  seq: number,
-) => void;
+/** Receives the changes in order, as the nine values of a cloudsync_changes row (PayloadEncoder.addRow's shape). */
+export type ChangeSink = (...row: Parameters<PayloadEncoder['addRow']>) => void;
 
 /** Resolves site ordinals to site ids. */
 export type SiteIdOf = (ordinal: number) => Uint8Array;
