@@ -350,14 +350,12 @@ export class CloudSyncEngine {
       throw new CloudSyncError('MISUSE', `${fn}: table ${shape.name} uses algorithm ${storedAlgo}; before changing a table algorithm you must call cloudsync_cleanup('${shape.name}')`);
     }
     const layout: TableLayout = existing?.layout ?? { name: shape.name, pk: shape.pk, columns: shape.columns, algo };
-    this.settings.setTable(shape.name, 'algo', algo);
-    this.settings.setTable(shape.name, 'columns', JSON.stringify(layout.columns));
-    createMetaTable(this.db, layout);
-    createTriggers(this.db, layout);
     this.registerLayout(layout, existing?.enabled ?? this.settings.getTable(shape.name, 'enabled') !== '0');
+    createTriggers(this.db, layout);
     this.backfill(this.requireTable(fn, shape.name));
   }
 
+  /** Stores a table's layout, creates its meta table and holds it in the registry. */
   private registerLayout(layout: TableLayout, enabled: boolean): void {
     this.settings.setTable(layout.name, 'algo', layout.algo);
     this.settings.setTable(layout.name, 'columns', JSON.stringify(layout.columns));
