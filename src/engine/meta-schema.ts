@@ -118,18 +118,33 @@ CREATE TEMP TRIGGER cloudsync_changes_update INSTEAD OF UPDATE ON cloudsync_chan
 CREATE TEMP TRIGGER cloudsync_changes_delete INSTEAD OF DELETE ON cloudsync_changes BEGIN ${refuse} END;`);
 }
 
+/** The rows of one table in cloudsync_changes, computed by SQLite alone (json_each over the clocks). */
 function changesBranch(layout: TableLayout): string {
   const n = layout.columns.length;
-  const cell = (field: number) => `cloudsync_cell(m.clocks, m.db_version, ${n}, c.column1, ${field})`;
-  const names = [`(-1, ${quoteLiteral(SENTINEL)})`, ...layout.columns.map((name, i) => `(${i}, ${quoteLiteral(name)})`)].join(', ');
-  const value = n > 0 ? `CASE c.column1 ${layout.columns.map((name, i) => `WHEN ${i} THEN b.${q(name)}`).join(' ')} ELSE NULL END` : 'NULL';
+  const meta = q(metaTableName(layout.name));
+  const tbl = quoteLiteral(layout.name);
+  const pk = `cloudsync_pk_encode(${layout.pk.map((_, i) => `m.pk${i + 1}`).join(', ')})`;
   const join = layout.pk.map((c, i) => `b.${q(c.name)} = m.pk${i + 1}`).join(' AND ');
-  const firstKey = q(layout.pk[0]?.name ?? '');
-  return `SELECT ${quoteLiteral(layout.name)} AS tbl, cloudsync_pk_encode(${layout.pk.map((_, i) => `m.pk${i + 1}`).join(', ')}) AS pk, c.column2 AS col_name,
-  ${value} AS col_value, ${cell(0)} AS col_version, ${cell(1)} AS db_version,
-  (SELECT s.site_id FROM cloudsync_site_id AS s WHERE s.rowid = ${cell(3)}) AS site_id, ${cell(4)} AS cl, ${cell(2)} AS seq
-FROM ${q(metaTableName(layout.name))} AS m CROSS JOIN (VALUES ${names}) AS c LEFT JOIN ${q(layout.name)} AS b ON ${join}
-WHERE ${cell(0)} IS NOT NULL AND (c.column1 < 0 OR b.${firstKey} IS NOT NULL)`;
+  const firstKey = `b.${q(layout.pk[0]?.name ?? '')}`;
+  // cell i is number i + 1 in the JSON array (number 0 is the sentinel)
+  const names = layout.columns.map((name, i) => `(${i + 1}, ${quoteLiteral(name)})`);
+  const valueOf = (number: string) => (n > 0 ? `CASE ${number} ${layout.columns.map((name, i) => `WHEN ${i + 1} THEN b.${q(name)}`).join(' ')} ELSE NULL END` : 'NULL');
+  const site = (ordinal: string) => `(SELECT s.site_id FROM cloudsync_site_id AS s WHERE s.rowid = ${ordinal})`;
+  const fresh =
+    n === 0
+      ? []
+      : [
+          `SELECT ${tbl} AS tbl, ${pk} AS pk, c.column2 AS col_name, ${valueOf('c.column1')} AS col_value, 1 AS col_version, m.db_version AS db_version,
+  ${site('0')} AS site_id, 1 AS cl, m.clocks + c.column1 - 1 AS seq
+FROM ${meta} AS m CROSS JOIN (VALUES ${names.join(', ')}) AS c JOIN ${q(layout.name)} AS b ON ${join}
+WHERE typeof(m.clocks) = 'integer'`,
+        ];
+  const stored = `SELECT ${tbl} AS tbl, ${pk} AS pk, c.column2 AS col_name, ${valueOf('j.key')} AS col_value, j.value ->> 0 AS col_version, j.value ->> 1 AS db_version,
+  ${site('j.value ->> 3')} AS site_id, coalesce(m.clocks -> '$[0]' ->> 0, 1) AS cl, j.value ->> 2 AS seq
+FROM ${meta} AS m JOIN json_each(m.clocks) AS j JOIN (VALUES ${[`(0, ${quoteLiteral(SENTINEL)})`, ...names].join(', ')}) AS c ON c.column1 = j.key
+LEFT JOIN ${q(layout.name)} AS b ON ${join}
+WHERE typeof(m.clocks) = 'text' AND j.type = 'array' AND (j.key = 0 OR ${firstKey} IS NOT NULL)`;
+  return [...fresh, stored].join('\nUNION ALL\n');
 }
 
 function changeMasks(columns: readonly string[]): string[] {

@@ -9,9 +9,11 @@
 // Encodings of the `clocks` column:
 // - INTEGER s: the fresh-insert form: no sentinel, every cell version 1 at the row's db_version,
 //   seq s + i, local site. Local inserts write this, so they need no JavaScript for the clocks.
-// - TEXT: `sentinel|cell0|cell1|…`, each part empty (absent) or `version,dbv,seq,site` in decimal,
-//   e.g. `|1,5,0,0|2,9,3,0|` (no sentinel, two cells). TEXT rather than BLOB because a string
-//   crosses into JavaScript without allocating a Buffer, which matters in triggers.
+// - TEXT, a JSON array: `[sentinel, cell0, cell1, …]`, each null (absent) or
+//   `[version, db_version, seq, site]`, e.g. `[null,[1,5,0,0],[2,9,3,0]]`. Text rather than a
+//   BLOB because a string crosses into JavaScript without allocating a Buffer (this matters in
+//   triggers), and JSON because SQLite's own json_each can then expand it in the
+//   cloudsync_changes view without calling JavaScript.
 
 import { CloudSyncError } from './errors.js';
 
@@ -52,57 +54,33 @@ export function readRowClocks(stored: unknown, rowDbVersion: number, cellCount: 
     return { sentinel: null, cells };
   }
   if (typeof stored !== 'string') throw corrupt();
-  let position = 0;
-  const readPart = (): CellClock | null => {
-    if (position >= stored.length || stored.charCodeAt(position) === BAR) return null;
-    const version = readNumber(true);
-    const dbVersion = readNumber(true);
-    const seq = readNumber(true);
-    const site = readNumber(false);
-    return { version, dbVersion, seq, site };
-  };
-  // Reads decimal digits; with `comma`, requires and steps over the ',' that must follow.
-  const readNumber = (comma: boolean): number => {
-    let value = 0;
-    let digits = 0;
-    while (position < stored.length) {
-      const c = stored.charCodeAt(position);
-      if (c < 48 || c > 57) break;
-      value = value * 10 + (c - 48);
-      digits++;
-      position++;
-    }
-    if (digits === 0 || digits > 15) throw corrupt();
-    if (comma) {
-      if (stored.charCodeAt(position) !== COMMA) throw corrupt();
-      position++;
-    }
-    return value;
-  };
-  const sentinel = readPart();
-  const cells: (CellClock | null)[] = [];
-  while (position < stored.length) {
-    if (stored.charCodeAt(position) !== BAR) throw corrupt();
-    position++;
-    const cell = readPart();
-    if (cells.length < cellCount) cells.push(cell);
+  let parts: unknown;
+  try {
+    parts = JSON.parse(stored);
+  } catch {
+    throw corrupt();
   }
-  while (cells.length < cellCount) cells.push(null);
-  return { sentinel, cells };
+  if (!Array.isArray(parts) || parts.length === 0) throw corrupt();
+  const cells: (CellClock | null)[] = [];
+  for (let i = 1; i <= cellCount; i++) cells.push(i < parts.length ? clockOf(parts[i]) : null);
+  return { sentinel: clockOf(parts[0]), cells };
 }
 
 /** Encodes clocks for the `clocks` column (always the TEXT form). */
 export function writeRowClocks(clocks: RowClocks): string {
-  let text = clocks.sentinel === null ? '' : partText(clocks.sentinel);
-  for (const cell of clocks.cells) text += cell === null ? '|' : `|${partText(cell)}`;
-  return text;
+  let text = `[${partText(clocks.sentinel)}`;
+  for (const cell of clocks.cells) text += `,${partText(cell)}`;
+  return `${text}]`;
 }
 
-const BAR = 124; // '|'
-const COMMA = 44; // ','
+function partText(clock: CellClock | null): string {
+  return clock === null ? 'null' : `[${clock.version},${clock.dbVersion},${clock.seq},${clock.site}]`;
+}
 
-function partText(clock: CellClock): string {
-  return `${clock.version},${clock.dbVersion},${clock.seq},${clock.site}`;
+function clockOf(part: unknown): CellClock | null {
+  if (part === null) return null;
+  if (!Array.isArray(part) || part.length !== 4 || !part.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) throw corrupt();
+  return { version: part[0] as number, dbVersion: part[1] as number, seq: part[2] as number, site: part[3] as number };
 }
 
 function corrupt(): CloudSyncError {

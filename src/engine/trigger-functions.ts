@@ -6,7 +6,7 @@ import type { Clock } from './clock.js';
 import type { Connection } from './connection.js';
 import { CloudSyncError } from './errors.js';
 import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, clocksAfterUpdate, type WriteTime } from './local-writes.js';
-import { causalLength, type RowClocks, readRowClocks, writeRowClocks } from './row-clocks.js';
+import { type RowClocks, readRowClocks, writeRowClocks } from './row-clocks.js';
 import type { SyncedTable } from './synced-table.js';
 
 /** What the trigger functions need from the engine. */
@@ -80,38 +80,5 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     if (clocks === null) throw new CloudSyncError('MISUSE', 'cloudsync_clocks_moved_from: called outside a key-change trigger');
     return clocks;
   });
-  // One decoded row is kept: the cloudsync_changes view asks for several fields of each cell.
-  let cached: { stored: SqlValue; dbVersion: number; count: number; clocks: RowClocks } | null = null;
-  db.registerFunction('cloudsync_cell', ([stored, dbVersion, count, index, field]) => {
-    const version = Number(dbVersion);
-    const n = Number(count);
-    if (cached === null || cached.dbVersion !== version || cached.count !== n || !sameStored(cached.stored, stored ?? null)) {
-      cached = { stored: stored ?? null, dbVersion: version, count: n, clocks: readRowClocks(stored, version, n) };
-    }
-    const clocks = cached.clocks;
-    const i = Number(index);
-    const cell = i < 0 ? clocks.sentinel : (clocks.cells[i] ?? null);
-    if (cell === null) return null;
-    switch (Number(field)) {
-      case 0:
-        return BigInt(cell.version);
-      case 1:
-        return BigInt(cell.dbVersion);
-      case 2:
-        return BigInt(cell.seq);
-      case 3:
-        return BigInt(cell.site);
-      default:
-        return BigInt(causalLength(clocks));
-    }
-  });
 }
 
-function sameStored(a: SqlValue, b: SqlValue): boolean {
-  if (a instanceof Uint8Array && b instanceof Uint8Array) {
-    if (a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-    return true;
-  }
-  return a === b;
-}
