@@ -110,6 +110,7 @@ export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): Clo
     before: (readonly) => engine.beforeStatement(readonly),
     capture: (statement, present) => deferred.capture(statement, present),
     after: () => engine.afterStatement(),
+    lockWrites: () => engine.sharesWrites(),
   });
   return new CloudSync(engine);
 }

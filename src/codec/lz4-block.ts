@@ -1,4 +1,5 @@
-// The LZ4 *block* format (not frame), both directions, written for this codec:
+// The LZ4 *block* format (not frame), both directions, written for this codec (the sequence
+// writers and format limits are shared with the high-compression encoder in lz4-block-hc.ts):
 // - the encoder obeys the end-of-block rules that liblz4's LZ4_decompress_safe enforces
 //   (last match starts >= 12 bytes before the end, last 5 bytes are literals), which the
 //   lz4js package's compressBlock does not, so its output can be refused by the C reference;

@@ -5,7 +5,7 @@ import { ByteWriter } from './byte-writer.js';
 import type { Change } from './change.js';
 import { payloadChecksum } from './checksum.js';
 import { CodecError } from './codec-error.js';
-import { compressBlock } from './compression.js';
+import { assertCompressionLevel, compressBlock } from './compression.js';
 import { encodePayloadHeader, PAYLOAD_COLUMNS, PAYLOAD_HEADER_SIZE } from './payload-header.js';
 import { writeInt, writeValue, type SqlValue } from './value.js';
 
@@ -17,7 +17,7 @@ export interface EncodeOptions {
   version?: 1 | 2;
   /** LZ4-compress the body when that makes it smaller (default true); otherwise raw with expandedSize 0. */
   compress?: boolean;
-  /** LZ4 effort when compressing: 1 fast, up to 9 smaller and slower (default DEFAULT_COMPRESSION_LEVEL). */
+  /** LZ4 effort when compressing: 1 fastest .. 9 smallest (default DEFAULT_COMPRESSION_LEVEL in compression.ts). */
   compressionLevel?: number;
   /** Library version written in the header (default [0, 8, 12]). */
   libVersion?: [number, number, number];
@@ -56,6 +56,7 @@ export class PayloadEncoder {
     }
     this.version = version;
     this.compress = options.compress ?? true;
+    if (options.compressionLevel !== undefined) assertCompressionLevel(options.compressionLevel);
     this.compressionLevel = options.compressionLevel;
     this.libVersion = [libVersion[0], libVersion[1], libVersion[2]];
     this.schemaHash = BigInt.asUintN(64, hash);

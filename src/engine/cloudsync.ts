@@ -332,6 +332,14 @@ export class CloudSyncEngine {
     }
   }
 
+  /**
+   * True when other connections may write this database and it has synced tables: a write that
+   * starts a transaction should then hold the write lock before the clock is read.
+   */
+  sharesWrites(): boolean {
+    return !this.db.isMemory && this.tables !== null && this.tables.size > 0;
+  }
+
   /** Called after a user statement ran. */
   afterStatement(): void {
     if (!this.db.inTransaction) {
