@@ -17,7 +17,7 @@ export const MAX_COMPRESSION_LEVEL = 9;
  * Level used when none is given: the fast encoder, because level 2 (about 8-23% smaller bodies)
  * encodes UUID-keyed payloads well below 1.5M changes/s; see bench/codec.bench.ts.
  */
-export const DEFAULT_COMPRESSION_LEVEL = 1;
+export const DEFAULT_COMPRESSION_LEVEL = 2;
 
 /** Throws BAD_VALUE unless `level` is an integer from 1 to MAX_COMPRESSION_LEVEL. */
 export function assertCompressionLevel(level: number): void {

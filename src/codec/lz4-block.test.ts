@@ -11,6 +11,7 @@ import { compressBlock, decompressBlock, encodeBlock, MAX_COMPRESSION_LEVEL } fr
 import { decodeLz4Block, lz4BlockBound } from './lz4-block.js';
 import { PayloadEncoder } from './payload-encoder.js';
 import { encodePk } from './pk.js';
+import { codeOf } from '../../test/support/error-code.js';
 
 interface PayloadVector {
   name: string;
@@ -33,15 +34,6 @@ function inflate(block: Uint8Array, size: number): Uint8Array {
   return out;
 }
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof CodecError) return error.code;
-    throw error;
-  }
-  return 'no error';
-}
 
 /**
  * Walks a block and checks what LZ4_decompress_safe requires of a whole block: the last

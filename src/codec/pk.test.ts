@@ -4,24 +4,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { fromTyped, hex, loadVectors, toTyped, unhex, type TypedValue } from '../../test/vectors.js';
-import { CodecError } from './codec-error.js';
 import { decodePk, encodePk } from './pk.js';
 import { valuesEqual, type SqlValue } from './value.js';
+import { codeOf } from '../../test/support/error-code.js';
 
 interface ValueVectors {
   values: { value: TypedValue; encoded: string; pk: string }[];
   tuples: { values: TypedValue[]; pk: string }[];
 }
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof CodecError) return error.code;
-    throw error;
-  }
-  return 'no error';
-}
 
 const pkValue: fc.Arbitrary<SqlValue> = fc.oneof(
   fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),

@@ -17,6 +17,7 @@ import {
   writeValue,
   type SqlValue,
 } from './value.js';
+import { codeOf } from '../../test/support/error-code.js';
 
 interface ValueVectors {
   values: { value: TypedValue; encoded: string; pk: string }[];
@@ -44,15 +45,6 @@ function wellFormed(s: string): string {
   return new TextDecoder('utf-8', { ignoreBOM: true }).decode(new TextEncoder().encode(s));
 }
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof CodecError) return error.code;
-    throw error;
-  }
-  return 'no error';
-}
 
 /** Independent model of the encoding, written with bigint arithmetic only. */
 function modelEncode(v: SqlValue): string {

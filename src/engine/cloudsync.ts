@@ -31,6 +31,8 @@ export interface EngineOptions {
 export interface PayloadOptions {
   compress?: boolean;
   version?: 1 | 2;
+  /** LZ4 effort, 1 (fastest) to 9 (smallest); default 2. */
+  compressionLevel?: number;
 }
 
 /** Options of `init`. */
