@@ -1,40 +1,75 @@
 // Engine benchmark: the cost of tracking and syncing a table, as ratios against plain SQLite in the
-// same run and the same binding. `npm run bench` (options: --rows N --runs N).
+// same run and the same binding, and beside the C extension (the npm build of sqlite-sync 1.1.4,
+// a development dependency) when it is installed. `npm run bench` (options: --rows N --runs N
+// --single N --data uuid|sequential|both).
 //
 // Table t(id TEXT PRIMARY KEY NOT NULL, a TEXT, b INTEGER, c REAL, d TEXT): N rows inserted in one
-// transaction, then column b of every row updated in one transaction, then every change encoded
-// into one payload and applied to a freshly initialised replica; on :memory: and on a WAL file.
+// transaction, then column b of every row updated in one transaction (one UPDATE per row, and once
+// more as a single set-based UPDATE of c), single-row insert transactions, then every change
+// encoded into one payload and applied to a freshly initialised replica; on :memory: and on a WAL
+// file (synchronous = NORMAL). Datasets: "uuid" (UUIDv7 keys, varied values: what an app writes)
+// and "sequential" (keys id000001…, values a1…, i, i*1.5, 'text': like the figures the brief quotes
+// for the C extension).
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { type CloudSync, load } from '../src/index.js';
 import { createUuidBytes, formatUuid } from '../src/engine/uuid.js';
 
-const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '50000' }, runs: { type: 'string', default: '3' }, single: { type: 'string', default: '2000' } } });
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '50000' },
+    runs: { type: 'string', default: '3' },
+    single: { type: 'string', default: '2000' },
+    data: { type: 'string', default: 'both' },
+  },
+});
 const ROWS = Number(args.rows);
 const RUNS = Number(args.runs);
 const SINGLE = Number(args.single);
 const folder = mkdtempSync(join(tmpdir(), 'sqlite-sync-bench-'));
 const SCHEMA = 'CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, a TEXT, b INTEGER, c REAL, d TEXT)';
-let counter = 0;
-const ids = Array.from({ length: ROWS + SINGLE }, (_, i) => formatUuid(createUuidBytes(1_700_000_000_000 + i)));
+const ENCODE_SQL = 'SELECT cloudsync_payload_encode(tbl, pk, col_name, col_value, col_version, db_version, site_id, cl, seq) FROM cloudsync_changes';
 
-/** The typed API of each synced connection, for the encode measurement. */
+type Row = [string, string, number, number, string];
+type Engine = 'plain' | 'ours' | 'c';
+
+const datasets: Record<string, (i: number) => Row> = {
+  uuid: (() => {
+    const ids = Array.from({ length: ROWS + SINGLE }, (_, i) => formatUuid(createUuidBytes(1_700_000_000_000 + i)));
+    return (i: number): Row => [ids[i] as string, `name ${i}`, i, i * 0.5, `description of row ${i % 997}`];
+  })(),
+  sequential: (i: number): Row => [`id${String(i).padStart(6, '0')}`, `a${i}`, i, i * 1.5, 'text'],
+};
+
+const cExtension = (() => {
+  try {
+    const require = createRequire(import.meta.url);
+    const path = join(dirname(require.resolve('@sqliteai/sqlite-sync-linux-x86_64/package.json')), 'cloudsync');
+    return existsSync(`${path}.so`) ? path : null;
+  } catch {
+    return null;
+  }
+})();
+
+let counter = 0;
 const apis = new WeakMap<Database.Database, CloudSync>();
 
-function open(storage: string, synced: boolean): Database.Database {
+function open(storage: string, engine: Engine): Database.Database {
   const file = storage === 'memory' ? ':memory:' : join(folder, `db-${counter++}.db`);
   const db = new Database(file);
   if (file !== ':memory:') {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
   }
-  if (synced) apis.set(db, load(db));
+  if (engine === 'ours') apis.set(db, load(db));
+  if (engine === 'c') db.loadExtension(cExtension as string);
   db.exec(SCHEMA);
-  if (synced) db.prepare("SELECT cloudsync_init('t')").get();
+  if (engine !== 'plain') db.prepare("SELECT cloudsync_init('t')").get();
   return db;
 }
 
@@ -44,58 +79,52 @@ function time(work: () => void): number {
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
-function writeRows(db: Database.Database): { insert: number; update: number; updateSet: number; single: number } {
+interface Figures {
+  insert: number;
+  update: number;
+  updateSet: number;
+  single: number;
+  encode: number;
+  changes: number;
+  bytes: number;
+  apply: number;
+}
+
+function runOnce(storage: string, engine: Engine, row: (i: number) => Row): Figures {
+  const db = open(storage, engine);
   const insert = db.prepare('INSERT INTO t (id, a, b, c, d) VALUES (?, ?, ?, ?, ?)');
   const update = db.prepare('UPDATE t SET b = ? WHERE id = ?');
-  const insertMs = time(() => db.transaction(() => {
-    for (let i = 0; i < ROWS; i++) insert.run(ids[i], `name ${i}`, i, i * 0.5, `description of row ${i % 997}`);
+  const figures: Figures = { insert: 0, update: 0, updateSet: 0, single: 0, encode: 0, changes: 0, bytes: 0, apply: 0 };
+  figures.insert = time(() => db.transaction(() => {
+    for (let i = 0; i < ROWS; i++) insert.run(...row(i));
   })());
   // what an app does: one UPDATE per row, all in one transaction
-  const updateMs = time(() => db.transaction(() => {
-    for (let i = 0; i < ROWS; i++) update.run(i + 1, ids[i]);
+  figures.update = time(() => db.transaction(() => {
+    for (let i = 0; i < ROWS; i++) update.run(i + 1, row(i)[0]);
   })());
-  // one set-based statement: the plain side is a single B-tree pass, the worst case for triggers
-  const updateSetMs = time(() => db.transaction(() => db.prepare('UPDATE t SET c = c + 1').run())());
-  const singleMs = time(() => {
-    for (let i = ROWS; i < ROWS + SINGLE; i++) insert.run(ids[i], `name ${i}`, i, i * 0.5, 'single');
+  // one set-based statement: plain SQLite does one B-tree pass, the worst case for triggers
+  figures.updateSet = time(() => db.transaction(() => db.prepare('UPDATE t SET c = c + 1').run())());
+  figures.single = time(() => {
+    for (let i = ROWS; i < ROWS + SINGLE; i++) insert.run(...row(i));
   });
-  return { insert: insertMs, update: updateMs, updateSet: updateSetMs, single: singleMs };
-}
-
-interface Figures {
-  plainInsert: number; syncInsert: number; plainUpdate: number; syncUpdate: number; plainUpdateSet: number; syncUpdateSet: number; plainSingle: number; syncSingle: number;
-  encode: number; encodeSql: number; changes: number; bytes: number; apply: number;
-}
-
-function runOnce(storage: string): Figures {
-  const plain = open(storage, false);
-  const p = writeRows(plain);
-  plain.close();
-  const db = open(storage, true);
-  const s = writeRows(db);
-  // Encode through the TypeScript API (the path the network layer uses) and through SQL.
-  const api = apis.get(db);
-  if (!api) throw new Error('not synced');
-  let payload: Uint8Array | null = null;
-  let changes = 0;
-  const encode = time(() => {
-    payload = api.encodePayload();
-  });
-  changes = api.changes().length;
-  const encodeSql = time(() => {
-    db.prepare('SELECT cloudsync_payload_encode(tbl, pk, col_name, col_value, col_version, db_version, site_id, cl, seq) FROM cloudsync_changes').pluck().get();
-  });
+  if (engine !== 'plain') {
+    let payload: Uint8Array | null = null;
+    const api = apis.get(db);
+    figures.encode = time(() => {
+      payload = api ? api.encodePayload() : (db.prepare(ENCODE_SQL).pluck().get() as Buffer);
+    });
+    figures.changes = db.prepare('SELECT count(*) FROM cloudsync_changes').pluck().get() as number;
+    figures.bytes = (payload as Uint8Array | null)?.length ?? 0;
+    const replica = open(storage, engine);
+    const decode = replica.prepare('SELECT cloudsync_payload_decode(?)').pluck();
+    // the C extension applies row by row in autocommit: give it one transaction, as we use one
+    figures.apply = time(() => replica.transaction(() => decode.get(payload))());
+    const count = replica.prepare('SELECT count(*) FROM t').pluck().get() as number;
+    if (count !== ROWS + SINGLE) throw new Error(`${engine}: replica has ${count} rows, expected ${ROWS + SINGLE}`);
+    replica.close();
+  }
   db.close();
-  const replica = open(storage, true);
-  const bytes = (payload as Uint8Array | null)?.length ?? 0;
-  const apply = time(() => replica.prepare('SELECT cloudsync_payload_decode(?)').pluck().get(payload));
-  const count = replica.prepare('SELECT count(*) FROM t').pluck().get() as number;
-  if (count !== ROWS + SINGLE) throw new Error(`replica has ${count} rows, expected ${ROWS + SINGLE}`);
-  replica.close();
-  return {
-    plainInsert: p.insert, syncInsert: s.insert, plainUpdate: p.update, syncUpdate: s.update, plainUpdateSet: p.updateSet, syncUpdateSet: s.updateSet, plainSingle: p.single, syncSingle: s.single,
-    encode, encodeSql, changes, bytes, apply,
-  };
+  return figures;
 }
 
 function median(values: number[]): number {
@@ -103,27 +132,43 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
-const rows: string[][] = [];
-for (const storage of ['memory', 'wal-file']) {
-  const runs = Array.from({ length: RUNS }, () => runOnce(storage));
-  const m = (key: keyof Figures) => median(runs.map((r) => r[key]));
-  const changes = m('changes');
-  rows.push(
-    [storage, `insert ${ROWS} rows (1 tx)`, `${m('plainInsert').toFixed(1)} ms`, `${m('syncInsert').toFixed(1)} ms`, `×${(m('syncInsert') / m('plainInsert')).toFixed(2)}`],
-    [storage, `update 1 column of every row (1 tx, 1 statement per row)`, `${m('plainUpdate').toFixed(1)} ms`, `${m('syncUpdate').toFixed(1)} ms`, `×${(m('syncUpdate') / m('plainUpdate')).toFixed(2)}`],
-    [storage, `update 1 column of every row (1 set-based statement)`, `${m('plainUpdateSet').toFixed(1)} ms`, `${m('syncUpdateSet').toFixed(1)} ms`, `×${(m('syncUpdateSet') / m('plainUpdateSet')).toFixed(2)}`],
-    [storage, `${SINGLE} single-row transactions`, `${m('plainSingle').toFixed(1)} ms`, `${m('syncSingle').toFixed(1)} ms`, `×${(m('syncSingle') / m('plainSingle')).toFixed(2)}`],
-    [storage, `encode ${changes} changes (TypeScript API)`, '', `${m('encode').toFixed(1)} ms`, `${Math.round(changes / (m('encode') / 1000)).toLocaleString('en')} changes/s`],
-    [storage, `encode ${changes} changes (SQL aggregate)`, '', `${m('encodeSql').toFixed(1)} ms`, `${Math.round(changes / (m('encodeSql') / 1000)).toLocaleString('en')} changes/s`],
-    [storage, `apply to a fresh replica`, '', `${m('apply').toFixed(1)} ms`, `${Math.round(changes / (m('apply') / 1000)).toLocaleString('en')} changes/s`],
-    [storage, `payload size`, '', `${m('bytes').toLocaleString('en')} B`, `${(m('bytes') / changes).toFixed(2)} B/change`],
-  );
+const engines: Engine[] = cExtension ? ['plain', 'ours', 'c'] : ['plain', 'ours'];
+const lines: string[][] = [];
+const wanted = args.data === 'both' ? ['uuid', 'sequential'] : [String(args.data)];
+for (const data of wanted) {
+  const row = datasets[data];
+  if (!row) throw new Error(`unknown dataset ${data}`);
+  for (const storage of ['memory', 'wal-file']) {
+    const m: Record<string, Figures> = {};
+    for (const engine of engines) {
+      const runs = Array.from({ length: RUNS }, () => runOnce(storage, engine, row));
+      const pick = (key: keyof Figures) => median(runs.map((r) => r[key]));
+      m[engine] = { insert: pick('insert'), update: pick('update'), updateSet: pick('updateSet'), single: pick('single'), encode: pick('encode'), changes: pick('changes'), bytes: pick('bytes'), apply: pick('apply') };
+    }
+    const plain = m.plain as Figures;
+    const ratio = (engine: Engine, key: keyof Figures) => (m[engine] ? `×${((m[engine] as Figures)[key] / plain[key]).toFixed(2)} (${(m[engine] as Figures)[key].toFixed(0)} ms)` : 'n/a');
+    const rate = (engine: Engine, key: keyof Figures) => {
+      const f = m[engine];
+      return f ? `${Math.round(f.changes / (f[key] / 1000)).toLocaleString('en')}/s` : 'n/a';
+    };
+    const perChange = (engine: Engine) => (m[engine] ? `${((m[engine] as Figures).bytes / (m[engine] as Figures).changes).toFixed(2)}` : 'n/a');
+    const at = `${data}, ${storage}`;
+    lines.push(
+      [at, `insert ${ROWS} rows, 1 tx (plain ${plain.insert.toFixed(0)} ms)`, ratio('ours', 'insert'), ratio('c', 'insert')],
+      [at, `update b of every row, 1 UPDATE per row, 1 tx (plain ${plain.update.toFixed(0)} ms)`, ratio('ours', 'update'), ratio('c', 'update')],
+      [at, `update c of every row, 1 set-based UPDATE (plain ${plain.updateSet.toFixed(0)} ms)`, ratio('ours', 'updateSet'), ratio('c', 'updateSet')],
+      [at, `${SINGLE} single-row insert transactions (plain ${plain.single.toFixed(0)} ms)`, ratio('ours', 'single'), ratio('c', 'single')],
+      [at, `encode all ${(m.ours as Figures).changes} changes into one payload, changes/s`, rate('ours', 'encode'), rate('c', 'encode')],
+      [at, 'apply that payload to a fresh replica, changes/s', rate('ours', 'apply'), rate('c', 'apply')],
+      [at, 'payload bytes per change', perChange('ours'), perChange('c')],
+    );
+  }
 }
-const header = ['storage', 'operation', 'plain SQLite', 'sqlite-sync', 'ratio / rate'];
-const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
-console.log(`rows: ${ROWS}, runs: ${RUNS} (median), node ${process.version}`);
-console.log(line(header));
+const header = ['data, storage', 'measure', 'sqlite-sync (TS)', cExtension ? 'C extension 1.1.4' : 'C extension (not installed)'];
+const widths = header.map((h, i) => Math.max(h.length, ...lines.map((r) => (r[i] ?? '').length)));
+const format = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+console.log(`rows ${ROWS}, median of ${RUNS} runs, node ${process.version}; our encode goes through the TypeScript API, the C extension's through SQL`);
+console.log(format(header));
 console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-for (const r of rows) console.log(line(r));
+for (const r of lines) console.log(format(r));
 rmSync(folder, { recursive: true, force: true });
