@@ -318,4 +318,17 @@ describe('connections', () => {
     second.close();
     first.db.close();
   });
+
+  test("a table initialised or disabled by another connection is seen by this one", () => {
+    const file = folder.path('registry.db');
+    const first = openSynced(file, TODO, 'CREATE TABLE notes (id TEXT PRIMARY KEY NOT NULL, body TEXT)');
+    first.db.exec("SELECT cloudsync_init('todo')");
+    const second = openSynced(file);
+    second.db.exec("SELECT cloudsync_init('notes'); SELECT cloudsync_disable('todo')");
+    first.db.exec("INSERT INTO notes VALUES ('n1', 'hello'); INSERT INTO todo (id) VALUES ('untracked')");
+    assert.equal(first.db.prepare("SELECT cloudsync_is_enabled('notes')").pluck().get(), 1);
+    assert.deepEqual(first.db.prepare('SELECT DISTINCT tbl FROM cloudsync_changes').pluck().all(), ['notes']);
+    second.db.close();
+    first.db.close();
+  });
 });

@@ -60,6 +60,8 @@ export class CloudSyncEngine {
   private mergingDepth = 0;
   private dataVersion: Statement | null = null;
   private lastDataVersion = -1;
+  private schemaVersion: Statement | null = null;
+  private lastSchemaVersion = -1;
   private transactionChecked = false;
   private alterKeys = new Map<string, string>();
   private localSite: Uint8Array | null = null;
@@ -424,6 +426,7 @@ export class CloudSyncEngine {
     this.localSite = this.settings.localSiteId();
     this.settings.recordSchemaHash(toSignedInt64(this.cachedSchemaHash));
     createChangesView(this.db, this.syncedTables().map((t) => t.layout));
+    this.lastSchemaVersion = this.readSchemaVersion();
   }
 
   /** Stores the clock so that it never goes back when meta tables are dropped. */
@@ -454,16 +457,32 @@ export class CloudSyncEngine {
     this.lastDataVersion = this.readDataVersion();
   }
 
-  /** Reloads clock and registry when another connection changed the database. */
+  /**
+   * Catches up with writes of other connections: the clock after any write, the enabled flags,
+   * and, after a schema change, the whole registry (which re-prepares statements).
+   */
   private refreshIfChanged(): void {
     if (this.db.isMemory) return;
     const version = this.readDataVersion();
-    if (version !== this.lastDataVersion) this.reload();
+    if (version === this.lastDataVersion) return;
+    if (this.readSchemaVersion() !== this.lastSchemaVersion) {
+      this.reload();
+      return;
+    }
+    this.lastDataVersion = version;
+    if (!this.settings.exist()) return;
+    for (const table of this.syncedTables()) table.enabled = this.settings.getTable(table.name, 'enabled') !== '0';
+    this.readClock();
   }
 
   private readDataVersion(): number {
     this.dataVersion ??= this.db.prepare('PRAGMA data_version');
     return Number(this.dataVersion.get()?.[0] ?? 0);
+  }
+
+  private readSchemaVersion(): number {
+    this.schemaVersion ??= this.db.prepare('PRAGMA schema_version');
+    return Number(this.schemaVersion.get()?.[0] ?? 0);
   }
 
   private reload(): void {
@@ -473,14 +492,20 @@ export class CloudSyncEngine {
     const tables = this.registry();
     this.localSite = this.settings.exist() ? this.settings.localSiteId() : null;
     this.cachedSchemaHash = this.computeSchemaHash();
+    this.readClock();
+    this.lastDataVersion = this.readDataVersion();
+    this.lastSchemaVersion = this.readSchemaVersion();
+    if (this.settings.exist()) createChangesView(this.db, [...tables.values()].map((t) => t.layout));
+  }
+
+  /** Moves the clock up to the newest db_version stored (another connection may have written). */
+  private readClock(): void {
     let max = Number(this.settings.exist() ? (this.settings.get('pre_alter_dbversion') ?? 0) : 0);
-    for (const table of tables.values()) {
-      const row = this.db.prepare(`SELECT max(db_version) FROM ${table.quotedMeta}`).get();
+    for (const table of this.syncedTables()) {
+      const row = table.statement('meta.max', () => `SELECT max(db_version) FROM ${table.quotedMeta}`).get();
       max = Math.max(max, Number(row?.[0] ?? 0));
     }
     if (max > this.clock.current || !this.db.inTransaction) this.clock.reset(Math.max(max, this.clock.current));
-    this.lastDataVersion = this.readDataVersion();
-    if (this.settings.exist()) createChangesView(this.db, [...tables.values()].map((t) => t.layout));
   }
 
   private registry(): Map<string, SyncedTable> {
