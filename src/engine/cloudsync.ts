@@ -8,13 +8,14 @@ import { type ChangeFilter, type ChangeSink, visitChanges } from './changes.js';
 import { Clock } from './clock.js';
 import type { Connection, Statement } from './connection.js';
 import { CloudSyncError } from './errors.js';
-import { quoteIdentifier as q, quoteLiteral } from './identifiers.js';
+import { quoteLiteral } from './identifiers.js';
 import { checkChanges, groupByRow, mergeChanges, RowGrouper } from './merge.js';
 import { type Algo, createChangesView, createMetaTable, createTriggers, dropMetaTable, dropTriggers, type TableLayout } from './meta-schema.js';
-import { readRowClocks, writeRowClocks, type CellClock } from './row-clocks.js';
 import { ALL_COLUMNS, dropGlobalTables, Settings } from './settings.js';
 import { SyncedTable } from './synced-table.js';
+import { parseAlgo } from './algorithms.js';
 import { checkSyncable, readTableShape } from './table-schema.js';
+import { backfillMeta, migrateClocks } from './table-migrations.js';
 import { registerTriggerFunctions } from './trigger-functions.js';
 import { cryptoRandomBytes, createUuidBytes, formatUuid, type RandomBytes } from './uuid.js';
 
@@ -40,17 +41,6 @@ export interface InitOptions {
   algo?: string;
   force?: boolean;
 }
-
-const ALGO_NAMES: Record<string, Algo | 'aws'> = {
-  cls: 'cls',
-  causallengthset: 'cls',
-  gos: 'gos',
-  growonlyset: 'gos',
-  dws: 'dws',
-  deletewinsset: 'dws',
-  aws: 'aws',
-  addwinsset: 'aws',
-};
 
 /** The cloudsync engine of one connection. */
 export class CloudSyncEngine {
@@ -377,47 +367,12 @@ export class CloudSyncEngine {
 
   /** Gives every base row without a meta row a fresh-insert clock (rows written before init). */
   private backfill(table: SyncedTable): void {
-    const keys = table.layout.pk.map((c) => `b.${q(c.name)}`).join(', ');
-    const match = table.layout.pk.map((c, i) => `m.pk${i + 1} = b.${q(c.name)}`).join(' AND ');
-    const n = table.cellCount;
-    const clocks = n > 0 ? `cloudsync_seq_block(${n})` : `cloudsync_clocks_insert(${quoteLiteral(table.name)}, NULL, 0)`;
-    const inserted = this.db
-      .prepare(
-        `INSERT INTO ${table.quotedMeta} (${table.layout.pk.map((_, i) => `pk${i + 1}`).join(', ')}, db_version, clocks)
-         SELECT ${keys}, cloudsync_db_version_local(), ${clocks} FROM ${table.quotedName} AS b WHERE NOT EXISTS (SELECT 1 FROM ${table.quotedMeta} AS m WHERE ${match})`,
-      )
-      .run();
-    if (inserted > 0) this.afterWrite();
+    if (backfillMeta(this.db, table) > 0) this.afterWrite();
   }
 
   /** Rewrites every meta row of a table for a new column list (after ALTER TABLE). */
   private migrateClocks(table: SyncedTable, layout: TableLayout): void {
-    const oldColumns = table.layout.columns.map((c) => c.toLowerCase());
-    const from = layout.columns.map((c) => oldColumns.indexOf(c.toLowerCase()));
-    const keyCount = layout.pk.length;
-    const rows = this.db.prepare(`SELECT * FROM ${table.quotedMeta}`).all();
-    const added = from.filter((i) => i < 0).length;
-    const dbVersion = added > 0 ? this.clock.localVersion() : 0;
-    const baseExists = this.db.prepare(`SELECT 1 FROM ${table.quotedName} WHERE ${table.baseKeyMatch}`);
-    const put = this.db.prepare(`INSERT OR REPLACE INTO ${table.quotedMeta} VALUES (${'?, '.repeat(keyCount + 1)}?)`);
-    const remove = this.db.prepare(`DELETE FROM ${table.quotedMeta} WHERE ${table.metaKeyMatch}`);
-    for (const row of rows) {
-      const key = row.slice(0, keyCount);
-      const old = readRowClocks(row[keyCount + 1], Number(row[keyCount]), table.cellCount);
-      const alive = baseExists.get(key) !== undefined;
-      const deleted = old.sentinel !== null && old.sentinel.version % 2 === 0;
-      if (!alive && !deleted) {
-        remove.run(key); // meta of a row that no longer exists (the reference compacts these too)
-        continue;
-      }
-      const cells = from.map((i): CellClock | null => {
-        if (i >= 0) return old.cells[i] ?? null;
-        return alive ? { version: 1, dbVersion, seq: this.clock.takeSeq(), site: 0 } : null;
-      });
-      const clocks = { sentinel: old.sentinel, cells };
-      const max = Math.max(old.sentinel?.dbVersion ?? 0, ...cells.map((c) => c?.dbVersion ?? 0));
-      put.run([...key, BigInt(max), writeRowClocks(clocks)]);
-    }
+    migrateClocks(this.db, this.clock, table, layout.columns);
     this.registerLayout(layout, table.enabled);
   }
 
@@ -543,16 +498,3 @@ export class CloudSyncEngine {
       .filter((name) => !/^sqlite_/i.test(name) && !/^cloudsync_/i.test(name) && !/_cloudsync$/i.test(name));
   }
 }
-
-function parseAlgo(fn: string, name: string): Algo {
-  const algo = ALGO_NAMES[name.toLowerCase()];
-  if (algo === undefined) throw new CloudSyncError('MISUSE', `${fn}: unknown algorithm '${name}'; use cls, gos or dws`);
-  if (algo === 'aws') {
-    throw new CloudSyncError(
-      'UNSUPPORTED',
-      `${fn}: algorithm 'aws' (add-wins) is not supported: a delete carries no causal context in this metadata, so a concurrent update cannot be told from a stale one; use cls or dws`,
-    );
-  }
-  return algo;
-}
-

@@ -26,8 +26,3 @@ export class CloudSyncError extends Error {
 export function unexpected(what: string): never {
   throw new Error(`sqlite-sync internal error: ${what}`);
 }
-
-/** Narrows a condition or throws an internal error. */
-export function assert(condition: unknown, what: string): asserts condition {
-  if (!condition) unexpected(what);
-}

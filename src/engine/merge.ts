@@ -142,7 +142,7 @@ class RowMerge {
   private changeVersion = -1;
 
   constructor(
-    private readonly fn: string,
+    fn: string,
     readonly table: SyncedTable,
     readonly pkBlob: Uint8Array,
     private readonly clock: Clock,

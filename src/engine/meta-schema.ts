@@ -34,7 +34,7 @@ export function dropMetaTable(db: Connection, table: string): void {
 }
 
 /** Names of every trigger the engine may create for a table. */
-export function triggerNames(table: string): string[] {
+function triggerNames(table: string): string[] {
   return ['after_insert', 'after_update', 'after_update_key', 'after_delete', 'before_update', 'before_delete'].map((kind) => `cloudsync_${kind}_${table}`);
 }
 

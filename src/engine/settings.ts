@@ -3,6 +3,7 @@
 
 import type { SqlValue } from '../codec/value.js';
 import type { Connection, Statement } from './connection.js';
+import { unexpected } from './errors.js';
 import { createUuidBytes, type RandomBytes } from './uuid.js';
 
 const GLOBAL_TABLES_SQL = `
@@ -55,7 +56,7 @@ export class Settings {
     let id = this.siteIds.get(ordinal);
     if (!id) {
       const row = this.statement('SELECT site_id FROM cloudsync_site_id WHERE rowid = ?').get([BigInt(ordinal)]);
-      if (!row || !(row[0] instanceof Uint8Array)) throw new Error(`cloudsync: unknown site ordinal ${ordinal}`);
+      if (!row || !(row[0] instanceof Uint8Array)) unexpected(`a meta row names site ordinal ${ordinal}, which cloudsync_site_id does not hold`);
       id = Uint8Array.from(row[0]);
       this.siteIds.set(ordinal, id);
       this.siteOrdinals.set(hexKey(id), ordinal);
@@ -152,9 +153,10 @@ export function dropGlobalTables(db: Connection): void {
     DROP TABLE IF EXISTS cloudsync_table_settings; DROP TABLE IF EXISTS cloudsync_schema_versions;`);
 }
 
+const utf8 = new TextDecoder();
+
 function textOf(value: SqlValue): string {
-  if (value instanceof Uint8Array) return new TextDecoder().decode(value);
-  return String(value);
+  return value instanceof Uint8Array ? utf8.decode(value) : String(value);
 }
 
 function hexKey(bytes: Uint8Array): string {

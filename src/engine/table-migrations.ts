@@ -1,0 +1,54 @@
+// Bulk rewrites of a table's meta rows: the backfill of rows written before cloudsync_init, and
+// the move of clocks to a new column list after ALTER TABLE.
+
+import type { Clock } from './clock.js';
+import type { Connection } from './connection.js';
+import { quoteIdentifier as q, quoteLiteral } from './identifiers.js';
+import { type CellClock, maxDbVersion, readRowClocks, writeRowClocks } from './row-clocks.js';
+import type { SyncedTable } from './synced-table.js';
+
+/** Gives every base row without a meta row a fresh-insert clock; returns how many it gave. */
+export function backfillMeta(db: Connection, table: SyncedTable): number {
+  const keys = table.layout.pk.map((c) => `b.${q(c.name)}`).join(', ');
+  const match = table.layout.pk.map((c, i) => `m.pk${i + 1} = b.${q(c.name)}`).join(' AND ');
+  const n = table.cellCount;
+  const clocks = n > 0 ? `cloudsync_seq_block(${n})` : `cloudsync_clocks_insert(${quoteLiteral(table.name)}, NULL, 0)`;
+  return db
+    .prepare(
+      `INSERT INTO ${table.quotedMeta} (${table.layout.pk.map((_, i) => `pk${i + 1}`).join(', ')}, db_version, clocks)
+       SELECT ${keys}, cloudsync_db_version_local(), ${clocks} FROM ${table.quotedName} AS b WHERE NOT EXISTS (SELECT 1 FROM ${table.quotedMeta} AS m WHERE ${match})`,
+    )
+    .run();
+}
+
+/**
+ * Rewrites every meta row of `table` for the column list `columns`: kept columns keep their
+ * clocks, new columns get version 1 at a new local version for every live row, dropped columns
+ * lose theirs, and meta rows of rows that are gone (not deleted through sync) are removed.
+ */
+export function migrateClocks(db: Connection, clock: Clock, table: SyncedTable, columns: readonly string[]): void {
+  const oldColumns = table.layout.columns.map((c) => c.toLowerCase());
+  const from = columns.map((c) => oldColumns.indexOf(c.toLowerCase()));
+  const keyCount = table.layout.pk.length;
+  const rows = db.prepare(`SELECT * FROM ${table.quotedMeta}`).all();
+  const dbVersion = from.some((i) => i < 0) ? clock.localVersion() : 0;
+  const baseExists = db.prepare(`SELECT 1 FROM ${table.quotedName} WHERE ${table.baseKeyMatch}`);
+  const put = db.prepare(`INSERT OR REPLACE INTO ${table.quotedMeta} VALUES (${'?, '.repeat(keyCount + 1)}?)`);
+  const remove = db.prepare(`DELETE FROM ${table.quotedMeta} WHERE ${table.metaKeyMatch}`);
+  for (const row of rows) {
+    const key = row.slice(0, keyCount);
+    const old = readRowClocks(row[keyCount + 1], Number(row[keyCount]), table.cellCount);
+    const alive = baseExists.get(key) !== undefined;
+    const deleted = old.sentinel !== null && old.sentinel.version % 2 === 0;
+    if (!alive && !deleted) {
+      remove.run(key); // meta of a row that no longer exists (the reference compacts these too)
+      continue;
+    }
+    const cells = from.map((i): CellClock | null => {
+      if (i >= 0) return old.cells[i] ?? null;
+      return alive ? { version: 1, dbVersion, seq: clock.takeSeq(), site: 0 } : null;
+    });
+    const clocks = { sentinel: old.sentinel, cells };
+    put.run([...key, BigInt(maxDbVersion(clocks)), writeRowClocks(clocks)]);
+  }
+}
