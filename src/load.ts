@@ -6,7 +6,7 @@ import type { Change } from './codec/payload.js';
 import type { SqlValue } from './codec/value.js';
 import { createBetterSqlite3Connection, instrumentBetterSqlite3 } from './drivers/better-sqlite3.js';
 import type { ChangeFilter } from './engine/changes.js';
-import { CloudSyncEngine, type EngineOptions, type InitOptions } from './engine/cloudsync.js';
+import { CloudSyncEngine, type EncodedPayload, type EngineOptions, type InitOptions } from './engine/cloudsync.js';
 import { DeferredCalls } from './sql/deferred-calls.js';
 import { registerSqlFunctions } from './sql/register.js';
 
@@ -88,6 +88,10 @@ export class CloudSync {
   /** cloudsync_payload_encode over the filtered changes; null when there are none. */
   encodePayload(filter?: ChangeFilter): Uint8Array | null {
     return this.engine.encodePayload(filter);
+  }
+  /** Like encodePayload, split into payloads of about `maxBytes` (default 5 MiB), each with its last position. */
+  encodePayloads(filter?: ChangeFilter, options?: { maxBytes?: number }): EncodedPayload[] {
+    return this.engine.encodePayloads(filter, options);
   }
   /** cloudsync_payload_decode: applies a payload atomically; returns its number of changes. */
   applyPayload(payload: Uint8Array): number {

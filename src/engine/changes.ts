@@ -15,6 +15,8 @@ export interface ChangeFilter {
   sinceSeq?: number;
   /** 'local': only this site's own changes; a site id: only that site's; default all. */
   site?: 'local' | Uint8Array;
+  /** Leave out the changes that came from this site (what a server sends back to a client). */
+  excludeSite?: Uint8Array;
   /** Only these tables (default: every synced table). */
   tables?: readonly string[];
 }
@@ -25,6 +27,12 @@ export type ChangeSink = (...row: Parameters<PayloadEncoder['addRow']>) => void;
 /** Resolves site ordinals to site ids. */
 export type SiteIdOf = (ordinal: number) => Uint8Array;
 
+/** Which site ordinals pass: `only` (null: any) and not `except` (null: none). */
+export interface SiteMatch {
+  only: number | null;
+  except: number | null;
+}
+
 /**
  * Calls `begin` with the number of changes, then `sink` for every change of the given tables
  * that passes the filter, in (db_version, seq) order. Rows are read once through the db_version index; cells are kept as small numeric
@@ -34,18 +42,18 @@ export function visitChanges(
   tables: readonly SyncedTable[],
   filter: ChangeFilter,
   siteIdOf: SiteIdOf,
-  siteOrdinal: number | null,
+  sites: SiteMatch,
   sink: ChangeSink,
   begin?: (count: number) => void,
 ): void {
   const since = filter.sinceDbVersion ?? 0;
   const sinceSeq = filter.sinceSeq ?? Number.POSITIVE_INFINITY;
   const records = new ChangeRecords();
-  for (const table of tables) collectTable(table, since, sinceSeq, siteOrdinal, records);
-  const sites = new Map<number, Uint8Array>();
+  for (const table of tables) collectTable(table, since, sinceSeq, sites, records);
+  const siteIds = new Map<number, Uint8Array>();
   const siteOf = (ordinal: number) => {
-    let id = sites.get(ordinal);
-    if (!id) sites.set(ordinal, (id = siteIdOf(ordinal)));
+    let id = siteIds.get(ordinal);
+    if (!id) siteIds.set(ordinal, (id = siteIdOf(ordinal)));
     return id;
   };
   begin?.(records.length);
@@ -147,7 +155,7 @@ class ChangeRecords {
   }
 }
 
-function collectTable(table: SyncedTable, since: number, sinceSeq: number, siteOrdinal: number | null, records: ChangeRecords): void {
+function collectTable(table: SyncedTable, since: number, sinceSeq: number, sites: SiteMatch, records: ChangeRecords): void {
   const keyCount = table.layout.pk.length;
   const columns = table.layout.columns;
   const statement = table.statement('changes.since', () => {
@@ -159,7 +167,7 @@ function collectTable(table: SyncedTable, since: number, sinceSeq: number, siteO
       FROM ${table.quotedMeta} AS m LEFT JOIN ${table.quotedName} AS b ON ${join} WHERE m.db_version >= ? ORDER BY m.db_version`;
   });
   const passes = (dbVersion: number, seq: number, site: number) =>
-    (dbVersion > since || (dbVersion === since && seq > sinceSeq)) && (siteOrdinal === null || site === siteOrdinal);
+    (dbVersion > since || (dbVersion === since && seq > sinceSeq)) && (sites.only === null || site === sites.only) && site !== sites.except;
   for (const values of statement.iterate([BigInt(since)])) {
     const rowDbVersion = Number(values[keyCount]);
     const clocks = readRowClocks(values[keyCount + 1], rowDbVersion, columns.length);

@@ -28,6 +28,13 @@ export interface EngineOptions {
   random?: RandomBytes;
 }
 
+/** One payload of a chunked encode, with the position of its last change. */
+export interface EncodedPayload {
+  payload: Uint8Array;
+  count: number;
+  last: { dbVersion: number; seq: number };
+}
+
 /** Payload options the engine passes through to the encoder. */
 export interface PayloadOptions {
   compress?: boolean;
@@ -262,6 +269,34 @@ export class CloudSyncEngine {
     return done === null || done.count === 0 ? null : done.finish();
   }
 
+  /**
+   * Encodes the filtered changes into payloads of about `maxBytes` each (uncompressed body), in
+   * order. A payload ends at a db_version boundary once it holds half of `maxBytes`, and anywhere
+   * once it holds `maxBytes` (so one huge transaction still splits); a single row larger than the
+   * limit travels alone. Each payload says the (db_version, seq) of its last change: the
+   * watermark a receiver stores after applying it.
+   */
+  encodePayloads(filter: ChangeFilter = {}, options: PayloadOptions & { maxBytes?: number } = {}): EncodedPayload[] {
+    const maxBytes = options.maxBytes ?? 5 * 1024 * 1024;
+    const out: EncodedPayload[] = [];
+    let encoder: PayloadEncoder | null = null;
+    let last = { dbVersion: 0, seq: 0 };
+    const close = () => {
+      if (encoder === null || encoder.count === 0) return;
+      out.push({ payload: encoder.finish(), count: encoder.count, last });
+      encoder = null;
+    };
+    this.visitChanges(filter, (tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq) => {
+      const size = (encoder as PayloadEncoder | null)?.bodySize ?? 0;
+      if (size >= maxBytes || (size >= maxBytes / 2 && dbVersion !== last.dbVersion)) close();
+      encoder ??= new PayloadEncoder({ schemaHash: this.schemaHash(), sizeHint: Math.min(maxBytes * 2, 64 * 1024 * 1024), ...options });
+      encoder.addRow(tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq);
+      last = { dbVersion, seq };
+    });
+    close();
+    return out;
+  }
+
   /** Encodes given changes into a payload; null when there are none. */
   encodeChanges(changes: readonly Change[], options: PayloadOptions = {}): Uint8Array | null {
     if (changes.length === 0) return null;
@@ -273,8 +308,11 @@ export class CloudSyncEngine {
     if (!this.settings.exist()) return;
     const wanted = filter.tables ? new Set(filter.tables.map((t) => t.toLowerCase())) : null;
     const tables = this.syncedTables().filter((t) => wanted === null || wanted.has(t.name.toLowerCase()));
-    const site = filter.site === undefined ? null : filter.site === 'local' ? 0 : this.settings.siteOrdinal(filter.site);
-    visitChanges(tables, filter, (ordinal) => this.settings.siteId(ordinal), site, sink, begin);
+    // A site this database never heard of matches no change (-1 is no ordinal).
+    const ordinalOf = (id: Uint8Array) => this.settings.findSiteOrdinal(id) ?? -1;
+    const only = filter.site === undefined ? null : filter.site === 'local' ? 0 : ordinalOf(filter.site);
+    const except = filter.excludeSite === undefined ? null : ordinalOf(filter.excludeSite);
+    visitChanges(tables, filter, (ordinal) => this.settings.siteId(ordinal), { only, except }, sink, begin);
   }
 
   /** Applies changes atomically: all of them or none. Returns how many were given. */

@@ -64,18 +64,27 @@ export class Settings {
     return id;
   }
 
+  /** The ordinal of a site id, or undefined when this database never saw it. */
+  findSiteOrdinal(siteId: Uint8Array): number | undefined {
+    const key = hexKey(siteId);
+    const known = this.siteOrdinals.get(key);
+    if (known !== undefined) return known;
+    const found = this.statement('SELECT rowid FROM cloudsync_site_id WHERE site_id = ?').get([siteId]);
+    if (!found) return undefined;
+    const ordinal = Number(found[0]);
+    this.siteOrdinals.set(key, ordinal);
+    this.siteIds.set(ordinal, Uint8Array.from(siteId));
+    return ordinal;
+  }
+
   /** The ordinal of a site id, adding it when new. */
   siteOrdinal(siteId: Uint8Array): number {
     const key = hexKey(siteId);
-    let ordinal = this.siteOrdinals.get(key);
+    let ordinal = this.siteOrdinals.get(key) ?? this.findSiteOrdinal(siteId);
     if (ordinal === undefined) {
-      const found = this.statement('SELECT rowid FROM cloudsync_site_id WHERE site_id = ?').get([siteId]);
-      if (found) ordinal = Number(found[0]);
-      else {
-        const next = this.statement('SELECT max(rowid) + 1 FROM cloudsync_site_id').get();
-        ordinal = Math.max(1, Number(next?.[0] ?? 1));
-        this.statement('INSERT INTO cloudsync_site_id (rowid, site_id) VALUES (?, ?)').run([BigInt(ordinal), siteId]);
-      }
+      const next = this.statement('SELECT max(rowid) + 1 FROM cloudsync_site_id').get();
+      ordinal = Math.max(1, Number(next?.[0] ?? 1));
+      this.statement('INSERT INTO cloudsync_site_id (rowid, site_id) VALUES (?, ?)').run([BigInt(ordinal), siteId]);
       this.siteOrdinals.set(key, ordinal);
       this.siteIds.set(ordinal, Uint8Array.from(siteId));
     }
