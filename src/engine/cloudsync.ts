@@ -5,16 +5,19 @@ import { encodePayload, forEachPayloadChange, PayloadEncoder, type Change } from
 import { schemaHash, toSignedInt64 } from '../codec/schema-hash.js';
 import type { SqlValue } from '../codec/value.js';
 import { type ChangeFilter, type ChangeSink, visitChanges } from './changes.js';
+import { type EncodedPayload, splitPayloads } from './payload-split.js';
 import { Clock } from './clock.js';
 import type { Connection, Statement } from './connection.js';
 import { CloudSyncError } from './errors.js';
+
+export type { EncodedPayload } from './payload-split.js';
 import { quoteLiteral } from './identifiers.js';
 import { checkChanges, groupByRow, mergeChanges, RowGrouper } from './merge.js';
 import { type Algo, createChangesView, createMetaTable, createTriggers, dropMetaTable, dropTriggers, type TableLayout } from './meta-schema.js';
 import { ALL_COLUMNS, dropGlobalTables, Settings } from './settings.js';
-import { SyncedTable } from './synced-table.js';
+import { loadSyncedTables, SyncedTable } from './synced-table.js';
 import { parseAlgo } from './algorithms.js';
-import { checkSyncable, readTableShape } from './table-schema.js';
+import { checkSyncable, userTables } from './table-schema.js';
 import { backfillMeta, migrateClocks } from './table-migrations.js';
 import { registerTriggerFunctions } from './trigger-functions.js';
 import { cryptoRandomBytes, createUuidBytes, formatUuid, type RandomBytes } from './uuid.js';
@@ -26,13 +29,6 @@ export const LIBRARY_VERSION = '0.1.0';
 export interface EngineOptions {
   now?: () => number;
   random?: RandomBytes;
-}
-
-/** One payload of a chunked encode, with the position of its last change. */
-export interface EncodedPayload {
-  payload: Uint8Array;
-  count: number;
-  last: { dbVersion: number; seq: number };
 }
 
 /** Payload options the engine passes through to the encoder. */
@@ -102,7 +98,7 @@ export class CloudSyncEngine {
   init(table: string, options: InitOptions = {}): void {
     const fn = 'cloudsync_init';
     const algo = parseAlgo(fn, options.algo ?? 'cls');
-    const names = table === '*' ? this.userTables() : [table];
+    const names = table === '*' ? userTables(this.db) : [table];
     this.atomically(() => {
       if (!this.settings.exist()) this.settings.create(LIBRARY_VERSION, this.now(), this.random);
       for (const name of names) this.initTable(fn, name, algo, options.force ?? false);
@@ -277,24 +273,7 @@ export class CloudSyncEngine {
    * watermark a receiver stores after applying it.
    */
   encodePayloads(filter: ChangeFilter = {}, options: PayloadOptions & { maxBytes?: number } = {}): EncodedPayload[] {
-    const maxBytes = options.maxBytes ?? 5 * 1024 * 1024;
-    const out: EncodedPayload[] = [];
-    let encoder: PayloadEncoder | null = null;
-    let last = { dbVersion: 0, seq: 0 };
-    const close = () => {
-      if (encoder === null || encoder.count === 0) return;
-      out.push({ payload: encoder.finish(), count: encoder.count, last });
-      encoder = null;
-    };
-    this.visitChanges(filter, (tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq) => {
-      const size = (encoder as PayloadEncoder | null)?.bodySize ?? 0;
-      if (size >= maxBytes || (size >= maxBytes / 2 && dbVersion !== last.dbVersion)) close();
-      encoder ??= new PayloadEncoder({ schemaHash: this.schemaHash(), sizeHint: Math.min(maxBytes * 2, 64 * 1024 * 1024), ...options });
-      encoder.addRow(tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq);
-      last = { dbVersion, seq };
-    });
-    close();
-    return out;
+    return splitPayloads((sink) => this.visitChanges(filter, sink), { schemaHash: this.schemaHash(), ...options });
   }
 
   /** Encodes given changes into a payload; null when there are none. */
@@ -502,24 +481,8 @@ export class CloudSyncEngine {
   }
 
   private registry(): Map<string, SyncedTable> {
-    if (this.tables) return this.tables;
-    const tables = new Map<string, SyncedTable>();
-    this.tables = tables;
-    if (!this.settings.exist()) return tables;
-    for (const name of this.settings.tables()) {
-      const algo = (this.settings.getTable(name, 'algo') ?? 'cls') as Algo;
-      let shape;
-      try {
-        shape = readTableShape(this.db, 'cloudsync', name);
-      } catch {
-        continue; // the table was dropped without cloudsync_cleanup: ignore its leftovers
-      }
-      const stored = this.settings.getTable(name, 'columns');
-      const columns = stored ? (JSON.parse(stored) as string[]) : shape.columns;
-      const layout: TableLayout = { name: shape.name, pk: shape.pk, columns, algo };
-      tables.set(shape.name.toLowerCase(), new SyncedTable(this.db, layout, this.settings.getTable(name, 'enabled') !== '0'));
-    }
-    return tables;
+    this.tables ??= loadSyncedTables(this.db, this.settings);
+    return this.tables;
   }
 
   private requireTable(fn: string, name: string): SyncedTable {
@@ -528,11 +491,4 @@ export class CloudSyncEngine {
     return table;
   }
 
-  private userTables(): string[] {
-    return this.db
-      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")
-      .all()
-      .map((r) => String(r[0]))
-      .filter((name) => !/^sqlite_/i.test(name) && !/^cloudsync_/i.test(name) && !/_cloudsync$/i.test(name));
-  }
 }

@@ -1,8 +1,10 @@
 // The in-memory context of one synced table: its layout, state and cached statements.
 
 import type { Connection, Statement } from './connection.js';
+import type { Settings } from './settings.js';
+import { readTableShape } from './table-schema.js';
 import { metaTableName, quoteIdentifier as q } from './identifiers.js';
-import type { TableLayout } from './meta-schema.js';
+import type { Algo, TableLayout } from './meta-schema.js';
 
 /** A synced table as the engine holds it while the connection is open. */
 export class SyncedTable {
@@ -57,4 +59,24 @@ export class SyncedTable {
     }
     return statement;
   }
+}
+
+/** Reads the registry of synced tables (creation order), keyed by lower-cased name. */
+export function loadSyncedTables(db: Connection, settings: Settings): Map<string, SyncedTable> {
+  const tables = new Map<string, SyncedTable>();
+  if (!settings.exist()) return tables;
+  for (const name of settings.tables()) {
+    let shape;
+    try {
+      shape = readTableShape(db, 'cloudsync', name);
+    } catch {
+      continue; // the table was dropped without cloudsync_cleanup: ignore its leftovers
+    }
+    const algo = (settings.getTable(name, 'algo') ?? 'cls') as Algo;
+    const stored = settings.getTable(name, 'columns');
+    const columns = stored ? (JSON.parse(stored) as string[]) : shape.columns;
+    const layout: TableLayout = { name: shape.name, pk: shape.pk, columns, algo };
+    tables.set(shape.name.toLowerCase(), new SyncedTable(db, layout, settings.getTable(name, 'enabled') !== '0'));
+  }
+  return tables;
 }

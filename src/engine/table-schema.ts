@@ -78,3 +78,12 @@ function readPkCollations(db: Connection, table: string): Map<string, string> {
   }
   return result;
 }
+
+/** Names of the user's tables in creation order (not SQLite's nor ours), for cloudsync_init('*'). */
+export function userTables(db: Connection): string[] {
+  return db
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")
+    .all()
+    .map((r) => String(r[0]))
+    .filter((name) => !/^sqlite_/i.test(name) && !/^cloudsync_/i.test(name) && !/_cloudsync$/i.test(name));
+}
