@@ -114,7 +114,6 @@ export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): Clo
     before: (readonly) => engine.beforeStatement(readonly),
     capture: (statement, present) => deferred.capture(statement, present),
     after: () => engine.afterStatement(),
-    lockWrites: () => engine.sharesWrites(),
   });
   return new CloudSync(engine);
 }

@@ -91,6 +91,8 @@ describe('enable, disable, cleanup, terminate', () => {
     assert.equal(site.length, 16);
     db.exec("SELECT cloudsync_cleanup('todo')");
     db.exec("INSERT INTO todo (id) VALUES ('free')"); // no triggers any more
+    assert.equal(db.prepare("SELECT cloudsync_is_enabled('todo')").pluck().get(), 0);
+    assert.equal(db.prepare('SELECT count(*) FROM cloudsync_changes').pluck().get(), 0);
     assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'todo_cloudsync%'").pluck().get(), 0);
     db.exec("SELECT cloudsync_cleanup('*'); SELECT cloudsync_init('todo')");
     const next = db.prepare('SELECT cloudsync_siteid()').pluck().get() as Buffer;

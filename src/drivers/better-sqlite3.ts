@@ -17,14 +17,7 @@ export interface StatementHooks {
   capture<T>(statement: () => T, present: (value: SqlValue) => unknown): T;
   /** After a statement or a transaction function finished. */
   after(): void;
-  /**
-   * True when a data-changing statement outside a transaction should take the write lock first
-   * (BEGIN IMMEDIATE), so that the clock is read while no other connection can write.
-   */
-  lockWrites(): boolean;
 }
-
-const DATA_CHANGE = /^\s*(INSERT|UPDATE|DELETE|REPLACE|UPSERT)\b/i;
 
 const instrumented = new WeakSet<object>();
 
@@ -107,16 +100,9 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
       Object.defineProperty(statement, method, {
         configurable: true,
         value: function (this: AnyStatement, ...args: unknown[]) {
-          const lock = !statement.readonly && !db.inTransaction && DATA_CHANGE.test(statement.source) && hooks.lockWrites();
-          if (lock) proto.exec.call(db, 'BEGIN IMMEDIATE');
           hooks.before(statement.readonly);
           try {
-            const result = hooks.capture(() => original.apply(this, args), present);
-            if (lock) proto.exec.call(db, 'COMMIT');
-            return result;
-          } catch (error) {
-            if (lock && db.inTransaction) proto.exec.call(db, 'ROLLBACK');
-            throw error;
+            return hooks.capture(() => original.apply(this, args), present);
           } finally {
             hooks.after();
           }

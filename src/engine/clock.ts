@@ -28,6 +28,21 @@ export class Clock {
     return this.pending;
   }
 
+  /** True once the current local transaction has its db_version. */
+  get allocated(): boolean {
+    return this.pending >= 0;
+  }
+
+  /**
+   * Allocates the current transaction's db_version above `stored`, the newest version in the
+   * database as read while this connection holds the write lock (other connections may have
+   * committed since this clock last looked).
+   */
+  startLocal(stored: number): number {
+    if (stored > this.committed) this.committed = stored;
+    return this.localVersion();
+  }
+
   /** Reserves `count` consecutive seq numbers and returns the first. */
   takeSeq(count = 1): number {
     const first = this.nextSeq;

@@ -13,7 +13,7 @@ import { CloudSyncError } from './errors.js';
 export type { EncodedPayload } from './payload-split.js';
 import { quoteLiteral } from './identifiers.js';
 import { checkChanges, groupByRow, mergeChanges, RowGrouper } from './merge.js';
-import { type Algo, createChangesView, createMetaTable, createTriggers, dropMetaTable, dropTriggers, type TableLayout } from './meta-schema.js';
+import { type Algo, createChangesView, createMaxVersionView, createMetaTable, createTriggers, dropMetaTable, dropTriggers, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
 import { ALL_COLUMNS, dropGlobalTables, Settings } from './settings.js';
 import { loadSyncedTables, SyncedTable } from './synced-table.js';
 import { parseAlgo } from './algorithms.js';
@@ -116,11 +116,12 @@ export class CloudSyncEngine {
         dropTriggers(this.db, name);
         dropMetaTable(this.db, name);
         this.settings.deleteTable(name);
+        this.registry().delete(name.toLowerCase());
       }
       if (table === '*') {
         dropGlobalTables(this.db);
         this.settings.forget();
-        this.db.exec('DROP VIEW IF EXISTS temp.cloudsync_changes');
+        this.db.exec(`DROP VIEW IF EXISTS temp.cloudsync_changes; DROP VIEW IF EXISTS main.${MAX_VERSION_VIEW}`);
         this.tables = new Map();
         this.localSite = null;
         this.cachedSchemaHash = null;
@@ -343,14 +344,6 @@ export class CloudSyncEngine {
     }
   }
 
-  /**
-   * True when other connections may write this database and it has synced tables: a write that
-   * starts a transaction should then hold the write lock before the clock is read.
-   */
-  sharesWrites(): boolean {
-    return !this.db.isMemory && this.tables !== null && this.tables.size > 0;
-  }
-
   /** Called after a user statement ran. */
   afterStatement(): void {
     if (!this.db.inTransaction) {
@@ -398,6 +391,7 @@ export class CloudSyncEngine {
     this.localSite = this.settings.localSiteId();
     this.settings.recordSchemaHash(toSignedInt64(this.cachedSchemaHash));
     createChangesView(this.db, this.syncedTables().map((t) => t.layout));
+    createMaxVersionView(this.db, this.syncedTables().map((t) => t.name));
     this.lastSchemaVersion = this.readSchemaVersion();
   }
 
@@ -413,6 +407,8 @@ export class CloudSyncEngine {
     this.db.exec(outer ? 'SAVEPOINT cloudsync' : 'BEGIN IMMEDIATE');
     if (deferForeignKeys && !outer) this.db.exec('PRAGMA defer_foreign_keys = ON');
     try {
+      // Holding the write lock now: no other connection can commit a newer version meanwhile.
+      if (this.settings.exist()) this.readClock();
       work();
       this.db.exec(outer ? 'RELEASE cloudsync' : 'COMMIT');
     } catch (error) {
@@ -466,8 +462,12 @@ export class CloudSyncEngine {
     this.cachedSchemaHash = this.computeSchemaHash();
     this.readClock();
     this.lastDataVersion = this.readDataVersion();
+    if (this.settings.exist()) {
+      createChangesView(this.db, [...tables.values()].map((t) => t.layout));
+      const hasView = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = ?").get([MAX_VERSION_VIEW]);
+      if (!hasView) createMaxVersionView(this.db, [...tables.values()].map((t) => t.name));
+    }
     this.lastSchemaVersion = this.readSchemaVersion();
-    if (this.settings.exist()) createChangesView(this.db, [...tables.values()].map((t) => t.layout));
   }
 
   /** Moves the clock up to the newest db_version stored (another connection may have written). */

@@ -19,6 +19,21 @@ export interface TableLayout {
 
 const MASK_BITS = 30;
 
+/** The view holding the newest db_version stored in the database. */
+export const MAX_VERSION_VIEW = 'cloudsync_max_version';
+
+/**
+ * (Re)creates the view that gives the newest db_version stored: the max over every meta table's
+ * index and the floor kept across dropped meta tables. Triggers read it once per transaction.
+ */
+export function createMaxVersionView(db: Connection, tables: readonly string[]): void {
+  const parts = [
+    ...tables.map((t) => `SELECT max(db_version) AS v FROM ${q(metaTableName(t))}`),
+    "SELECT CAST(value AS INTEGER) FROM cloudsync_settings WHERE key = 'pre_alter_dbversion'",
+  ];
+  db.exec(`DROP VIEW IF EXISTS main.${MAX_VERSION_VIEW}; CREATE VIEW ${MAX_VERSION_VIEW} AS SELECT max(v) AS v FROM (${parts.join(' UNION ALL ')});`);
+}
+
 /** Creates the meta table and its db_version index when missing. */
 export function createMetaTable(db: Connection, layout: TableLayout): void {
   const meta = metaTableName(layout.name);
@@ -53,7 +68,8 @@ export function createTriggers(db: Connection, layout: TableLayout): void {
   const keyColumns = layout.pk.map((_, i) => `pk${i + 1}`).join(', ');
   const values = (prefix: string) => layout.pk.map((c) => `${prefix}.${q(c.name)}`).join(', ');
   const match = (alias: string, prefix: string) => layout.pk.map((c, i) => `${alias}.pk${i + 1} = ${prefix}.${q(c.name)}`).join(' AND ');
-  const when = `WHEN cloudsync_is_sync(${lit}) = 0`;
+  const track = `coalesce(cloudsync_write_ready(${lit}), cloudsync_write_first((SELECT v FROM ${MAX_VERSION_VIEW}))) = 1`;
+  const when = `WHEN ${track}`;
   const n = layout.columns.length;
   const sql: string[] = [];
 
@@ -65,7 +81,7 @@ END;`);
 
   if (layout.algo === 'gos') {
     for (const op of ['UPDATE', 'DELETE']) {
-      sql.push(`CREATE TRIGGER ${q(`cloudsync_before_${op.toLowerCase()}_${t}`)} BEFORE ${op} ON ${T} ${when} BEGIN
+      sql.push(`CREATE TRIGGER ${q(`cloudsync_before_${op.toLowerCase()}_${t}`)} BEFORE ${op} ON ${T} WHEN cloudsync_is_sync(${lit}) = 0 BEGIN
   SELECT RAISE(ABORT, ${quoteLiteral(`Error: ${op} operation is not allowed on table ${t}.`)});
 END;`);
     }
@@ -84,11 +100,11 @@ END;`);
   if (n > 0) {
     const anyChange = masks.map((m) => `(${m}) <> 0`).join(' OR ');
     // Cheap native conditions first: SQLite stops at the first false one, before calling JavaScript.
-    sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN ${sameKey} AND (${anyChange}) AND cloudsync_is_sync(${lit}) = 0 BEGIN
+    sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN ${sameKey} AND (${anyChange}) AND ${track} BEGIN
   ${upsert('NEW', (stored, version) => `cloudsync_clocks_update(${lit}, ${stored}, ${version}${maskArgs})`)}
 END;`);
   }
-  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_key_${t}`)} AFTER UPDATE ON ${T} WHEN NOT (${sameKey}) AND cloudsync_is_sync(${lit}) = 0 BEGIN
+  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_key_${t}`)} AFTER UPDATE ON ${T} WHEN NOT (${sameKey}) AND ${track} BEGIN
   ${upsert('NEW', (stored, version) => `cloudsync_clocks_move(${lit}, ${lookup('clocks', 'OLD')}, ${lookup('db_version', 'OLD')}, ${stored}, ${version}${maskArgs})`)}
   ${upsert('OLD', () => `cloudsync_clocks_moved_from(${lit})`)}
 END;`);

@@ -46,6 +46,22 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     const table = context.table(String(name));
     return table === undefined || table.enabled ? 0n : 1n;
   });
+  // The WHEN clause of every tracking trigger:
+  //   coalesce(cloudsync_write_ready('t'), cloudsync_write_first((SELECT v FROM cloudsync_max_version))) = 1
+  // ready: 0 skips the trigger (merging, or the table is disabled), 1 proceeds, NULL asks for the
+  // second call, which SQLite evaluates only then: the first tracked write of a transaction reads
+  // the newest stored version while it holds the write lock, so that no other connection's
+  // transaction can have taken the same db_version.
+  db.registerFunction('cloudsync_write_ready', ([name]) => {
+    if (context.merging) return 0n;
+    const table = context.table(String(name));
+    if (table !== undefined && !table.enabled) return 0n;
+    return context.clock.allocated ? 1n : null;
+  });
+  db.registerFunction('cloudsync_write_first', ([stored]) => {
+    context.clock.startLocal(stored == null ? 0 : Number(stored));
+    return 1n;
+  });
   db.registerFunction('cloudsync_db_version_local', () => BigInt(context.clock.localVersion()));
   db.registerFunction('cloudsync_seq_block', ([count]) => BigInt(context.clock.takeSeq(Number(count))));
   db.registerFunction('cloudsync_clocks_insert', ([name, stored, dbVersion]) => {
