@@ -40,15 +40,14 @@ export class BatchedWrites {
   private readonly buffers = new Map<string, Buffer>();
 
   /** INSERT OR REPLACE of a meta row. */
-  putMeta(table: SyncedTable, pk: SqlValue[], dbVersion: number, clocks: string): void {
+  putMeta(table: SyncedTable, pk: SqlValue[], clocks: string): void {
     const key = `meta\u0000${table.name}`;
     let buffer = this.buffers.get(key);
     if (!buffer) {
       const keys = table.layout.pk.map((_, i) => `pk${i + 1}`).join(', ');
-      const width = pk.length + 2;
-      buffer = this.create(key, table, `INSERT OR REPLACE INTO ${table.quotedMeta} (${keys}, db_version, clocks) VALUES `, width, '');
+      buffer = this.create(key, table, `INSERT OR REPLACE INTO ${table.quotedMeta} (${keys}, clocks) VALUES `, pk.length + 1, '');
     }
-    this.push(key, buffer, { table, pk }, [...pk, BigInt(dbVersion), clocks]);
+    this.push(key, buffer, { table, pk }, [...pk, clocks]);
   }
 
   /** Upsert of a row this database did not know: its key and the given columns. */

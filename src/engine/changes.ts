@@ -169,8 +169,7 @@ function collectTable(table: SyncedTable, since: number, sinceSeq: number, sites
   const passes = (dbVersion: number, seq: number, site: number) =>
     (dbVersion > since || (dbVersion === since && seq > sinceSeq)) && (sites.only === null || site === sites.only) && site !== sites.except;
   for (const values of statement.iterate([BigInt(since)])) {
-    const rowDbVersion = Number(values[keyCount]);
-    const clocks = readRowClocks(values[keyCount + 1], rowDbVersion, columns.length);
+    const clocks = readRowClocks(values[keyCount + 1], columns.length);
     const baseExists = Number(values[keyCount + 2]) === 1;
     const rowIndex = records.rows.length;
     let used = false;

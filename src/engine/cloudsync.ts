@@ -55,7 +55,6 @@ export class CloudSyncEngine {
   private lastDataVersion = -1;
   private schemaVersion: Statement | null = null;
   private lastSchemaVersion = -1;
-  private transactionChecked = false;
   private alterKeys = new Map<string, string>();
   private localSite: Uint8Array | null = null;
   private cachedSchemaHash: bigint | null = null;
@@ -334,22 +333,17 @@ export class CloudSyncEngine {
 
   /** Called before a user statement runs; `readonly` statements cannot write. */
   beforeStatement(readonly: boolean): void {
-    if (!this.db.inTransaction) {
-      this.clock.endTransaction();
-      this.transactionChecked = false;
-    }
-    if (!readonly && !this.transactionChecked) {
-      this.transactionChecked = true;
-      this.refreshIfChanged();
-    }
+    if (this.db.inTransaction) return;
+    this.clock.endTransaction();
+    // Catch up with other connections before an autocommit write, never inside an explicit
+    // transaction: a read there would pin a snapshot that a later write may fail to upgrade
+    // (SQLITE_BUSY). The clock itself is safe either way (see cloudsync_write_first).
+    if (!readonly) this.refreshIfChanged();
   }
 
   /** Called after a user statement ran. */
   afterStatement(): void {
-    if (!this.db.inTransaction) {
-      this.clock.endTransaction();
-      this.transactionChecked = false;
-    }
+    if (!this.db.inTransaction) this.clock.endTransaction();
   }
 
   // ---- internals ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import { type Change, SENTINEL } from '../codec/payload.js';
 import type { Clock } from './clock.js';
 import { CloudSyncError } from './errors.js';
 import { quoteIdentifier as q } from './identifiers.js';
-import { type CellClock, type RowClocks, causalLength, maxDbVersion, readRowClocks, writeRowClocks } from './row-clocks.js';
+import { type CellClock, type RowClocks, causalLength, readRowClocks, writeRowClocks } from './row-clocks.js';
 import { BatchedWrites, BatchRowError } from './batched-writes.js';
 import type { SyncedTable } from './synced-table.js';
 import { formatUuid } from './uuid.js';
@@ -151,8 +151,8 @@ class RowMerge {
     if (this.pk.length !== table.layout.pk.length) {
       throw new CloudSyncError('PAYLOAD', `${fn}: primary key of ${table.name} has ${this.pk.length} values, the table has ${table.layout.pk.length} key columns`);
     }
-    const meta = table.statement('meta.get', () => `SELECT db_version, clocks FROM ${table.quotedMeta} WHERE ${table.metaKeyMatch}`).get(this.pk);
-    this.clocks = meta ? readRowClocks(meta[1], Number(meta[0]), table.cellCount) : null;
+    const meta = table.statement('meta.get', () => `SELECT clocks FROM ${table.quotedMeta} WHERE ${table.metaKeyMatch}`).get(this.pk);
+    this.clocks = meta ? readRowClocks(meta[0], table.cellCount) : null;
     // Without meta the row is unknown here: assume no base row and upsert (robust if one exists).
     this.base = meta ? undefined : null;
   }
@@ -196,7 +196,7 @@ class RowMerge {
   flush(writes: BatchedWrites): void {
     this.flushBase(writes);
     if (!this.clocksChanged || this.clocks === null) return;
-    writes.putMeta(this.table, this.pk, maxDbVersion(this.clocks), writeRowClocks(this.clocks));
+    writes.putMeta(this.table, this.pk, writeRowClocks(this.clocks));
     this.clocksChanged = false;
   }
 

@@ -39,7 +39,9 @@ export function createMetaTable(db: Connection, layout: TableLayout): void {
   const meta = metaTableName(layout.name);
   const keys = layout.pk.map((c, i) => `pk${i + 1} ${typeClause(c)} COLLATE ${q(c.collation)} NOT NULL`).join(', ');
   const keyList = layout.pk.map((_, i) => `pk${i + 1}`).join(', ');
-  db.exec(`CREATE TABLE IF NOT EXISTS ${q(meta)} (${keys}, db_version INTEGER NOT NULL, clocks NOT NULL, PRIMARY KEY (${keyList})) WITHOUT ROWID;
+  // db_version is derived from clocks (see row-clocks.ts), so triggers write one column.
+  const dbVersion = `CASE WHEN typeof(clocks) = 'integer' THEN clocks >> 30 ELSE clocks ->> 0 END`;
+  db.exec(`CREATE TABLE IF NOT EXISTS ${q(meta)} (${keys}, clocks NOT NULL, db_version INTEGER GENERATED ALWAYS AS (${dbVersion}) VIRTUAL, PRIMARY KEY (${keyList})) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS ${q(`${meta}_db_idx`)} ON ${q(meta)} (db_version);`);
 }
 
@@ -73,10 +75,10 @@ export function createTriggers(db: Connection, layout: TableLayout): void {
   const n = layout.columns.length;
   const sql: string[] = [];
 
-  const initial = n > 0 ? `cloudsync_seq_block(${n})` : `cloudsync_clocks_insert(${lit}, NULL, 0)`;
+  const initial = n > 0 ? `cloudsync_fresh_clocks(${n})` : `cloudsync_clocks_insert(${lit}, NULL)`;
   sql.push(`CREATE TRIGGER ${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} ${when} BEGIN
-  INSERT INTO ${meta} (${keyColumns}, db_version, clocks) VALUES (${values('NEW')}, cloudsync_db_version_local(), ${initial})
-  ON CONFLICT DO UPDATE SET clocks = cloudsync_clocks_insert(${lit}, clocks, db_version), db_version = excluded.db_version;
+  INSERT INTO ${meta} (${keyColumns}, clocks) VALUES (${values('NEW')}, ${initial})
+  ON CONFLICT DO UPDATE SET clocks = cloudsync_clocks_insert(${lit}, clocks);
 END;`);
 
   if (layout.algo === 'gos') {
@@ -93,24 +95,23 @@ END;`);
   const masks = changeMasks(layout.columns);
   const maskArgs = masks.map((m) => `, ${m}`).join('');
   // No INSERT OR REPLACE here: an UPDATE OR IGNORE on the table would turn it into OR IGNORE.
-  const lookup = (column: string, prefix: string) => `(SELECT o.${column} FROM ${meta} AS o WHERE ${match('o', prefix)})`;
-  const upsert = (prefix: string, clocksOf: (stored: string, version: string) => string) => `UPDATE ${meta} AS m SET clocks = ${clocksOf('clocks', 'db_version')}, db_version = cloudsync_db_version_local() WHERE ${match('m', prefix)};
-  INSERT INTO ${meta} (${keyColumns}, db_version, clocks) SELECT ${values(prefix)}, cloudsync_db_version_local(), ${clocksOf('NULL', '0')}
-  WHERE changes() = 0;`;
+  const lookup = (prefix: string) => `(SELECT o.clocks FROM ${meta} AS o WHERE ${match('o', prefix)})`;
+  const upsert = (prefix: string, clocksOf: (stored: string) => string) => `UPDATE ${meta} AS m SET clocks = ${clocksOf('clocks')} WHERE ${match('m', prefix)};
+  INSERT INTO ${meta} (${keyColumns}, clocks) SELECT ${values(prefix)}, ${clocksOf('NULL')} WHERE changes() = 0;`;
   if (n > 0) {
     const anyChange = masks.map((m) => `(${m}) <> 0`).join(' OR ');
     // Cheap native conditions first: SQLite stops at the first false one, before calling JavaScript.
     sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN ${sameKey} AND (${anyChange}) AND ${track} BEGIN
-  ${upsert('NEW', (stored, version) => `cloudsync_clocks_update(${lit}, ${stored}, ${version}${maskArgs})`)}
+  ${upsert('NEW', (stored) => `cloudsync_clocks_update(${lit}, ${stored}${maskArgs})`)}
 END;`);
   }
   sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_key_${t}`)} AFTER UPDATE ON ${T} WHEN NOT (${sameKey}) AND ${track} BEGIN
-  ${upsert('NEW', (stored, version) => `cloudsync_clocks_move(${lit}, ${lookup('clocks', 'OLD')}, ${lookup('db_version', 'OLD')}, ${stored}, ${version}${maskArgs})`)}
+  ${upsert('NEW', (stored) => `cloudsync_clocks_move(${lit}, ${lookup('OLD')}, ${stored}${maskArgs})`)}
   ${upsert('OLD', () => `cloudsync_clocks_moved_from(${lit})`)}
 END;`);
   sql.push(`CREATE TRIGGER ${q(`cloudsync_after_delete_${t}`)} AFTER DELETE ON ${T} ${when} BEGIN
-  INSERT INTO ${meta} (${keyColumns}, db_version, clocks) VALUES (${values('OLD')}, cloudsync_db_version_local(), cloudsync_clocks_delete(${lit}, NULL, 0))
-  ON CONFLICT DO UPDATE SET clocks = cloudsync_clocks_delete(${lit}, clocks, db_version), db_version = excluded.db_version;
+  INSERT INTO ${meta} (${keyColumns}, clocks) VALUES (${values('OLD')}, cloudsync_clocks_delete(${lit}, NULL))
+  ON CONFLICT DO UPDATE SET clocks = cloudsync_clocks_delete(${lit}, clocks);
 END;`);
   db.exec(sql.join('\n'));
 }
@@ -142,24 +143,24 @@ function changesBranch(layout: TableLayout): string {
   const pk = `cloudsync_pk_encode(${layout.pk.map((_, i) => `m.pk${i + 1}`).join(', ')})`;
   const join = layout.pk.map((c, i) => `b.${q(c.name)} = m.pk${i + 1}`).join(' AND ');
   const firstKey = `b.${q(layout.pk[0]?.name ?? '')}`;
-  // cell i is number i + 1 in the JSON array (number 0 is the sentinel)
-  const names = layout.columns.map((name, i) => `(${i + 1}, ${quoteLiteral(name)})`);
-  const valueOf = (number: string) => (n > 0 ? `CASE ${number} ${layout.columns.map((name, i) => `WHEN ${i + 1} THEN b.${q(name)}`).join(' ')} ELSE NULL END` : 'NULL');
+  // cell i is number i + 2 in the JSON array (0 is the row's db_version, 1 the sentinel)
+  const names = layout.columns.map((name, i) => `(${i + 2}, ${quoteLiteral(name)})`);
+  const valueOf = (number: string) => (n > 0 ? `CASE ${number} ${layout.columns.map((name, i) => `WHEN ${i + 2} THEN b.${q(name)}`).join(' ')} ELSE NULL END` : 'NULL');
   const site = (ordinal: string) => `(SELECT s.site_id FROM cloudsync_site_id AS s WHERE s.rowid = ${ordinal})`;
   const fresh =
     n === 0
       ? []
       : [
           `SELECT ${tbl} AS tbl, ${pk} AS pk, c.column2 AS col_name, ${valueOf('c.column1')} AS col_value, 1 AS col_version, m.db_version AS db_version,
-  ${site('0')} AS site_id, 1 AS cl, m.clocks + c.column1 - 1 AS seq
+  ${site('0')} AS site_id, 1 AS cl, (m.clocks & 1073741823) + c.column1 - 2 AS seq
 FROM ${meta} AS m CROSS JOIN (VALUES ${names.join(', ')}) AS c JOIN ${q(layout.name)} AS b ON ${join}
 WHERE typeof(m.clocks) = 'integer'`,
         ];
   const stored = `SELECT ${tbl} AS tbl, ${pk} AS pk, c.column2 AS col_name, ${valueOf('j.key')} AS col_value, j.value ->> 0 AS col_version, j.value ->> 1 AS db_version,
-  ${site('j.value ->> 3')} AS site_id, coalesce(m.clocks -> '$[0]' ->> 0, 1) AS cl, j.value ->> 2 AS seq
-FROM ${meta} AS m JOIN json_each(m.clocks) AS j JOIN (VALUES ${[`(0, ${quoteLiteral(SENTINEL)})`, ...names].join(', ')}) AS c ON c.column1 = j.key
+  ${site('j.value ->> 3')} AS site_id, coalesce(m.clocks -> '$[1]' ->> 0, 1) AS cl, j.value ->> 2 AS seq
+FROM ${meta} AS m JOIN json_each(m.clocks) AS j JOIN (VALUES ${[`(1, ${quoteLiteral(SENTINEL)})`, ...names].join(', ')}) AS c ON c.column1 = j.key
 LEFT JOIN ${q(layout.name)} AS b ON ${join}
-WHERE typeof(m.clocks) = 'text' AND j.type = 'array' AND (j.key = 0 OR ${firstKey} IS NOT NULL)`;
+WHERE typeof(m.clocks) = 'text' AND j.type = 'array' AND (j.key = 1 OR ${firstKey} IS NOT NULL)`;
   return [...fresh, stored].join('\nUNION ALL\n');
 }
 

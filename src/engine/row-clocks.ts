@@ -6,14 +6,15 @@
 // | sentinel | version (= causal length), dbv, seq, site | present once the row was deleted, re-inserted or merged; absent means cl 1 |
 // | cell i   | version, dbv, seq, site                  | one per non-PK column, in column order; absent when never written or deleted |
 //
-// Encodings of the `clocks` column:
-// - INTEGER s: the fresh-insert form: no sentinel, every cell version 1 at the row's db_version,
-//   seq s + i, local site. Local inserts write this, so they need no JavaScript for the clocks.
-// - TEXT, a JSON array: `[sentinel, cell0, cell1, …]`, each null (absent) or
-//   `[version, db_version, seq, site]`, e.g. `[null,[1,5,0,0],[2,9,3,0]]`. Text rather than a
-//   BLOB because a string crosses into JavaScript without allocating a Buffer (this matters in
-//   triggers), and JSON because SQLite's own json_each can then expand it in the
-//   cloudsync_changes view without calling JavaScript.
+// Encodings of the `clocks` column (the meta row's `db_version` is generated from it):
+// - INTEGER v: the fresh-insert form, v = db_version × 2^30 + s: no sentinel, every cell version 1
+//   at that db_version, seq s + i, local site. A local insert writes it with one function call.
+// - TEXT, a JSON array: `[db_version, sentinel, cell0, cell1, …]`, db_version being the newest of
+//   the row's clocks and each part null (absent) or `[version, db_version, seq, site]`, e.g.
+//   `[9,null,[1,5,0,0],[2,9,3,0]]`. Text rather than a BLOB because a string crosses into
+//   JavaScript without allocating a Buffer (this matters in triggers), and JSON because SQLite
+//   then derives `db_version` (`clocks ->> 0`) and expands the cells in the cloudsync_changes view
+//   (`json_each`) without calling JavaScript.
 
 import { CloudSyncError } from './errors.js';
 
@@ -45,12 +46,23 @@ export function maxDbVersion(clocks: RowClocks): number {
   return max;
 }
 
-/** Reads the `clocks` column of a meta row; `rowDbVersion` is its `db_version` column. */
-export function readRowClocks(stored: unknown, rowDbVersion: number, cellCount: number): RowClocks {
+/** Multiplier of db_version in the INTEGER form (seq numbers of a transaction stay below it). */
+export const FRESH_SEQ_LIMIT = 2 ** 30;
+
+/** The INTEGER form for a fresh insert at `dbVersion` whose first cell takes seq `firstSeq`. */
+export function freshClocks(dbVersion: number, firstSeq: number): bigint {
+  if (firstSeq >= FRESH_SEQ_LIMIT) throw new CloudSyncError('MISUSE', `cloudsync: more than ${FRESH_SEQ_LIMIT} tracked cells written in one transaction`);
+  return BigInt(dbVersion) * BigInt(FRESH_SEQ_LIMIT) + BigInt(firstSeq);
+}
+
+/** Reads the `clocks` column of a meta row. */
+export function readRowClocks(stored: unknown, cellCount: number): RowClocks {
   if (typeof stored === 'bigint' || typeof stored === 'number') {
-    const first = Number(stored);
+    const value = BigInt(stored);
+    const dbVersion = Number(value / BigInt(FRESH_SEQ_LIMIT));
+    const first = Number(value % BigInt(FRESH_SEQ_LIMIT));
     const cells: CellClock[] = [];
-    for (let i = 0; i < cellCount; i++) cells.push({ version: 1, dbVersion: rowDbVersion, seq: first + i, site: 0 });
+    for (let i = 0; i < cellCount; i++) cells.push({ version: 1, dbVersion, seq: first + i, site: 0 });
     return { sentinel: null, cells };
   }
   if (typeof stored !== 'string') throw corrupt();
@@ -60,15 +72,15 @@ export function readRowClocks(stored: unknown, rowDbVersion: number, cellCount: 
   } catch {
     throw corrupt();
   }
-  if (!Array.isArray(parts) || parts.length === 0) throw corrupt();
+  if (!Array.isArray(parts) || parts.length < 2 || !Number.isSafeInteger(parts[0])) throw corrupt();
   const cells: (CellClock | null)[] = [];
-  for (let i = 1; i <= cellCount; i++) cells.push(i < parts.length ? clockOf(parts[i]) : null);
-  return { sentinel: clockOf(parts[0]), cells };
+  for (let i = 2; i < cellCount + 2; i++) cells.push(i < parts.length ? clockOf(parts[i]) : null);
+  return { sentinel: clockOf(parts[1]), cells };
 }
 
 /** Encodes clocks for the `clocks` column (always the TEXT form). */
 export function writeRowClocks(clocks: RowClocks): string {
-  let text = `[${partText(clocks.sentinel)}`;
+  let text = `[${maxDbVersion(clocks)},${partText(clocks.sentinel)}`;
   for (const cell of clocks.cells) text += `,${partText(cell)}`;
   return `${text}]`;
 }

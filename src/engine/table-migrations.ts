@@ -4,7 +4,7 @@
 import type { Clock } from './clock.js';
 import type { Connection } from './connection.js';
 import { quoteIdentifier as q, quoteLiteral } from './identifiers.js';
-import { type CellClock, maxDbVersion, readRowClocks, writeRowClocks } from './row-clocks.js';
+import { type CellClock, readRowClocks, writeRowClocks } from './row-clocks.js';
 import type { SyncedTable } from './synced-table.js';
 
 /** Gives every base row without a meta row a fresh-insert clock; returns how many it gave. */
@@ -12,11 +12,11 @@ export function backfillMeta(db: Connection, table: SyncedTable): number {
   const keys = table.layout.pk.map((c) => `b.${q(c.name)}`).join(', ');
   const match = table.layout.pk.map((c, i) => `m.pk${i + 1} = b.${q(c.name)}`).join(' AND ');
   const n = table.cellCount;
-  const clocks = n > 0 ? `cloudsync_seq_block(${n})` : `cloudsync_clocks_insert(${quoteLiteral(table.name)}, NULL, 0)`;
+  const clocks = n > 0 ? `cloudsync_fresh_clocks(${n})` : `cloudsync_clocks_insert(${quoteLiteral(table.name)}, NULL)`;
   return db
     .prepare(
-      `INSERT INTO ${table.quotedMeta} (${table.layout.pk.map((_, i) => `pk${i + 1}`).join(', ')}, db_version, clocks)
-       SELECT ${keys}, cloudsync_db_version_local(), ${clocks} FROM ${table.quotedName} AS b WHERE NOT EXISTS (SELECT 1 FROM ${table.quotedMeta} AS m WHERE ${match})`,
+      `INSERT INTO ${table.quotedMeta} (${table.layout.pk.map((_, i) => `pk${i + 1}`).join(', ')}, clocks)
+       SELECT ${keys}, ${clocks} FROM ${table.quotedName} AS b WHERE NOT EXISTS (SELECT 1 FROM ${table.quotedMeta} AS m WHERE ${match})`,
     )
     .run();
 }
@@ -30,14 +30,15 @@ export function migrateClocks(db: Connection, clock: Clock, table: SyncedTable, 
   const oldColumns = table.layout.columns.map((c) => c.toLowerCase());
   const from = columns.map((c) => oldColumns.indexOf(c.toLowerCase()));
   const keyCount = table.layout.pk.length;
-  const rows = db.prepare(`SELECT * FROM ${table.quotedMeta}`).all();
+  const keyColumns = table.layout.pk.map((_, i) => `pk${i + 1}`).join(', ');
+  const rows = db.prepare(`SELECT ${keyColumns}, clocks FROM ${table.quotedMeta}`).all();
   const dbVersion = from.some((i) => i < 0) ? clock.localVersion() : 0;
   const baseExists = db.prepare(`SELECT 1 FROM ${table.quotedName} WHERE ${table.baseKeyMatch}`);
-  const put = db.prepare(`INSERT OR REPLACE INTO ${table.quotedMeta} VALUES (${'?, '.repeat(keyCount + 1)}?)`);
+  const put = db.prepare(`INSERT OR REPLACE INTO ${table.quotedMeta} (${keyColumns}, clocks) VALUES (${'?, '.repeat(keyCount)}?)`);
   const remove = db.prepare(`DELETE FROM ${table.quotedMeta} WHERE ${table.metaKeyMatch}`);
   for (const row of rows) {
     const key = row.slice(0, keyCount);
-    const old = readRowClocks(row[keyCount + 1], Number(row[keyCount]), table.cellCount);
+    const old = readRowClocks(row[keyCount], table.cellCount);
     const alive = baseExists.get(key) !== undefined;
     const deleted = old.sentinel !== null && old.sentinel.version % 2 === 0;
     if (!alive && !deleted) {
@@ -49,6 +50,6 @@ export function migrateClocks(db: Connection, clock: Clock, table: SyncedTable, 
       return alive ? { version: 1, dbVersion, seq: clock.takeSeq(), site: 0 } : null;
     });
     const clocks = { sentinel: old.sentinel, cells };
-    put.run([...key, BigInt(maxDbVersion(clocks)), writeRowClocks(clocks)]);
+    put.run([...key, writeRowClocks(clocks)]);
   }
 }

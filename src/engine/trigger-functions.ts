@@ -6,7 +6,7 @@ import type { Clock } from './clock.js';
 import type { Connection } from './connection.js';
 import { CloudSyncError } from './errors.js';
 import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, clocksAfterUpdate, type WriteTime } from './local-writes.js';
-import { type RowClocks, readRowClocks, writeRowClocks } from './row-clocks.js';
+import { freshClocks, type RowClocks, readRowClocks, writeRowClocks } from './row-clocks.js';
 import type { SyncedTable } from './synced-table.js';
 
 /** What the trigger functions need from the engine. */
@@ -32,8 +32,8 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     if (!table) throw new CloudSyncError('MISUSE', `cloudsync: table ${String(name)} is not synced on this connection; run cloudsync_init('${String(name)}')`);
     return table;
   };
-  const clocksOf = (table: SyncedTable, stored: SqlValue, dbVersion: SqlValue): RowClocks | null =>
-    stored === null ? null : readRowClocks(stored, Number(dbVersion), table.cellCount);
+  const clocksOf = (table: SyncedTable, stored: SqlValue | undefined): RowClocks | null =>
+    stored === null || stored === undefined ? null : readRowClocks(stored, table.cellCount);
   const changedColumns = (table: SyncedTable, masks: SqlValue[]): boolean[] => {
     const changed: boolean[] = [];
     for (let i = 0; i < table.cellCount; i++) changed.push((Number(masks[Math.floor(i / MASK_BITS)] ?? 0) >> i % MASK_BITS) % 2 !== 0);
@@ -62,26 +62,25 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     context.clock.startLocal(stored == null ? 0 : Number(stored));
     return 1n;
   });
-  db.registerFunction('cloudsync_db_version_local', () => BigInt(context.clock.localVersion()));
-  db.registerFunction('cloudsync_seq_block', ([count]) => BigInt(context.clock.takeSeq(Number(count))));
-  db.registerFunction('cloudsync_clocks_insert', ([name, stored, dbVersion]) => {
+  db.registerFunction('cloudsync_fresh_clocks', ([count]) => freshClocks(context.clock.localVersion(), context.clock.takeSeq(Number(count))));
+  db.registerFunction('cloudsync_clocks_insert', ([name, stored]) => {
     const table = tableOf(name ?? null);
-    return writeRowClocks(clocksAfterInsert(table.name, clocksOf(table, stored ?? null, dbVersion ?? 0n), table.cellCount, now(), table.layout.algo === 'dws'));
+    return writeRowClocks(clocksAfterInsert(table.name, clocksOf(table, stored), table.cellCount, now(), table.layout.algo === 'dws'));
   });
-  db.registerFunction('cloudsync_clocks_update', ([name, stored, dbVersion, ...masks]) => {
+  db.registerFunction('cloudsync_clocks_update', ([name, stored, ...masks]) => {
     const table = tableOf(name ?? null);
-    return writeRowClocks(clocksAfterUpdate(clocksOf(table, stored ?? null, dbVersion ?? 0n), table.cellCount, changedColumns(table, masks), now()));
+    return writeRowClocks(clocksAfterUpdate(clocksOf(table, stored), table.cellCount, changedColumns(table, masks), now()));
   });
-  db.registerFunction('cloudsync_clocks_delete', ([name, stored, dbVersion]) => {
+  db.registerFunction('cloudsync_clocks_delete', ([name, stored]) => {
     const table = tableOf(name ?? null);
-    return writeRowClocks(clocksAfterDelete(clocksOf(table, stored ?? null, dbVersion ?? 0n), table.cellCount, now()));
+    return writeRowClocks(clocksAfterDelete(clocksOf(table, stored), table.cellCount, now()));
   });
-  db.registerFunction('cloudsync_clocks_move', ([name, oldStored, oldVersion, newStored, newVersion, ...masks]) => {
+  db.registerFunction('cloudsync_clocks_move', ([name, oldStored, newStored, ...masks]) => {
     const table = tableOf(name ?? null);
     const moved = clocksAfterKeyChange(
       table.name,
-      clocksOf(table, oldStored ?? null, oldVersion ?? 0n),
-      clocksOf(table, newStored ?? null, newVersion ?? 0n),
+      clocksOf(table, oldStored),
+      clocksOf(table, newStored),
       table.cellCount,
       changedColumns(table, masks),
       now(),
