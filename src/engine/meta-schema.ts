@@ -40,7 +40,7 @@ export function createMetaTable(db: Connection, layout: TableLayout): void {
   const keys = layout.pk.map((c, i) => `pk${i + 1} ${typeClause(c)} COLLATE ${q(c.collation)} NOT NULL`).join(', ');
   const keyList = layout.pk.map((_, i) => `pk${i + 1}`).join(', ');
   // db_version is derived from clocks (see row-clocks.ts), so triggers write one column.
-  const dbVersion = `CASE WHEN typeof(clocks) = 'integer' THEN clocks >> 30 ELSE clocks ->> 0 END`;
+  const dbVersion = `CASE WHEN typeof(clocks) = 'integer' THEN clocks >> 30 ELSE CAST(clocks AS INTEGER) END`;
   db.exec(`CREATE TABLE IF NOT EXISTS ${q(meta)} (${keys}, clocks NOT NULL, db_version INTEGER GENERATED ALWAYS AS (${dbVersion}) VIRTUAL, PRIMARY KEY (${keyList})) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS ${q(`${meta}_db_idx`)} ON ${q(meta)} (db_version);`);
 }
@@ -143,24 +143,25 @@ function changesBranch(layout: TableLayout): string {
   const pk = `cloudsync_pk_encode(${layout.pk.map((_, i) => `m.pk${i + 1}`).join(', ')})`;
   const join = layout.pk.map((c, i) => `b.${q(c.name)} = m.pk${i + 1}`).join(' AND ');
   const firstKey = `b.${q(layout.pk[0]?.name ?? '')}`;
-  // cell i is number i + 2 in the JSON array (0 is the row's db_version, 1 the sentinel)
-  const names = layout.columns.map((name, i) => `(${i + 2}, ${quoteLiteral(name)})`);
-  const valueOf = (number: string) => (n > 0 ? `CASE ${number} ${layout.columns.map((name, i) => `WHEN ${i + 2} THEN b.${q(name)}`).join(' ')} ELSE NULL END` : 'NULL');
+  // cell i is number i + 1 in the JSON array (0 is the sentinel)
+  const names = layout.columns.map((name, i) => `(${i + 1}, ${quoteLiteral(name)})`);
+  const valueOf = (number: string) => (n > 0 ? `CASE ${number} ${layout.columns.map((name, i) => `WHEN ${i + 1} THEN b.${q(name)}`).join(' ')} ELSE NULL END` : 'NULL');
+  const json = "substr(m.clocks, instr(m.clocks, '['))";
   const site = (ordinal: string) => `(SELECT s.site_id FROM cloudsync_site_id AS s WHERE s.rowid = ${ordinal})`;
   const fresh =
     n === 0
       ? []
       : [
           `SELECT ${tbl} AS tbl, ${pk} AS pk, c.column2 AS col_name, ${valueOf('c.column1')} AS col_value, 1 AS col_version, m.db_version AS db_version,
-  ${site('0')} AS site_id, 1 AS cl, (m.clocks & 1073741823) + c.column1 - 2 AS seq
+  ${site('0')} AS site_id, 1 AS cl, (m.clocks & 1073741823) + c.column1 - 1 AS seq
 FROM ${meta} AS m CROSS JOIN (VALUES ${names.join(', ')}) AS c JOIN ${q(layout.name)} AS b ON ${join}
 WHERE typeof(m.clocks) = 'integer'`,
         ];
   const stored = `SELECT ${tbl} AS tbl, ${pk} AS pk, c.column2 AS col_name, ${valueOf('j.key')} AS col_value, j.value ->> 0 AS col_version, j.value ->> 1 AS db_version,
-  ${site('j.value ->> 3')} AS site_id, coalesce(m.clocks -> '$[1]' ->> 0, 1) AS cl, j.value ->> 2 AS seq
-FROM ${meta} AS m JOIN json_each(m.clocks) AS j JOIN (VALUES ${[`(1, ${quoteLiteral(SENTINEL)})`, ...names].join(', ')}) AS c ON c.column1 = j.key
+  ${site('j.value ->> 3')} AS site_id, coalesce(${json} -> '$[0]' ->> 0, 1) AS cl, j.value ->> 2 AS seq
+FROM ${meta} AS m JOIN json_each(${json}) AS j JOIN (VALUES ${[`(0, ${quoteLiteral(SENTINEL)})`, ...names].join(', ')}) AS c ON c.column1 = j.key
 LEFT JOIN ${q(layout.name)} AS b ON ${join}
-WHERE typeof(m.clocks) = 'text' AND j.type = 'array' AND (j.key = 1 OR ${firstKey} IS NOT NULL)`;
+WHERE typeof(m.clocks) = 'text' AND j.type = 'array' AND (j.key = 0 OR ${firstKey} IS NOT NULL)`;
   return [...fresh, stored].join('\nUNION ALL\n');
 }
 

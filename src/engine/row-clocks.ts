@@ -9,12 +9,12 @@
 // Encodings of the `clocks` column (the meta row's `db_version` is generated from it):
 // - INTEGER v: the fresh-insert form, v = db_version × 2^30 + s: no sentinel, every cell version 1
 //   at that db_version, seq s + i, local site. A local insert writes it with one function call.
-// - TEXT, a JSON array: `[db_version, sentinel, cell0, cell1, …]`, db_version being the newest of
-//   the row's clocks and each part null (absent) or `[version, db_version, seq, site]`, e.g.
-//   `[9,null,[1,5,0,0],[2,9,3,0]]`. Text rather than a BLOB because a string crosses into
-//   JavaScript without allocating a Buffer (this matters in triggers), and JSON because SQLite
-//   then derives `db_version` (`clocks ->> 0`) and expands the cells in the cloudsync_changes view
-//   (`json_each`) without calling JavaScript.
+// - TEXT: the row's newest db_version in decimal, then a JSON array `[sentinel, cell0, cell1, …]`
+//   whose parts are null (absent) or `[version, db_version, seq, site]`, e.g.
+//   `9[null,[1,5,0,0],[2,9,3,0]]`. Text rather than a BLOB because a string crosses into
+//   JavaScript without allocating a Buffer (this matters in triggers); the leading number because
+//   SQLite derives `db_version` from it with a plain CAST; JSON because SQLite's json_each then
+//   expands the cells in the cloudsync_changes view without calling JavaScript.
 
 import { CloudSyncError } from './errors.js';
 
@@ -66,21 +66,23 @@ export function readRowClocks(stored: unknown, cellCount: number): RowClocks {
     return { sentinel: null, cells };
   }
   if (typeof stored !== 'string') throw corrupt();
+  const open = stored.indexOf('[');
+  if (open < 1 || !/^[0-9]+$/.test(stored.slice(0, open))) throw corrupt();
   let parts: unknown;
   try {
-    parts = JSON.parse(stored);
+    parts = JSON.parse(stored.slice(open));
   } catch {
     throw corrupt();
   }
-  if (!Array.isArray(parts) || parts.length < 2 || !Number.isSafeInteger(parts[0])) throw corrupt();
+  if (!Array.isArray(parts) || parts.length === 0) throw corrupt();
   const cells: (CellClock | null)[] = [];
-  for (let i = 2; i < cellCount + 2; i++) cells.push(i < parts.length ? clockOf(parts[i]) : null);
-  return { sentinel: clockOf(parts[1]), cells };
+  for (let i = 1; i <= cellCount; i++) cells.push(i < parts.length ? clockOf(parts[i]) : null);
+  return { sentinel: clockOf(parts[0]), cells };
 }
 
 /** Encodes clocks for the `clocks` column (always the TEXT form). */
 export function writeRowClocks(clocks: RowClocks): string {
-  let text = `[${maxDbVersion(clocks)},${partText(clocks.sentinel)}`;
+  let text = `${maxDbVersion(clocks)}[${partText(clocks.sentinel)}`;
   for (const cell of clocks.cells) text += `,${partText(cell)}`;
   return `${text}]`;
 }
