@@ -84,6 +84,16 @@ describe('enable, disable, cleanup, terminate', () => {
     second.db.close();
   });
 
+  test('a row written while disabled: an update after enable tracks the changed column; re-running init picks up the rest', () => {
+    const { db } = openSynced(':memory:', TODO);
+    db.exec("SELECT cloudsync_init('todo'); SELECT cloudsync_disable('todo'); INSERT INTO todo (id, title) VALUES ('quiet', 'q'), ('later', 'l')");
+    db.exec("SELECT cloudsync_enable('todo'); UPDATE todo SET done = 1 WHERE id = 'quiet'");
+    const tracked = () => db.prepare("SELECT cloudsync_pk_decode(pk, 1) || '.' || col_name FROM cloudsync_changes ORDER BY 1").pluck().all();
+    assert.deepEqual(tracked(), ['quiet.done']);
+    db.exec("SELECT cloudsync_init('todo')");
+    assert.deepEqual(tracked(), ['later.done', 'later.title', 'quiet.done', 'quiet.title']);
+  });
+
   test('cleanup stops tracking one table; cleanup(*) forgets the site id', () => {
     const { db } = openSynced(':memory:', TODO);
     db.exec("SELECT cloudsync_init('todo')");
@@ -253,6 +263,15 @@ describe('schema changes', () => {
     sendSql(a.db, b.db);
     assert.deepEqual(rowsOf(b.db, 'nums'), rowsOf(a.db, 'nums'));
     assert.deepEqual(b.db.prepare('SELECT extra FROM nums ORDER BY id').pluck().all(), ['new', 'd', 'new']);
+  });
+
+  test('rows written between begin_alter and commit_alter are tracked afterwards', () => {
+    const { db } = openSynced(':memory:', TODO);
+    db.exec("SELECT cloudsync_init('todo'); SELECT cloudsync_begin_alter('todo')");
+    db.exec("ALTER TABLE todo ADD COLUMN note TEXT; INSERT INTO todo (id, title) VALUES ('during', 'x')");
+    db.exec("SELECT cloudsync_commit_alter('todo'); UPDATE todo SET note = 'later' WHERE id = 'during'");
+    const cells = db.prepare("SELECT col_name || '=' || col_version FROM cloudsync_changes WHERE cloudsync_pk_decode(pk, 1) = 'during' ORDER BY 1").pluck().all();
+    assert.deepEqual(cells, ['done=1', 'note=2', 'title=1']);
   });
 
   test('begin_alter on a table that is not synced is an error', () => {

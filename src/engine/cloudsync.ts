@@ -18,7 +18,7 @@ import { ALL_COLUMNS, dropGlobalTables, Settings } from './settings.js';
 import { loadSyncedTables, SyncedTable } from './synced-table.js';
 import { parseAlgo } from './algorithms.js';
 import { checkSyncable, userTables } from './table-schema.js';
-import { backfillMeta, migrateClocks } from './table-migrations.js';
+import { backfillMeta, fillMissingCells, migrateClocks } from './table-migrations.js';
 import { registerTriggerFunctions } from './trigger-functions.js';
 import { cryptoRandomBytes, createUuidBytes, formatUuid, type RandomBytes } from './uuid.js';
 
@@ -175,6 +175,7 @@ export class CloudSyncEngine {
         this.backfill(this.requireTable(fn, layout.name));
       } else {
         this.migrateClocks(synced, layout);
+        this.backfill(this.requireTable(fn, layout.name)); // rows written between begin and commit
       }
       createTriggers(this.db, layout);
       this.alterKeys.delete(synced.name.toLowerCase());
@@ -369,9 +370,12 @@ export class CloudSyncEngine {
     this.registry().set(layout.name.toLowerCase(), new SyncedTable(this.db, layout, enabled));
   }
 
-  /** Gives every base row without a meta row a fresh-insert clock (rows written before init). */
+  /** Gives every base row without a tracked meta row a fresh-insert clock (rows written before init). */
   private backfill(table: SyncedTable): void {
-    if (backfillMeta(this.db, table) > 0) this.afterWrite();
+    // Every base row gets a meta row (an untracked one while the table is disabled), so that the
+    // update trigger always finds one.
+    const written = backfillMeta(this.db, table) + (table.enabled ? fillMissingCells(this.db, this.clock, table) : 0);
+    if (written > 0) this.afterWrite();
   }
 
   /** Rewrites every meta row of a table for a new column list (after ALTER TABLE). */

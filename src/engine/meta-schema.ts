@@ -75,8 +75,9 @@ export function createTriggers(db: Connection, layout: TableLayout): void {
   const n = layout.columns.length;
   const sql: string[] = [];
 
-  const initial = n > 0 ? `cloudsync_fresh_clocks(${n})` : `cloudsync_clocks_insert(${lit}, NULL)`;
-  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} ${when} BEGIN
+  const initial = n > 0 ? `cloudsync_fresh_clocks(${lit}, ${n})` : `cloudsync_clocks_insert(${lit}, NULL)`;
+  // >= 1: the insert trigger also runs for a disabled table (ready = 2), to leave an untracked meta row
+  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} WHEN ${track.replace(/= 1$/, '>= 1')} BEGIN
   INSERT INTO ${meta} (${keyColumns}, clocks) VALUES (${values('NEW')}, ${initial})
   ON CONFLICT DO UPDATE SET clocks = cloudsync_clocks_insert(${lit}, clocks);
 END;`);
@@ -101,8 +102,9 @@ END;`);
   if (n > 0) {
     const anyChange = masks.map((m) => `(${m}) <> 0`).join(' OR ');
     // Cheap native conditions first: SQLite stops at the first false one, before calling JavaScript.
+    // Every base row has a meta row (see cloudsync_fresh_clocks), so one UPDATE is enough.
     sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN ${sameKey} AND (${anyChange}) AND ${track} BEGIN
-  ${upsert('NEW', (stored) => `cloudsync_clocks_update(${lit}, ${stored}${maskArgs})`)}
+  UPDATE ${meta} AS m SET clocks = cloudsync_clocks_update(${lit}, clocks${maskArgs}) WHERE ${match('m', 'NEW')};
 END;`);
   }
   sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_key_${t}`)} AFTER UPDATE ON ${T} WHEN NOT (${sameKey}) AND ${track} BEGIN

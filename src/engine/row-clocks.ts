@@ -46,6 +46,9 @@ export function maxDbVersion(clocks: RowClocks): number {
   return max;
 }
 
+/** The clocks of a row written while its table was disabled: no sentinel, no cell, db_version 0. */
+export const UNTRACKED = '0[null]';
+
 /** Multiplier of db_version in the INTEGER form (seq numbers of a transaction stay below it). */
 export const FRESH_SEQ_LIMIT = 2 ** 30;
 

@@ -4,21 +4,44 @@
 import type { Clock } from './clock.js';
 import type { Connection } from './connection.js';
 import { quoteIdentifier as q, quoteLiteral } from './identifiers.js';
-import { type CellClock, readRowClocks, writeRowClocks } from './row-clocks.js';
+import { type CellClock, readRowClocks, UNTRACKED, writeRowClocks } from './row-clocks.js';
 import type { SyncedTable } from './synced-table.js';
 
-/** Gives every base row without a meta row a fresh-insert clock; returns how many it gave. */
+/** Gives every base row without a tracked meta row a fresh-insert clock; returns how many it gave. */
 export function backfillMeta(db: Connection, table: SyncedTable): number {
   const keys = table.layout.pk.map((c) => `b.${q(c.name)}`).join(', ');
   const match = table.layout.pk.map((c, i) => `m.pk${i + 1} = b.${q(c.name)}`).join(' AND ');
   const n = table.cellCount;
-  const clocks = n > 0 ? `cloudsync_fresh_clocks(${n})` : `cloudsync_clocks_insert(${quoteLiteral(table.name)}, NULL)`;
+  const clocks = n > 0 ? `cloudsync_fresh_clocks(${quoteLiteral(table.name)}, ${n})` : `cloudsync_clocks_insert(${quoteLiteral(table.name)}, NULL)`;
   return db
     .prepare(
-      `INSERT INTO ${table.quotedMeta} (${table.layout.pk.map((_, i) => `pk${i + 1}`).join(', ')}, clocks)
-       SELECT ${keys}, ${clocks} FROM ${table.quotedName} AS b WHERE NOT EXISTS (SELECT 1 FROM ${table.quotedMeta} AS m WHERE ${match})`,
+      `INSERT OR REPLACE INTO ${table.quotedMeta} (${table.layout.pk.map((_, i) => `pk${i + 1}`).join(', ')}, clocks)
+       SELECT ${keys}, ${clocks} FROM ${table.quotedName} AS b
+       WHERE NOT EXISTS (SELECT 1 FROM ${table.quotedMeta} AS m WHERE ${match} AND m.clocks IS NOT ${quoteLiteral(UNTRACKED)})`,
     )
     .run();
+}
+
+/**
+ * Gives the cells that live rows lack (written while the table was disabled) a clock at version
+ * 1, as the reference's backfill does; returns how many rows it changed.
+ */
+export function fillMissingCells(db: Connection, clock: Clock, table: SyncedTable): number {
+  const keyCount = table.layout.pk.length;
+  const keyColumns = table.layout.pk.map((_, i) => `m.pk${i + 1}`).join(', ');
+  const join = table.layout.pk.map((c, i) => `b.${q(c.name)} = m.pk${i + 1}`).join(' AND ');
+  const rows = db.prepare(`SELECT ${keyColumns}, m.clocks FROM ${table.quotedMeta} AS m JOIN ${table.quotedName} AS b ON ${join} WHERE typeof(m.clocks) = 'text'`).all();
+  const put = db.prepare(`UPDATE ${table.quotedMeta} SET clocks = ? WHERE ${table.metaKeyMatch}`);
+  let changed = 0;
+  for (const row of rows) {
+    const clocks = readRowClocks(row[keyCount], table.cellCount);
+    if ((clocks.sentinel?.version ?? 1) % 2 === 0 || clocks.cells.every((c) => c !== null)) continue;
+    const dbVersion = clock.localVersion();
+    const cells = clocks.cells.map((cell): CellClock => cell ?? { version: 1, dbVersion, seq: clock.takeSeq(), site: 0 });
+    put.run([writeRowClocks({ sentinel: clocks.sentinel, cells }), ...row.slice(0, keyCount)]);
+    changed++;
+  }
+  return changed;
 }
 
 /**

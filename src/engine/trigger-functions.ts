@@ -6,7 +6,7 @@ import type { Clock } from './clock.js';
 import type { Connection } from './connection.js';
 import { CloudSyncError } from './errors.js';
 import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, clocksAfterUpdate, type WriteTime } from './local-writes.js';
-import { freshClocks, type RowClocks, readRowClocks, writeRowClocks } from './row-clocks.js';
+import { freshClocks, type RowClocks, readRowClocks, UNTRACKED, writeRowClocks } from './row-clocks.js';
 import type { SyncedTable } from './synced-table.js';
 
 /** What the trigger functions need from the engine. */
@@ -48,23 +48,30 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
   });
   // The WHEN clause of every tracking trigger:
   //   coalesce(cloudsync_write_ready('t'), cloudsync_write_first((SELECT v FROM cloudsync_max_version))) = 1
-  // ready: 0 skips the trigger (merging, or the table is disabled), 1 proceeds, NULL asks for the
-  // second call, which SQLite evaluates only then: the first tracked write of a transaction reads
-  // the newest stored version while it holds the write lock, so that no other connection's
-  // transaction can have taken the same db_version.
+  // ready: 0 skips the trigger (merging), 2 means the table is disabled (only the insert trigger
+  // runs then, to leave an untracked meta row), 1 proceeds, NULL asks for the second call, which
+  // SQLite evaluates only then: the first tracked write of a transaction reads the newest stored
+  // version while it holds the write lock, so that no other connection's transaction can have
+  // taken the same db_version.
   db.registerFunction('cloudsync_write_ready', ([name]) => {
     if (context.merging) return 0n;
     const table = context.table(String(name));
-    if (table !== undefined && !table.enabled) return 0n;
+    if (table !== undefined && !table.enabled) return 2n;
     return context.clock.allocated ? 1n : null;
   });
   db.registerFunction('cloudsync_write_first', ([stored]) => {
     context.clock.startLocal(stored == null ? 0 : Number(stored));
     return 1n;
   });
-  db.registerFunction('cloudsync_fresh_clocks', ([count]) => freshClocks(context.clock.localVersion(), context.clock.takeSeq(Number(count))));
+  // A row inserted while its table is disabled gets an untracked meta row, so that every base row
+  // has one and the update trigger never needs a second statement for a missing meta row.
+  db.registerFunction('cloudsync_fresh_clocks', ([name, count]) => {
+    if (!tableOf(name ?? null).enabled) return UNTRACKED;
+    return freshClocks(context.clock.localVersion(), context.clock.takeSeq(Number(count)));
+  });
   db.registerFunction('cloudsync_clocks_insert', ([name, stored]) => {
     const table = tableOf(name ?? null);
+    if (!table.enabled) return stored ?? UNTRACKED;
     return writeRowClocks(clocksAfterInsert(table.name, clocksOf(table, stored), table.cellCount, now(), table.layout.algo === 'dws'));
   });
   db.registerFunction('cloudsync_clocks_update', ([name, stored, ...masks]) => {
