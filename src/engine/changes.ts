@@ -64,14 +64,14 @@ export function visitChanges(
     const keyCount = table.layout.pk.length;
     row.pk ??= encodePk(row.values.slice(0, keyCount));
     const colName = cell < 0 ? SENTINEL : (table.layout.columns[cell] as string);
-    const colValue = cell < 0 ? null : ((row.values[keyCount + 3 + cell] ?? null) as SqlValue);
+    const colValue = cell < 0 ? null : ((row.values[keyCount + 2 + cell] ?? null) as SqlValue);
     sink(table.name, row.pk, colName, colValue, records.version[i] as number, records.dbVersion[i] as number, siteOf(records.site[i] as number), row.cl, records.seq[i] as number);
   }
 }
 
 interface CollectedRow {
   table: SyncedTable;
-  /** The query row: key values, db_version, clocks, base-row-exists flag, column values. */
+  /** The query row: key values, clocks, base-row-exists flag, column values. */
   values: SqlValue[];
   cl: number;
   pk?: Uint8Array;
@@ -163,14 +163,14 @@ function collectTable(table: SyncedTable, since: number, sinceSeq: number, sites
     const keys = table.layout.pk.map((_, i) => `m.pk${i + 1}`).join(', ');
     const values = columns.map((c) => `b.${quote(c)}`).join(', ');
     const join = table.layout.pk.map((c, i) => `b.${quote(c.name)} = m.pk${i + 1}`).join(' AND ');
-    return `SELECT ${keys}, m.db_version, m.clocks, b.${quote(table.layout.pk[0]?.name ?? '')} IS NOT NULL${values ? `, ${values}` : ''}
+    return `SELECT ${keys}, m.clocks, b.${quote(table.layout.pk[0]?.name ?? '')} IS NOT NULL${values ? `, ${values}` : ''}
       FROM ${table.quotedMeta} AS m LEFT JOIN ${table.quotedName} AS b ON ${join} WHERE m.db_version >= ? ORDER BY m.db_version`;
   });
   const passes = (dbVersion: number, seq: number, site: number) =>
     (dbVersion > since || (dbVersion === since && seq > sinceSeq)) && (sites.only === null || site === sites.only) && site !== sites.except;
   for (const values of statement.iterate([BigInt(since)])) {
-    const clocks = readRowClocks(values[keyCount + 1], columns.length);
-    const baseExists = Number(values[keyCount + 2]) === 1;
+    const clocks = readRowClocks(values[keyCount], columns.length);
+    const baseExists = Number(values[keyCount + 1]) === 1;
     const rowIndex = records.rows.length;
     let used = false;
     const sentinel = clocks.sentinel;

@@ -4,23 +4,23 @@
 import { encodePayload, forEachPayloadChange, PayloadEncoder, type Change } from '../codec/payload.js';
 import { schemaHash, toSignedInt64 } from '../codec/schema-hash.js';
 import type { SqlValue } from '../codec/value.js';
+import { parseAlgo } from './algorithms.js';
 import { type ChangeFilter, type ChangeSink, visitChanges } from './changes.js';
-import { type EncodedPayload, splitPayloads } from './payload-split.js';
 import { Clock } from './clock.js';
 import type { Connection, Statement } from './connection.js';
 import { CloudSyncError } from './errors.js';
-
-export type { EncodedPayload } from './payload-split.js';
 import { quoteLiteral } from './identifiers.js';
 import { checkChanges, groupByRow, mergeChanges, RowGrouper } from './merge.js';
 import { type Algo, createChangesView, createMaxVersionView, createMetaTable, createTriggers, dropMetaTable, dropTriggers, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
+import { type EncodedPayload, splitPayloads } from './payload-split.js';
 import { ALL_COLUMNS, dropGlobalTables, Settings } from './settings.js';
 import { loadSyncedTables, SyncedTable } from './synced-table.js';
-import { parseAlgo } from './algorithms.js';
 import { checkSyncable, userTables } from './table-schema.js';
 import { backfillMeta, fillMissingCells, migrateClocks } from './table-migrations.js';
 import { registerTriggerFunctions } from './trigger-functions.js';
 import { cryptoRandomBytes, createUuidBytes, formatUuid, type RandomBytes } from './uuid.js';
+
+export type { EncodedPayload } from './payload-split.js';
 
 /** The library version reported by cloudsync_version(). */
 export const LIBRARY_VERSION = '0.1.0';
@@ -54,6 +54,7 @@ export class CloudSyncEngine {
   private dataVersion: Statement | null = null;
   private lastDataVersion = -1;
   private schemaVersion: Statement | null = null;
+  private maxVersion: Statement | null = null;
   private lastSchemaVersion = -1;
   private alterKeys = new Map<string, string>();
   private localSite: Uint8Array | null = null;
@@ -458,23 +459,23 @@ export class CloudSyncEngine {
     const tables = this.registry();
     this.localSite = this.settings.exist() ? this.settings.localSiteId() : null;
     this.cachedSchemaHash = this.computeSchemaHash();
-    this.readClock();
-    this.lastDataVersion = this.readDataVersion();
     if (this.settings.exist()) {
       createChangesView(this.db, [...tables.values()].map((t) => t.layout));
       const hasView = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = ?").get([MAX_VERSION_VIEW]);
       if (!hasView) createMaxVersionView(this.db, [...tables.values()].map((t) => t.name));
+      this.readClock();
     }
+    this.lastDataVersion = this.readDataVersion();
     this.lastSchemaVersion = this.readSchemaVersion();
   }
 
-  /** Moves the clock up to the newest db_version stored (another connection may have written). */
+  /**
+   * Moves the clock up to the newest db_version stored (another connection may have written),
+   * read from the view the triggers read too.
+   */
   private readClock(): void {
-    let max = Number(this.settings.exist() ? (this.settings.get('pre_alter_dbversion') ?? 0) : 0);
-    for (const table of this.syncedTables()) {
-      const row = table.statement('meta.max', () => `SELECT max(db_version) FROM ${table.quotedMeta}`).get();
-      max = Math.max(max, Number(row?.[0] ?? 0));
-    }
+    this.maxVersion ??= this.db.prepare(`SELECT v FROM ${MAX_VERSION_VIEW}`);
+    const max = Number(this.maxVersion.get()?.[0] ?? 0);
     if (max > this.clock.current || !this.db.inTransaction) this.clock.reset(Math.max(max, this.clock.current));
   }
 

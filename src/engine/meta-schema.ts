@@ -29,7 +29,7 @@ export const MAX_VERSION_VIEW = 'cloudsync_max_version';
 export function createMaxVersionView(db: Connection, tables: readonly string[]): void {
   const parts = [
     ...tables.map((t) => `SELECT max(db_version) AS v FROM ${q(metaTableName(t))}`),
-    "SELECT CAST(value AS INTEGER) FROM cloudsync_settings WHERE key = 'pre_alter_dbversion'",
+    "SELECT CAST(value AS INTEGER) AS v FROM cloudsync_settings WHERE key = 'pre_alter_dbversion'",
   ];
   db.exec(`DROP VIEW IF EXISTS main.${MAX_VERSION_VIEW}; CREATE VIEW ${MAX_VERSION_VIEW} AS SELECT max(v) AS v FROM (${parts.join(' UNION ALL ')});`);
 }

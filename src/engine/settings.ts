@@ -80,7 +80,7 @@ export class Settings {
   /** The ordinal of a site id, adding it when new. */
   siteOrdinal(siteId: Uint8Array): number {
     const key = hexKey(siteId);
-    let ordinal = this.siteOrdinals.get(key) ?? this.findSiteOrdinal(siteId);
+    let ordinal = this.findSiteOrdinal(siteId);
     if (ordinal === undefined) {
       const next = this.statement('SELECT max(rowid) + 1 FROM cloudsync_site_id').get();
       ordinal = Math.max(1, Number(next?.[0] ?? 1));
