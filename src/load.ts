@@ -7,7 +7,9 @@ import type { SqlValue } from './codec/value.js';
 import { createBetterSqlite3Connection, instrumentBetterSqlite3 } from './drivers/better-sqlite3.js';
 import type { ChangeFilter } from './engine/changes.js';
 import { CloudSyncEngine, type EncodedPayload, type EngineOptions, type InitOptions } from './engine/cloudsync.js';
+import { NetworkSync, type NetworkOptions } from './client/network-sync.js';
 import { DeferredCalls } from './sql/deferred-calls.js';
+import { registerNetworkFunctions } from './sql/register-network.js';
 import { registerSqlFunctions } from './sql/register.js';
 
 /** Options of load(). */
@@ -18,12 +20,22 @@ export interface LoadOptions extends EngineOptions {
    * that journal otherwise spills to a temporary file and inserts get about four times slower.
    */
   memoryTempStore?: boolean;
+  /** Options of the network client (timeouts, payload size). */
+  network?: NetworkOptions;
 }
 
 /** The typed API of one synced connection; each method is the SQL function of the same name. */
 export class CloudSync {
+  /** The network client: cloudsync_network_* as async methods, status events and automatic sync. */
+  readonly network: NetworkSync;
+
   /** @internal */
-  constructor(readonly engine: CloudSyncEngine) {}
+  constructor(
+    readonly engine: CloudSyncEngine,
+    network?: NetworkSync,
+  ) {
+    this.network = network ?? new NetworkSync(engine);
+  }
 
   /** cloudsync_init: makes a table (or '*') replicated. */
   init(table: string, options?: InitOptions): void {
@@ -110,10 +122,12 @@ export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): Clo
   const engine = new CloudSyncEngine(connection, options);
   const deferred = new DeferredCalls(connection.reentrant);
   registerSqlFunctions(engine, deferred);
+  const network = new NetworkSync(engine, options.network);
+  registerNetworkFunctions(connection, network, deferred);
   instrumentBetterSqlite3(db, {
     before: (readonly) => engine.beforeStatement(readonly),
     capture: (statement, present) => deferred.capture(statement, present),
     after: () => engine.afterStatement(),
   });
-  return new CloudSync(engine);
+  return new CloudSync(engine, network);
 }

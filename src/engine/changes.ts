@@ -17,6 +17,12 @@ export interface ChangeFilter {
   site?: 'local' | Uint8Array;
   /** Leave out the changes that came from this site (what a server sends back to a client). */
   excludeSite?: Uint8Array;
+  /**
+   * With `excludeSite`: still deliver the last change of the range when it came from that site,
+   * so that the receiver's watermark moves past the changes it was spared (applying one's own
+   * change again changes nothing).
+   */
+  keepLast?: boolean;
   /** Only these tables (default: every synced table). */
   tables?: readonly string[];
 }
@@ -27,10 +33,14 @@ export type ChangeSink = (...row: Parameters<PayloadEncoder['addRow']>) => void;
 /** Resolves site ordinals to site ids. */
 export type SiteIdOf = (ordinal: number) => Uint8Array;
 
-/** Which site ordinals pass: `only` (null: any) and not `except` (null: none). */
+/**
+ * Which site ordinals pass: `only` (null: any) and not `except` (null: none). `skip` is left out
+ * too, except for the very last change of the range.
+ */
 export interface SiteMatch {
   only: number | null;
   except: number | null;
+  skip?: number | null;
 }
 
 /**
@@ -57,7 +67,11 @@ export function visitChanges(
     return id;
   };
   begin?.(records.length);
-  for (const i of records.order()) {
+  const order = records.order();
+  const skipped = sites.skip ?? null;
+  for (let j = 0; j < order.length; j++) {
+    const i = order[j] as number;
+    if (skipped !== null && records.site[i] === skipped && j !== order.length - 1) continue;
     const row = records.rows[records.row[i] as number] as CollectedRow;
     const cell = records.cell[i] as number;
     const table = row.table;

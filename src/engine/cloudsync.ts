@@ -233,6 +233,14 @@ export class CloudSyncEngine {
     });
   }
 
+  /** Writes several global settings in one transaction (null deletes a key). */
+  setAll(entries: Readonly<Record<string, SqlValue>>): void {
+    this.atomically(() => {
+      if (!this.settings.exist()) this.settings.create(LIBRARY_VERSION, this.now(), this.random);
+      for (const [key, value] of Object.entries(entries)) this.settings.set(key, value);
+    });
+  }
+
   /** cloudsync_set_table / cloudsync_set_column: writes a table or column setting. */
   setTable(table: string, key: string, value: SqlValue, column: string = ALL_COLUMNS): void {
     if (key.toLowerCase() === 'algo' || key.toLowerCase() === 'columns') {
@@ -292,8 +300,16 @@ export class CloudSyncEngine {
     // A site this database never heard of matches no change (-1 is no ordinal).
     const ordinalOf = (id: Uint8Array) => this.settings.findSiteOrdinal(id) ?? -1;
     const only = filter.site === undefined ? null : filter.site === 'local' ? 0 : ordinalOf(filter.site);
-    const except = filter.excludeSite === undefined ? null : ordinalOf(filter.excludeSite);
-    visitChanges(tables, filter, (ordinal) => this.settings.siteId(ordinal), { only, except }, sink, begin);
+    const excluded = filter.excludeSite === undefined ? null : ordinalOf(filter.excludeSite);
+    const sites = filter.keepLast ? { only, except: null, skip: excluded } : { only, except: excluded };
+    visitChanges(tables, filter, (ordinal) => this.settings.siteId(ordinal), sites, sink, begin);
+  }
+
+  /** How many changes pass the filter. */
+  countChanges(filter: ChangeFilter = {}): number {
+    let count = 0;
+    this.visitChanges(filter, () => count++);
+    return count;
   }
 
   /** Applies changes atomically: all of them or none. Returns how many were given. */
@@ -302,8 +318,12 @@ export class CloudSyncEngine {
     return changes.length;
   }
 
-  /** Decodes and applies a payload atomically; returns the number of changes in it. */
-  applyPayload(payload: Uint8Array, fn = 'cloudsync_payload_decode'): number {
+  /**
+   * Decodes and applies a payload atomically; returns the number of changes in it. `alongside`
+   * runs inside the same transaction once the changes are merged (the network client stores its
+   * watermark there, so that the two commit together or not at all).
+   */
+  applyPayload(payload: Uint8Array, fn = 'cloudsync_payload_decode', alongside?: (changes: readonly Change[]) => void): number {
     const grouper = new RowGrouper();
     const all: Change[] = [];
     try {
@@ -314,11 +334,11 @@ export class CloudSyncEngine {
     } catch (error) {
       throw new CloudSyncError('PAYLOAD', `${fn}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
-    this.mergeGroups(fn, all, grouper.groups);
+    this.mergeGroups(fn, all, grouper.groups, alongside);
     return all.length;
   }
 
-  private mergeGroups(fn: string, changes: readonly Change[], groups: readonly (readonly Change[])[]): void {
+  private mergeGroups(fn: string, changes: readonly Change[], groups: readonly (readonly Change[])[], alongside?: (changes: readonly Change[]) => void): void {
     this.refreshIfChanged();
     checkChanges(fn, this, changes);
     this.atomically(() => {
@@ -328,6 +348,7 @@ export class CloudSyncEngine {
       } finally {
         this.mergingDepth--;
       }
+      alongside?.(changes);
     }, true);
   }
 

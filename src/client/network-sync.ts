@@ -1,0 +1,219 @@
+// The network client of one connection: configuration, the blocking operations behind the
+// cloudsync_network_* SQL functions, their async twins, status events and automatic sync.
+
+import { EventEmitter } from 'node:events';
+import type { CloudSyncEngine } from '../engine/cloudsync.js';
+import { blockingTransport } from './blocking-transport.js';
+import { type ConnectionTarget, endpointsFor, parseConnectionString } from './connection-string.js';
+import { fetchTransport } from './fetch-transport.js';
+import { type AsyncTransport, type BlockingTransport, DEFAULT_TIMEOUT_MS } from './http-transport.js';
+import { NetworkError } from './network-error.js';
+import { type CheckResult, checkChanges, type Exchange, type ProtocolContext, type SendResult, type SyncProgress, type SyncResult, sendChanges, syncChanges } from './protocol.js';
+import { runAsync, runBlocking } from './run-exchange.js';
+import { readWatermark, resetWatermarks } from './watermarks.js';
+import { startAutoSync, type AutoSync, type AutoSyncOptions } from './auto-sync.js';
+
+/** Options of the network client. */
+export interface NetworkOptions {
+  /** Timeout of every request (default 30 s). */
+  timeoutMs?: number;
+  /** Upload payloads are split at about this many bytes (default 5 MiB). */
+  maxPayloadBytes?: number;
+  /** Transports, replaceable in tests. */
+  transport?: AsyncTransport;
+  blockingTransport?: BlockingTransport;
+}
+
+/** What a sync client is doing. */
+export type SyncStatus = 'sending' | 'receiving' | 'up-to-date' | 'offline' | 'error';
+
+/** Events: `status` (status, error?) and `progress` (SyncProgress, with bytes of the current download). */
+export interface NetworkSyncEvents {
+  status: [status: SyncStatus, error?: Error];
+  progress: [progress: SyncProgress];
+}
+
+/** The network state of one synced connection. */
+export class NetworkSync extends EventEmitter<NetworkSyncEvents> {
+  private target: ConnectionTarget | null = null;
+  private credential: string | null = null;
+  private readonly timeoutMs: number;
+  private readonly asyncTransport: AsyncTransport;
+  private readonly syncTransport: BlockingTransport;
+  private running: Promise<unknown> = Promise.resolve();
+  private auto: AutoSync | null = null;
+
+  constructor(
+    private readonly engine: CloudSyncEngine,
+    private readonly options: NetworkOptions = {},
+  ) {
+    super();
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.asyncTransport = options.transport ?? fetchTransport;
+    this.syncTransport = options.blockingTransport ?? blockingTransport;
+  }
+
+  /** cloudsync_network_init: sets the server from a connection string (and its apikey or token). */
+  init(connectionString: string): void {
+    const target = parseConnectionString(connectionString);
+    this.target = target;
+    this.credential = target.credential?.value ?? null;
+  }
+
+  /** cloudsync_network_set_apikey. */
+  setApiKey(key: string): void {
+    this.credential = key;
+  }
+
+  /** cloudsync_network_set_token. */
+  setToken(token: string): void {
+    this.credential = token;
+  }
+
+  /** cloudsync_network_has_unsent_changes: local changes the server has not acknowledged. */
+  hasUnsentChanges(): boolean {
+    if (!this.engine.settings.exist()) return false;
+    const since = readWatermark(this.engine, 'send');
+    return this.engine.countChanges({ site: 'local', sinceDbVersion: since.dbVersion, sinceSeq: since.seq }) > 0;
+  }
+
+  /** cloudsync_network_send_changes, blocking. */
+  sendChangesNow(): SendResult {
+    return this.runNow((context) => sendChanges(context));
+  }
+
+  /** cloudsync_network_check_changes, blocking. */
+  checkChangesNow(): CheckResult {
+    return this.runNow((context) => checkChanges(context));
+  }
+
+  /** cloudsync_network_sync, blocking. */
+  syncNow(waitMs = 100, maxRetries = 1): SyncResult {
+    return this.runNow((context) => syncChanges(context, waitMs, maxRetries));
+  }
+
+  /** Sends the unsent local changes. */
+  sendChanges(): Promise<SendResult> {
+    return this.runLater((context) => sendChanges(context));
+  }
+
+  /** Downloads and applies what the server has that this database has not seen. */
+  checkChanges(): Promise<CheckResult> {
+    return this.runLater((context) => checkChanges(context));
+  }
+
+  /** Sends, then checks (up to `maxRetries` times, `waitMs` apart, until something arrives). */
+  sync(options: { waitMs?: number; maxRetries?: number } = {}): Promise<SyncResult> {
+    return this.runLater((context) => syncChanges(context, options.waitMs ?? 100, options.maxRetries ?? 1));
+  }
+
+  /** Syncs every `intervalMs`, backing off exponentially with jitter after failures. */
+  startAutoSync(options: AutoSyncOptions = {}): void {
+    this.stopAutoSync();
+    this.auto = startAutoSync(() => this.sync(), options);
+  }
+
+  /** Stops automatic sync (a sync in flight finishes). */
+  stopAutoSync(): void {
+    this.auto?.stop();
+    this.auto = null;
+  }
+
+  /** cloudsync_network_reset_sync_version: the next send re-sends everything, the next check downloads everything. */
+  resetSyncVersion(): void {
+    resetWatermarks(this.engine);
+  }
+
+  /**
+   * cloudsync_network_logout: forgets the credential and empties the synced tables, their metadata
+   * and the site id (without recording deletes), then tracks the same tables again under a new
+   * site id, which downloads everything on its next sync. All of it or nothing.
+   */
+  logout(): void {
+    this.credential = null;
+    const engine = this.engine;
+    const tables = engine.syncedTables().map((t) => ({ name: t.name, algo: t.layout.algo }));
+    const db = engine.db;
+    db.exec('SAVEPOINT cloudsync_logout');
+    try {
+      db.exec('PRAGMA defer_foreign_keys = ON');
+      engine.cleanup('*');
+      for (const { name } of tables) db.exec(`DELETE FROM "${name.replaceAll('"', '""')}"`);
+      for (const { name, algo } of tables) engine.init(name, { algo, force: true });
+      db.exec('RELEASE cloudsync_logout');
+    } catch (error) {
+      db.exec('ROLLBACK TO cloudsync_logout; RELEASE cloudsync_logout');
+      engine.terminate();
+      throw error;
+    }
+  }
+
+  /** cloudsync_network_cleanup: forgets the server and the credential. */
+  cleanup(): void {
+    this.stopAutoSync();
+    this.target = null;
+    this.credential = null;
+  }
+
+  private context(): ProtocolContext {
+    if (this.target === null) throw new NetworkError('CONFIG', 'call cloudsync_network_init first');
+    const site = this.engine.siteId();
+    if (site === null) throw new NetworkError('CONFIG', 'no table is synced yet; call cloudsync_init first');
+    const context: ProtocolContext = {
+      engine: this.engine,
+      endpoints: endpointsFor(this.target, site),
+      credential: this.credential,
+      onProgress: (progress) => this.emit('progress', progress),
+    };
+    if (this.options.maxPayloadBytes !== undefined) context.maxPayloadBytes = this.options.maxPayloadBytes;
+    return context;
+  }
+
+  private runNow<T>(exchange: (context: ProtocolContext) => Exchange<T>): T {
+    return this.report(() =>
+      runBlocking(exchange(this.context()), this.syncTransport, { timeoutMs: this.timeoutMs, onRequest: (phase) => this.emit('status', phase) }),
+    );
+  }
+
+  private runLater<T>(exchange: (context: ProtocolContext) => Exchange<T>): Promise<T> {
+    // One operation at a time: a second call waits for the first.
+    const run = this.running.then(
+      () =>
+        this.reportAsync(() =>
+          runAsync(exchange(this.context()), this.asyncTransport, {
+            timeoutMs: this.timeoutMs,
+            onRequest: (phase) => this.emit('status', phase),
+            onBytes: (phase, bytes) => this.emit('progress', { phase, changes: 0, bytes }),
+          }),
+        ),
+    );
+    this.running = run.catch(() => undefined);
+    return run;
+  }
+
+  private report<T>(work: () => T): T {
+    try {
+      const result = work();
+      this.emit('status', 'up-to-date');
+      return result;
+    } catch (error) {
+      this.emit('status', statusOf(error), error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    }
+  }
+
+  private async reportAsync<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      const result = await work();
+      this.emit('status', 'up-to-date');
+      return result;
+    } catch (error) {
+      this.emit('status', statusOf(error), error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    }
+  }
+}
+
+function statusOf(error: unknown): SyncStatus {
+  return error instanceof NetworkError && (error.code === 'OFFLINE' || error.code === 'TIMEOUT') ? 'offline' : 'error';
+}

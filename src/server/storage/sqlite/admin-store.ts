@@ -1,0 +1,127 @@
+// The server's own records in `server.db` of the data directory: databases, API keys (hashed) and
+// the sites seen per database. SQLite in WAL mode, so the CLI can administer a running server.
+
+import Database from 'better-sqlite3';
+
+/** A synced database the server hosts. */
+export interface DatabaseRecord {
+  name: string;
+  createdAt: number;
+  /** The schema text it was created from, verbatim. */
+  schema: string;
+}
+
+/** An API key, without its secret. */
+export interface ApiKeyRecord {
+  id: string;
+  database: string;
+  name: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+/** A client site seen by a database. */
+export interface SiteRecord {
+  siteId: string;
+  firstSeen: number;
+  lastSeen: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS databases (name TEXT PRIMARY KEY, created_at INTEGER NOT NULL, schema TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+  id TEXT PRIMARY KEY, database TEXT NOT NULL, name TEXT NOT NULL, key_hash BLOB NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL, revoked_at INTEGER);
+CREATE TABLE IF NOT EXISTS sites (
+  database TEXT NOT NULL, site_id TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+  PRIMARY KEY (database, site_id)) WITHOUT ROWID;
+`;
+
+/** The admin records of one data directory. */
+export class AdminStore {
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+  }
+
+  listDatabases(): DatabaseRecord[] {
+    return (this.db.prepare('SELECT name, created_at, schema FROM databases ORDER BY name').all() as { name: string; created_at: number; schema: string }[]).map(
+      (r) => ({ name: r.name, createdAt: r.created_at, schema: r.schema }),
+    );
+  }
+
+  findDatabase(name: string): DatabaseRecord | undefined {
+    const row = this.db.prepare('SELECT name, created_at, schema FROM databases WHERE name = ?').get(name) as
+      | { name: string; created_at: number; schema: string }
+      | undefined;
+    return row && { name: row.name, createdAt: row.created_at, schema: row.schema };
+  }
+
+  addDatabase(record: DatabaseRecord): void {
+    this.db.prepare('INSERT INTO databases (name, created_at, schema) VALUES (?, ?, ?)').run(record.name, record.createdAt, record.schema);
+  }
+
+  /** Removes a database with its keys and sites. */
+  removeDatabase(name: string): boolean {
+    return this.db.transaction(() => {
+      this.db.prepare('DELETE FROM api_keys WHERE database = ?').run(name);
+      this.db.prepare('DELETE FROM sites WHERE database = ?').run(name);
+      return this.db.prepare('DELETE FROM databases WHERE name = ?').run(name).changes > 0;
+    })();
+  }
+
+  addApiKey(record: ApiKeyRecord, hash: Uint8Array): void {
+    this.db
+      .prepare('INSERT INTO api_keys (id, database, name, key_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL)')
+      .run(record.id, record.database, record.name, hash, record.createdAt);
+  }
+
+  listApiKeys(database?: string): ApiKeyRecord[] {
+    const rows = (
+      database === undefined
+        ? this.db.prepare('SELECT * FROM api_keys ORDER BY created_at, id').all()
+        : this.db.prepare('SELECT * FROM api_keys WHERE database = ? ORDER BY created_at, id').all(database)
+    ) as { id: string; database: string; name: string; created_at: number; revoked_at: number | null }[];
+    return rows.map((r) => ({ id: r.id, database: r.database, name: r.name, createdAt: r.created_at, revokedAt: r.revoked_at }));
+  }
+
+  /** Revokes a key; false when there is no such active key. */
+  revokeApiKey(id: string, now: number): boolean {
+    return this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes > 0;
+  }
+
+  /** The active key with this hash, with its stored hash for a constant-time comparison. */
+  findActiveKey(hash: Uint8Array): { id: string; database: string; hash: Buffer } | undefined {
+    const row = this.db.prepare('SELECT id, database, key_hash FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL').get(hash) as
+      | { id: string; database: string; key_hash: Buffer }
+      | undefined;
+    return row && { id: row.id, database: row.database, hash: row.key_hash };
+  }
+
+  /** Records when sites were last seen. */
+  touchSites(entries: readonly { database: string; siteId: string; at: number }[]): void {
+    if (entries.length === 0) return;
+    const upsert = this.db.prepare(
+      'INSERT INTO sites (database, site_id, first_seen, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT (database, site_id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)',
+    );
+    this.db.transaction(() => {
+      for (const e of entries) upsert.run(e.database, e.siteId, e.at, e.at);
+    })();
+  }
+
+  listSites(database: string): SiteRecord[] {
+    return (this.db.prepare('SELECT site_id, first_seen, last_seen FROM sites WHERE database = ? ORDER BY first_seen, site_id').all(database) as {
+      site_id: string;
+      first_seen: number;
+      last_seen: number;
+    }[]).map((r) => ({ siteId: r.site_id, firstSeen: r.first_seen, lastSeen: r.last_seen }));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,65 @@
+// A hosted database in the embedded backend: one SQLite file (WAL, synchronous=FULL so that an
+// acknowledged upload survives a power loss) running our engine as a full peer.
+
+import { statSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { type CloudSync, load } from '../../../load.js';
+import type { EncodedPayload } from '../../../engine/cloudsync.js';
+import type { Peer, PeerStatus, Position } from '../storage.js';
+
+/** Opens the SQLite file of a hosted database and loads the engine into it. */
+export function openSqlitePeer(file: string): SqlitePeer {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  return new SqlitePeer(file, db, load(db));
+}
+
+/** The embedded backend's peer. */
+export class SqlitePeer implements Peer {
+  constructor(
+    readonly file: string,
+    readonly db: Database.Database,
+    readonly sync: CloudSync,
+  ) {}
+
+  apply(payload: Uint8Array): number {
+    return this.sync.applyPayload(payload);
+  }
+
+  download(site: Uint8Array, since: Position, maxBytes: number): EncodedPayload[] {
+    // Nothing can lie beyond the current version: answer without reading.
+    if (since.dbVersion > this.sync.dbVersion()) return [];
+    return this.sync.encodePayloads({ sinceDbVersion: since.dbVersion, sinceSeq: since.seq, excludeSite: site, keepLast: true }, { maxBytes });
+  }
+
+  status(): PeerStatus {
+    const tables = this.sync.engine.syncedTables().map((t) => ({
+      name: t.name,
+      algo: t.layout.algo,
+      rows: Number((this.db.prepare(`SELECT count(*) AS n FROM "${t.name.replaceAll('"', '""')}"`).get() as { n: number }).n),
+    }));
+    const sites = this.db.prepare('SELECT count(*) AS n FROM cloudsync_site_id WHERE rowid <> 0').get() as { n: number } | undefined;
+    let sizeBytes = 0;
+    for (const suffix of ['', '-wal']) {
+      try {
+        sizeBytes += statSync(this.file + suffix).size;
+      } catch {
+        // no WAL file right now
+      }
+    }
+    return {
+      siteId: Buffer.from(this.sync.siteId() ?? []).toString('hex'),
+      dbVersion: this.sync.dbVersion(),
+      sizeBytes,
+      sitesWithChanges: Number(sites?.n ?? 0),
+      tables,
+    };
+  }
+
+  close(): void {
+    this.sync.network.cleanup();
+    this.db.close();
+  }
+}

@@ -1,0 +1,117 @@
+// The sync protocol v1, server side (docs/protocol.md): upload slots, applying uploads, and checks
+// that answer with a download URL of a payload prepared at once.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { authenticate } from './auth.js';
+import { HttpError } from './http-error.js';
+import { readBody } from './request-body.js';
+import { Router } from './router.js';
+import type { ServerData } from './server-data.js';
+import type { TransferStore } from './transfers.js';
+
+/** What every handler gets. */
+export interface SyncContext {
+  data: ServerData;
+  transfers: TransferStore;
+  /** The URL clients reach this server at (for upload and download URLs). */
+  baseUrl(request: IncomingMessage): string;
+  maxUploadBytes: number;
+  maxPayloadBytes: number;
+  logger: Logger;
+  /** Counts applies in flight (shutdown waits for them). */
+  inFlight: { count: number };
+}
+
+const SITE_ID = /^[0-9a-f]{32}$/;
+
+/** The routes of the sync protocol. */
+export function createSyncRouter(): Router<SyncContext> {
+  return new Router<SyncContext>()
+    .add('GET', '/health', (_request, response) => send(response, 200, 'ok'))
+    .add('GET', '/v1/cloudsync/:database/:site/upload', (request, response, params, context) => {
+      const { database, site } = siteOf(params);
+      const principal = authenticate(request, database, context.data);
+      if (!context.data.peer(database)) throw new HttpError(404, `database '${database}' not found`);
+      context.data.noteSite(database, site);
+      const token = context.transfers.openUpload({ database, site, principal: principal.id });
+      send(response, 200, `${context.baseUrl(request)}/v1/transfer/${token}`);
+    })
+    .add('PUT', '/v1/transfer/:token', async (request, response, params, context) => {
+      const token = params.token as string;
+      context.transfers.checkUploadable(token, Number(request.headers['content-length'] ?? 0) || 0);
+      const body = await readBody(request, context.maxUploadBytes);
+      context.transfers.fillUpload(token, body);
+      send(response, 200, '');
+    })
+    .add('POST', '/v1/cloudsync/:database/:site/upload', async (request, response, params, context) => {
+      const { database, site } = siteOf(params);
+      const principal = authenticate(request, database, context.data);
+      const token = uploadTokenOf(await readBody(request, 64 * 1024));
+      const peer = context.data.peer(database);
+      if (!peer) throw new HttpError(404, `database '${database}' not found`);
+      context.inFlight.count++;
+      try {
+        context.transfers.consumeUpload(token, { database, site, principal: principal.id }, (payload) => {
+          const changes = peer.apply(payload);
+          context.logger.debug({ database, site, changes, bytes: payload.length }, 'upload applied');
+        });
+      } finally {
+        context.inFlight.count--;
+      }
+      send(response, 200, '');
+    })
+    .add('POST', '/v1/cloudsync/:database/:site/:dbVersion/:seq/check', (request, response, params, context) => {
+      const { database, site } = siteOf(params);
+      authenticate(request, database, context.data);
+      const since = { dbVersion: counter(params.dbVersion), seq: counter(params.seq) };
+      const peer = context.data.peer(database);
+      if (!peer) throw new HttpError(404, `database '${database}' not found`);
+      context.data.noteSite(database, site);
+      const keyAt = (at: { dbVersion: number; seq: number }) => `${database}/${site}/${at.dbVersion}/${at.seq}`;
+      let payload = context.transfers.takeFollowUp(keyAt(since), keyAt);
+      if (!payload) {
+        const [first, ...rest] = peer.download(Buffer.from(site, 'hex'), since, context.maxPayloadBytes);
+        if (!first) return send(response, 200, '');
+        payload = first.payload;
+        context.transfers.putFollowUps(keyAt(first.last), rest);
+      }
+      const token = context.transfers.putDownload(payload);
+      send(response, 200, `${context.baseUrl(request)}/v1/transfer/${token}`);
+    })
+    .add('GET', '/v1/transfer/:token', (_request, response, params, context) => {
+      const payload = context.transfers.getDownload(params.token as string);
+      response.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': payload.length });
+      response.end(payload);
+    });
+}
+
+/** Answers with a text/plain body. */
+export function send(response: ServerResponse, status: number, text: string): void {
+  const body = Buffer.from(text, 'utf8');
+  response.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length });
+  response.end(body);
+}
+
+function siteOf(params: Record<string, string>): { database: string; site: string } {
+  const site = (params.site ?? '').toLowerCase();
+  if (!SITE_ID.test(site)) throw new HttpError(400, 'the site id must be 32 hexadecimal digits');
+  return { database: params.database ?? '', site };
+}
+
+function counter(text: string | undefined): number {
+  if (text === undefined || !/^\d{1,15}$/.test(text)) throw new HttpError(400, 'db_version and seq must be non-negative integers');
+  return Number(text);
+}
+
+function uploadTokenOf(body: Buffer): string {
+  let url: unknown;
+  try {
+    url = (JSON.parse(body.toString('utf8')) as { url?: unknown }).url;
+  } catch {
+    throw new HttpError(400, 'the body must be JSON: {"url": "<upload URL>"}');
+  }
+  const match = typeof url === 'string' ? /\/v1\/transfer\/([0-9a-f]{32})(?:[?#].*)?$/.exec(url) : null;
+  if (!match) throw new HttpError(400, 'the url is not an upload URL of this server');
+  return match[1] as string;
+}
