@@ -1,0 +1,235 @@
+// The network layer against a real server on loopback (in this process, through the async API):
+// the brief's example, a shared to-do list, offline work, split downloads and every documented error.
+
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { readWatermark } from '../src/client/watermarks.js';
+import { NetworkError } from '../src/index.js';
+import type { SyncServer } from '../src/server/index.js';
+import { temporaryFolder } from './support/databases.js';
+import { openDevice, provision, rowsOf, startServer, TODO_SCHEMA } from './support/sync-server.js';
+
+const BRIEF_SCHEMA = 'CREATE TABLE IF NOT EXISTS my_data (id TEXT PRIMARY KEY NOT NULL, value TEXT);';
+const BRIEF_DEVICE = `${BRIEF_SCHEMA}\nSELECT cloudsync_init('my_data');`;
+
+describe('sync through the server (async API)', () => {
+  const folder = temporaryFolder();
+  let server: SyncServer;
+  let key: string;
+  let briefKey: string;
+
+  before(async () => {
+    key = provision(folder.path('data'), 'todos.sqlite');
+    briefKey = provision(folder.path('data'), 'brief.sqlite', BRIEF_SCHEMA);
+    server = await startServer(folder.path('data'), { maxUploadBytes: 256 * 1024, maxPayloadBytes: 16 * 1024 });
+  });
+  after(async () => {
+    await server.close();
+    folder.remove();
+  });
+
+  it("runs the brief's usage example: device A inserts and syncs, device B pulls it", async () => {
+    const a = openDevice(folder.path('brief-a.db'), server.url, 'brief.sqlite', briefKey, BRIEF_DEVICE);
+    a.db.prepare("INSERT INTO my_data (id, value) VALUES (cloudsync_uuid(), 'Hello from device A!')").run();
+    assert.equal(a.sync.network.hasUnsentChanges(), true);
+    const first = await a.sync.network.sync();
+    assert.equal(first.sent.changes, 1); // one column of one new row
+    assert.equal(a.sync.network.hasUnsentChanges(), false);
+    const b = openDevice(folder.path('brief-b.db'), server.url, 'brief.sqlite', briefKey, BRIEF_DEVICE);
+    const pulled = await b.sync.network.sync();
+    assert.equal(pulled.received.changes, 1);
+    assert.deepEqual(rowsOf(b, 'my_data'), rowsOf(a, 'my_data'));
+    assert.match(rowsOf(b, 'my_data')[0] ?? '', /Hello from device A!/);
+  });
+
+  it('shares a to-do list between two devices, conflicts included', async () => {
+    const a = openDevice(folder.path('todo-a.db'), server.url, 'todos.sqlite', key);
+    const b = openDevice(folder.path('todo-b.db'), server.url, 'todos.sqlite', key);
+    a.db.prepare("INSERT INTO todos (id, title) VALUES ('milk', 'Buy milk'), ('mail', 'Answer mail')").run();
+    await a.sync.network.sync();
+    await b.sync.network.sync();
+    assert.deepEqual(rowsOf(b), rowsOf(a));
+    b.db.prepare("UPDATE todos SET done = 1 WHERE id = 'milk'").run();
+    a.db.prepare("UPDATE todos SET title = 'Buy oat milk' WHERE id = 'milk'").run();
+    b.db.prepare("DELETE FROM todos WHERE id = 'mail'").run();
+    await b.sync.network.sync();
+    await a.sync.network.sync();
+    await b.sync.network.sync();
+    assert.deepEqual(rowsOf(a), rowsOf(b));
+    assert.deepEqual(rowsOf(a), [JSON.stringify({ id: 'milk', title: 'Buy oat milk', done: 1, owner: null })]);
+  });
+
+  it('keeps working offline and converges when both devices reconnect', async () => {
+    const dead = 'http://127.0.0.1:9'; // nothing listens on the discard port
+    const a = openDevice(folder.path('off-a.db'), dead, 'todos.sqlite', key);
+    const b = openDevice(folder.path('off-b.db'), dead, 'todos.sqlite', key);
+    const statuses: string[] = [];
+    a.sync.network.on('status', (status) => statuses.push(status));
+    for (let i = 0; i < 20; i++) {
+      a.db.prepare('INSERT INTO todos (id, title) VALUES (?, ?)').run(`off-a-${i}`, `a ${i}`);
+      b.db.prepare('INSERT INTO todos (id, title) VALUES (?, ?)').run(`off-b-${i}`, `b ${i}`);
+      if (i % 5 === 0) {
+        const failure = await a.sync.network.sync().catch((error: unknown) => error);
+        assert.ok(failure instanceof NetworkError && failure.code === 'OFFLINE', String(failure));
+      }
+    }
+    assert.ok(statuses.includes('offline'));
+    a.db.prepare("UPDATE todos SET done = 1 WHERE id = 'off-a-3'").run();
+    b.db.prepare("DELETE FROM todos WHERE id = 'off-b-4'").run();
+    assert.equal(a.sync.network.hasUnsentChanges(), true);
+    for (const device of [a, b]) device.sync.network.init(`${server.url}/todos.sqlite?apikey=${key}`);
+    await a.sync.network.sync();
+    await b.sync.network.sync();
+    await a.sync.network.sync();
+    const rows = rowsOf(a).filter((r) => r.includes('off-'));
+    assert.equal(rows.length, 39);
+    assert.deepEqual(rowsOf(a), rowsOf(b));
+    assert.ok(statuses.includes('up-to-date'));
+  });
+
+  it('splits a long history into bounded payloads and a new device catches up in one sync', async () => {
+    const a = openDevice(folder.path('long-a.db'), server.url, 'todos.sqlite', key);
+    const insert = a.db.prepare('INSERT INTO todos (id, title) VALUES (?, ?)');
+    a.db.transaction(() => {
+      for (let i = 0; i < 1500; i++) insert.run(`long-${String(i).padStart(5, '0')}`, `a fairly long title number ${i} to fill bytes`);
+    })();
+    const sent = await a.sync.network.sendChanges();
+    assert.equal(sent.changes, 4500);
+    const b = openDevice(folder.path('long-b.db'), server.url, 'todos.sqlite', key);
+    const progress: number[] = [];
+    b.sync.network.on('progress', (p) => p.phase === 'receiving' && p.changes > 0 && progress.push(p.changes));
+    const pulled = await b.sync.network.sync();
+    assert.ok(pulled.received.payloads > 5, `${pulled.received.payloads} payloads of at most 16 KiB`);
+    assert.ok(pulled.received.changes >= 4500);
+    assert.ok(progress.length >= 5 && progress.every((n, i) => i === 0 || n > (progress[i - 1] ?? 0)), String(progress));
+    const longRows = (d: typeof a) => rowsOf(d).filter((r) => r.includes('long-'));
+    assert.deepEqual(longRows(b), longRows(a));
+    assert.equal(longRows(b).length, 1500);
+    assert.equal((await b.sync.network.checkChanges()).payloads, 0);
+  });
+
+  it("splits uploads at the client's payload limit, moving the send watermark after each", async () => {
+    const device = openDevice(folder.path('split-up.db'), server.url, 'todos.sqlite', key, TODO_SCHEMA, { network: { maxPayloadBytes: 8 * 1024 } });
+    const insert = device.db.prepare('INSERT INTO todos (id, title) VALUES (?, ?)');
+    device.db.transaction(() => {
+      for (let i = 0; i < 600; i++) insert.run(`up-${i}`, `upload split ${i}`);
+    })();
+    const sent = await device.sync.network.sendChanges();
+    assert.ok(sent.payloads > 3, `${sent.payloads} payloads`);
+    assert.equal(sent.changes, 1800);
+    assert.equal(device.sync.network.hasUnsentChanges(), false);
+  });
+
+  it('refuses a wrong key, an unknown database and a missing key with 401/404, and reads nothing', async () => {
+    const wrong = openDevice(folder.path('wrong.db'), server.url, 'todos.sqlite', 'sqs_not-a-key');
+    wrong.db.prepare("INSERT INTO todos (id) VALUES ('x')").run();
+    await assert.rejects(wrong.sync.network.sync(), (e: NetworkError) => e.code === 'HTTP' && e.status === 401 && /invalid or revoked API key/.test(e.message));
+    assert.equal(wrong.sync.network.hasUnsentChanges(), true);
+    const unknown = openDevice(folder.path('unknown.db'), server.url, 'nope.sqlite', key);
+    await assert.rejects(unknown.sync.network.checkChanges(), (e: NetworkError) => e.status === 404 && /not found/.test(e.message));
+    const anonymous = openDevice(folder.path('anon.db'), server.url, 'todos.sqlite', key);
+    anonymous.sync.network.setApiKey('');
+    await assert.rejects(anonymous.sync.network.checkChanges(), (e: NetworkError) => e.status === 401);
+    assert.deepEqual(rowsOf(anonymous), []);
+  });
+
+  describe('bad uploads leave the server untouched', () => {
+    const site = '0123456789abcdef0123456789abcdef';
+    const auth = () => ({ Authorization: `Bearer ${key}` });
+    const snapshot = () => {
+      const status = server.data.databaseStatus('todos.sqlite');
+      return { dbVersion: status.dbVersion, rows: status.tables.map((t) => t.rows) };
+    };
+    const uploadUrl = async () => {
+      const response = await fetch(`${server.url}/v1/cloudsync/todos.sqlite/${site}/upload`, { headers: auth() });
+      assert.equal(response.status, 200);
+      return (await response.text()).trim();
+    };
+    const notify = (url: string) =>
+      fetch(`${server.url}/v1/cloudsync/todos.sqlite/${site}/upload`, { method: 'POST', headers: { ...auth(), 'Content-Type': 'application/json' }, body: JSON.stringify({ url }) });
+
+    it('a corrupted payload is a 400 naming the problem', async () => {
+      const before = snapshot();
+      const device = openDevice(folder.path('corrupt.db'), server.url, 'todos.sqlite', key);
+      device.db.prepare("INSERT INTO todos (id, title) VALUES ('corrupt', 'x')").run();
+      const payload = Buffer.from(device.sync.encodePayload() as Uint8Array);
+      payload[payload.length - 3] = (payload[payload.length - 3] ?? 0) ^ 0xff;
+      const url = await uploadUrl();
+      assert.equal((await fetch(url, { method: 'PUT', body: payload })).status, 200);
+      const response = await notify(url);
+      assert.equal(response.status, 400);
+      assert.match(await response.text(), /checksum|corrupt|payload/i);
+      assert.deepEqual(snapshot(), before);
+      const truncated = await uploadUrl();
+      await fetch(truncated, { method: 'PUT', body: payload.subarray(0, 40) });
+      const cut = await notify(truncated);
+      assert.equal(cut.status, 400);
+      assert.deepEqual(snapshot(), before);
+    });
+
+    it('an upload cut off mid-body stores nothing, and its URL cannot be applied', async () => {
+      const url = new URL(await uploadUrl());
+      await new Promise<void>((resolve) => {
+        const put = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'PUT', headers: { 'Content-Length': 5000 } });
+        put.on('error', () => resolve());
+        put.write(Buffer.alloc(1000, 7), () => {
+          put.destroy();
+          setTimeout(resolve, 100);
+        });
+      });
+      const response = await notify(url.href);
+      assert.equal(response.status, 409);
+      assert.match(await response.text(), /nothing was uploaded/);
+    });
+
+    it('an upload over the size limit is a 413', async () => {
+      const before = snapshot();
+      const url = await uploadUrl();
+      const response = await fetch(url, { method: 'PUT', body: Buffer.alloc(300 * 1024, 1) });
+      assert.equal(response.status, 413);
+      assert.match(await response.text(), /larger than the server's limit of 262144 bytes/);
+      assert.deepEqual(snapshot(), before);
+    });
+
+    it('upload URLs are one-time and bound to their database, site and key', async () => {
+      const device = openDevice(folder.path('once.db'), server.url, 'todos.sqlite', key);
+      device.db.prepare("INSERT INTO todos (id, title) VALUES ('once', 'x')").run();
+      const payload = device.sync.encodePayload() as Uint8Array;
+      const url = await uploadUrl();
+      assert.equal((await fetch(url, { method: 'PUT', body: payload })).status, 200);
+      assert.equal((await fetch(url, { method: 'PUT', body: payload })).status, 404);
+      const otherSite = await fetch(`${server.url}/v1/cloudsync/todos.sqlite/${'f'.repeat(32)}/upload`, {
+        method: 'POST',
+        headers: { ...auth(), 'Content-Type': 'application/json' },
+        body: JSON.stringify({ url }),
+      });
+      assert.equal(otherSite.status, 404);
+      assert.equal((await notify(url)).status, 200);
+      const version = snapshot().dbVersion;
+      assert.equal((await notify(url)).status, 200, 'a repeated notification is answered, not applied again');
+      assert.equal(snapshot().dbVersion, version);
+    });
+
+    it('a refused apply answers an error and the client keeps its changes queued', async () => {
+      const extra = TODO_SCHEMA.replace('owner TEXT', 'owner TEXT, priority INTEGER');
+      const device = openDevice(folder.path('extra-column.db'), server.url, 'todos.sqlite', key, extra);
+      device.db.prepare("INSERT INTO todos (id, title, priority) VALUES ('prio', 'x', 1)").run();
+      const before = snapshot();
+      await assert.rejects(device.sync.network.sendChanges(), (e: NetworkError) => e.status === 422 && /priority/.test(e.message));
+      assert.equal(device.sync.network.hasUnsentChanges(), true);
+      assert.deepEqual(snapshot(), before);
+      assert.deepEqual(readWatermark(device.sync.engine, 'send'), { dbVersion: 0, seq: 0 });
+    });
+
+    it('rejects malformed protocol requests with 400', async () => {
+      const badSite = await fetch(`${server.url}/v1/cloudsync/todos.sqlite/not-a-site/0/0/check`, { method: 'POST', headers: auth() });
+      assert.equal(badSite.status, 400);
+      const badVersion = await fetch(`${server.url}/v1/cloudsync/todos.sqlite/${site}/-1/0/check`, { method: 'POST', headers: auth() });
+      assert.equal(badVersion.status, 400);
+      const badBody = await fetch(`${server.url}/v1/cloudsync/todos.sqlite/${site}/upload`, { method: 'POST', headers: auth(), body: 'nope' });
+      assert.equal(badBody.status, 400);
+      assert.equal((await fetch(`${server.url}/v1/transfer/${'0'.repeat(32)}`)).status, 404);
+    });
+  });
+});
