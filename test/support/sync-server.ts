@@ -2,6 +2,7 @@
 // `serve`), and devices (WAL databases with sqlite-sync loaded) pointed at it.
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { createServer, openDataDir, type SyncServer } from '../../src/server/index.js';
 import Database from 'better-sqlite3';
@@ -98,4 +99,41 @@ export function rowsOf(device: { db: SyncedDb['db'] }, table = 'todos'): string[
     .prepare(`SELECT * FROM "${table}" ORDER BY 1`)
     .all()
     .map((row) => JSON.stringify(row));
+}
+
+/** A TCP port that was free a moment ago (for a server that must come back on the same port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** A seeded source of randomness for reproducible tests (mulberry32). */
+export interface SeededRandom {
+  readonly seed: number;
+  /** A float in [0, 1). */
+  next(): number;
+  /** An integer in [min, max]. */
+  int(min: number, max: number): number;
+  /** One element of a non-empty list. */
+  pick<T>(items: readonly T[]): T;
+}
+
+/** A seeded random source: `SEED` from the environment when set, else a fresh seed (print it). */
+export function seededRandom(seed = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31))): SeededRandom {
+  let state = seed >>> 0;
+  const next = (): number => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+  const int = (min: number, max: number): number => min + Math.floor(next() * (max - min + 1));
+  return { seed, next, int, pick: (items) => items[int(0, items.length - 1)] as (typeof items)[number] };
 }

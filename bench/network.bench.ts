@@ -1,0 +1,404 @@
+// Network benchmark: the sync server (`sqlite-sync serve`, compiled, in a child process) measured
+// end to end and under many clients. `npm run bench:network`; settings from the environment:
+//
+// | variable           | default                        | meaning                                              |
+// |--------------------|--------------------------------|------------------------------------------------------|
+// | PART               | both                           | e2e, clients or both                                 |
+// | ROWS, RUNS, DATA   | 100000, 3, uuid                | end to end: rows, runs (median), uuid/sequential/both |
+// | STEPS              | 100,250,500,1000,1500,2000     | many clients: the ramp                                |
+// | DURATION, WARMUP   | 25, 5                          | seconds measured, and before, per step                |
+// | GENERATORS         | 3                              | load-generator processes                              |
+// | INTERVAL, INSERT   | 1000, 0.1                      | ms between a client's syncs; chance of a row first    |
+// | CLIENTS_PER_DB     | 1                              | clients sharing one server database                   |
+// | PROFILE            | (unset)                        | a folder: server and generators --cpu-prof into it    |
+//
+// End to end: client A (WAL file) inserts the engine bench's table and syncs it up, a fresh client
+// B pulls it all, and a fresh client C applies A's payloads locally (no network) for the ratio.
+// Many clients: a ramp of concurrent clients, each syncing every interval against its own server
+// database, until p99 reaches 1 s or an error appears. Results also go to bench/results/.
+
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { type CloudSync, load } from '../src/index.js';
+import { fetchTransport } from '../src/client/fetch-transport.js';
+import type { AsyncTransport } from '../src/client/http-transport.js';
+import { createUuidBytes, formatUuid } from '../src/engine/uuid.js';
+import { openDataDir } from '../src/server/index.js';
+import type { LoadMessage, LoadPlan } from './network-load-generator.js';
+
+const env = (name: string, fallback: string) => process.env[name] ?? fallback;
+const PART = env('PART', 'both');
+const ROWS = Number(env('ROWS', '100000'));
+const RUNS = Number(env('RUNS', '3'));
+const DATA = env('DATA', 'uuid');
+const STEPS = env('STEPS', '100,250,500,1000,1500,2000').split(',').map(Number);
+const DURATION_MS = Number(env('DURATION', '25')) * 1000;
+const WARMUP_MS = Number(env('WARMUP', '5')) * 1000;
+const GENERATORS = Number(env('GENERATORS', '3'));
+const INTERVAL_MS = Number(env('INTERVAL', '1000'));
+const INSERT = Number(env('INSERT', '0.1'));
+const CLIENTS_PER_DB = Number(env('CLIENTS_PER_DB', '1'));
+const PROFILE = process.env.PROFILE;
+
+// The engine bench's table, with cloudsync_init in the schema text that server and devices share.
+const SCHEMA = "CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, a TEXT, b INTEGER, c REAL, d TEXT);\nSELECT cloudsync_init('t');\n";
+const PLAIN_SCHEMA = 'CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, a TEXT, b INTEGER, c REAL, d TEXT)';
+const CLI = join(import.meta.dirname, '..', 'src', 'cli', 'main.js');
+const GENERATOR = join(import.meta.dirname, 'network-load-generator.js');
+
+type Row = [string, string, number, number, string];
+const datasets: Record<string, (i: number) => Row> = {
+  uuid: (() => {
+    const ids = Array.from({ length: ROWS }, (_, i) => formatUuid(createUuidBytes(1_700_000_000_000 + i)));
+    return (i: number): Row => [ids[i] as string, `name ${i}`, i, i * 0.5, `description of row ${i % 997}`];
+  })(),
+  sequential: (i: number): Row => [`id${String(i).padStart(6, '0')}`, `a${i}`, i, i * 1.5, 'text'],
+};
+
+let files = 0;
+const folder = mkdtempSync(join(tmpdir(), 'sqlite-sync-network-bench-'));
+const results: Record<string, unknown> = { node: process.version, rows: ROWS, runs: RUNS, startedAt: new Date().toISOString() };
+try {
+  if (PART === 'both' || PART === 'e2e') results.endToEnd = await benchEndToEnd();
+  if (PART === 'both' || PART === 'clients') results.manyClients = await benchManyClients();
+} finally {
+  rmSync(folder, { recursive: true, force: true });
+}
+mkdirSync(join(import.meta.dirname, '..', '..', 'bench', 'results'), { recursive: true });
+const output = join(import.meta.dirname, '..', '..', 'bench', 'results', `network-${new Date().toISOString().replaceAll(':', '-').slice(0, 19)}.json`);
+writeFileSync(output, `${JSON.stringify(results, null, 2)}\n`);
+console.log(`\nresults written to ${output}`);
+
+// ---- end to end -----------------------------------------------------------------------------
+
+interface EndToEnd {
+  plainInsert: number;
+  trackedInsert: number;
+  send: number;
+  pull: number;
+  localApply: number;
+  sentBytes: number;
+  receivedBytes: number;
+  payloadsSent: number;
+  payloadsReceived: number;
+  requests: number;
+  changes: number;
+}
+
+async function benchEndToEnd(): Promise<Record<string, EndToEnd & { runs: EndToEnd[] }>> {
+  const dataDir = join(folder, 'e2e-data');
+  const data = openDataDir(dataDir);
+  const server = await startServer(dataDir);
+  const out: Record<string, EndToEnd & { runs: EndToEnd[] }> = {};
+  try {
+    const wanted = DATA === 'both' ? ['uuid', 'sequential'] : [DATA];
+    for (const name of wanted) {
+      const row = datasets[name];
+      if (!row) throw new Error(`unknown dataset ${name}`);
+      const runs: EndToEnd[] = [];
+      for (let run = 0; run < RUNS; run++) {
+        const database = `e2e-${name}-${run}`;
+        data.createDatabase(database, SCHEMA);
+        runs.push(await runEndToEnd(server.url, database, data.createApiKey(database).key, row));
+      }
+      const pick = (key: keyof EndToEnd) => median(runs.map((r) => r[key]));
+      const m: EndToEnd = { plainInsert: pick('plainInsert'), trackedInsert: pick('trackedInsert'), send: pick('send'), pull: pick('pull'), localApply: pick('localApply'), sentBytes: pick('sentBytes'), receivedBytes: pick('receivedBytes'), payloadsSent: pick('payloadsSent'), payloadsReceived: pick('payloadsReceived'), requests: pick('requests'), changes: pick('changes') };
+      out[name] = { ...m, runs };
+      const ms = (v: number) => `${v.toFixed(0)} ms`;
+      const mb = (v: number) => `${(v / 1024 / 1024).toFixed(2)} MiB`;
+      printTable(`end to end, ${name} keys, ${ROWS} rows (${m.changes} changes), WAL files, server in a child process; median of ${RUNS}`, ['measure', 'value'], [
+        ['plain SQLite insert of the rows, 1 tx (context)', ms(m.plainInsert)],
+        ['tracked insert on A, 1 tx', ms(m.trackedInsert)],
+        ['A: await sync() (send everything)', ms(m.send)],
+        ['B: await sync() (pull everything into a fresh client)', ms(m.pull)],
+        ['total A send + B pull', ms(m.send + m.pull)],
+        ['C: applyPayload of A.encodePayloads(), no network', ms(m.localApply)],
+        ['ratio B pull / C local apply (target ≤ ×3)', `×${(m.pull / m.localApply).toFixed(2)}`],
+        ['payload bytes sent by A / received by B', `${mb(m.sentBytes)} / ${mb(m.receivedBytes)}`],
+        ['payloads sent / received', `${m.payloadsSent} / ${m.payloadsReceived}`],
+        ['HTTP requests (A and B)', `${m.requests} (headers add ~0.3 KB each)`],
+      ]);
+    }
+  } finally {
+    await server.stop();
+    data.close();
+  }
+  return out;
+}
+
+async function runEndToEnd(url: string, database: string, key: string, row: (i: number) => Row): Promise<EndToEnd> {
+  const counter = countingTransport();
+  const plain = openFile();
+  plain.exec(PLAIN_SCHEMA);
+  const plainInsert = time(() => insertRows(plain, row));
+  plain.close();
+
+  const a = openDevice(url, database, key, counter.transport);
+  const trackedInsert = time(() => insertRows(a.db, row));
+  const payloads = a.sync.encodePayloads({ site: 'local' }).map((p) => p.payload);
+  let started = performance.now();
+  const sent = await a.sync.network.sync();
+  const send = performance.now() - started;
+
+  const b = openDevice(url, database, key, counter.transport);
+  started = performance.now();
+  const pulled = await b.sync.network.sync();
+  const pull = performance.now() - started;
+  expectRows(b.db, 'B');
+
+  const c = openDevice();
+  const localApply = time(() => {
+    for (const payload of payloads) c.sync.applyPayload(payload);
+  });
+  expectRows(c.db, 'C');
+  for (const device of [a, b, c]) device.db.close();
+  return {
+    plainInsert,
+    trackedInsert,
+    send,
+    pull,
+    localApply,
+    sentBytes: sent.sent.bytes + sent.received.bytes,
+    receivedBytes: pulled.received.bytes + pulled.sent.bytes,
+    payloadsSent: sent.sent.payloads,
+    payloadsReceived: pulled.received.payloads,
+    requests: counter.requests(),
+    changes: pulled.received.changes,
+  };
+}
+
+/** A new WAL file database (synchronous = NORMAL), as in the engine bench. */
+function openFile(): Database.Database {
+  const db = new Database(join(folder, `device-${files++}.db`));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  return db;
+}
+
+/** A device: a WAL file with sqlite-sync loaded and the schema, pointed at a server database when `url` is given. */
+function openDevice(url?: string, database?: string, key?: string, transport?: AsyncTransport): { db: Database.Database; sync: CloudSync } {
+  const db = openFile();
+  const sync = load(db, transport ? { network: { transport } } : {});
+  db.exec(SCHEMA);
+  if (url !== undefined) {
+    sync.network.init(`${url}/${database}`);
+    sync.network.setApiKey(key as string);
+  }
+  return { db, sync };
+}
+
+function insertRows(db: Database.Database, row: (i: number) => Row): void {
+  const insert = db.prepare('INSERT INTO t (id, a, b, c, d) VALUES (?, ?, ?, ?, ?)');
+  db.transaction(() => {
+    for (let i = 0; i < ROWS; i++) insert.run(...row(i));
+  })();
+}
+
+function expectRows(db: Database.Database, who: string): void {
+  const count = db.prepare('SELECT count(*) FROM t').pluck().get() as number;
+  if (count !== ROWS) throw new Error(`${who} has ${count} rows, expected ${ROWS}`);
+}
+
+/** fetch, counting the requests it sends. */
+function countingTransport(): { transport: AsyncTransport; requests: () => number } {
+  let requests = 0;
+  return {
+    transport: (request, options) => {
+      requests++;
+      return fetchTransport(request, options);
+    },
+    requests: () => requests,
+  };
+}
+
+// ---- many clients ---------------------------------------------------------------------------
+
+interface Step {
+  clients: number;
+  syncsPerSecond: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  errors: number;
+  errorSamples: string[];
+  rowsInserted: number;
+  serverRssMiB: number;
+  serverCpuPercent: number;
+  generatorsRssMiB: number;
+  generatorsCpuPercent: number;
+  generatorLoopDelayP99Ms: number;
+  setupMs: number;
+}
+
+async function benchManyClients(): Promise<{ settings: Record<string, unknown>; steps: Step[] }> {
+  const dataDir = join(folder, 'clients-data');
+  const largest = Math.max(...STEPS);
+  const databases = Math.ceil(largest / CLIENTS_PER_DB);
+  let started = performance.now();
+  const data = openDataDir(dataDir);
+  const keys: { database: string; key: string }[] = [];
+  for (let i = 0; i < databases; i++) {
+    const database = `load-${String(i).padStart(5, '0')}`;
+    data.createDatabase(database, SCHEMA);
+    keys.push({ database, key: data.createApiKey(database).key });
+  }
+  data.close();
+  console.log(`\nprovisioned ${databases} server databases in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const server = await startServer(dataDir, PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`, '--cpu-prof-name=server.cpuprofile'] : []);
+  const steps: Step[] = [];
+  try {
+    for (const clients of STEPS) {
+      started = performance.now();
+      const step = await runStep(server, clients, Array.from({ length: clients }, (_, i) => keys[Math.floor(i / CLIENTS_PER_DB)] as { database: string; key: string }));
+      steps.push(step);
+      console.log(`${clients} clients: p99 ${step.p99} ms, ${step.errors} errors, ${step.syncsPerSecond.toFixed(0)} syncs/s (step took ${((performance.now() - started) / 1000).toFixed(0)} s)`);
+      if (step.p99 >= 1000 || step.errors > 0) break;
+    }
+  } finally {
+    await server.stop();
+  }
+  const settings = { generators: GENERATORS, intervalMs: INTERVAL_MS, insertProbability: INSERT, durationMs: DURATION_MS, warmupMs: WARMUP_MS, clientsPerDatabase: CLIENTS_PER_DB };
+  printTable(
+    `many clients: each syncs every ${INTERVAL_MS} ms (inserting a row first with p = ${INSERT}), ${CLIENTS_PER_DB} client(s) per server database; ${GENERATORS} load generators and the server share ${availableParallelism()} cores; ${DURATION_MS / 1000} s measured after ${WARMUP_MS / 1000} s warm-up`,
+    ['clients', 'syncs/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors', 'server RSS', 'server CPU', 'generators RSS', 'generators CPU', 'gen. loop delay p99'],
+    steps.map((s) => [String(s.clients), s.syncsPerSecond.toFixed(0), String(s.p50), String(s.p95), String(s.p99), String(s.max), String(s.errors), `${s.serverRssMiB.toFixed(0)} MiB`, `${s.serverCpuPercent.toFixed(0)} %`, `${s.generatorsRssMiB.toFixed(0)} MiB`, `${s.generatorsCpuPercent.toFixed(0)} %`, `${s.generatorLoopDelayP99Ms.toFixed(0)} ms`]),
+  );
+  for (const s of steps) if (s.errorSamples.length) console.log(`errors at ${s.clients} clients, e.g.: ${s.errorSamples.join(' | ')}`);
+  const passed = steps.filter((s) => s.p99 < 1000 && s.errors === 0);
+  console.log(`largest step with p99 < 1 s and no error: ${passed.length ? passed[passed.length - 1]?.clients : 'none'} clients`);
+  return { settings, steps };
+}
+
+async function runStep(server: ServerProcess, count: number, clients: { database: string; key: string }[]): Promise<Step> {
+  const generators = Math.min(GENERATORS, count);
+  const children: ChildProcess[] = [];
+  const done: Promise<Extract<LoadMessage, { type: 'done' }>>[] = [];
+  const ready: Promise<Extract<LoadMessage, { type: 'ready' }>>[] = [];
+  for (let g = 0; g < generators; g++) {
+    const execArgv = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`, `--cpu-prof-name=generator-${count}-${g}.cpuprofile`] : [];
+    const child = fork(GENERATOR, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+    children.push(child);
+    const messages = messagesOf(child);
+    ready.push(messages.next('ready'));
+    done.push(messages.next('done'));
+    const plan: LoadPlan = { type: 'plan', url: server.url, schema: SCHEMA, clients: clients.filter((_, i) => i % generators === g), intervalMs: INTERVAL_MS, warmupMs: WARMUP_MS, durationMs: DURATION_MS, insertProbability: INSERT };
+    child.send(plan);
+  }
+  const setups = await Promise.all(ready);
+  const at = Date.now() + 200;
+  for (const child of children) child.send({ type: 'start', at });
+  let serverRss = 0;
+  let cpuBefore = 0;
+  const windowTimer = setTimeout(() => (cpuBefore = cpuMsOf(server.pid)), at + WARMUP_MS - Date.now());
+  const rssTimer = setInterval(() => (serverRss = Math.max(serverRss, rssOf(server.pid))), 1000);
+  const reports = await Promise.all(done);
+  const cpuServer = cpuMsOf(server.pid) - cpuBefore;
+  clearTimeout(windowTimer);
+  clearInterval(rssTimer);
+  serverRss = Math.max(serverRss, rssOf(server.pid));
+  await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve(null)))));
+  const latencies = reports.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  const seconds = DURATION_MS / 1000;
+  return {
+    clients: count,
+    syncsPerSecond: latencies.length / seconds,
+    p50: percentile(latencies, 50),
+    p95: percentile(latencies, 95),
+    p99: percentile(latencies, 99),
+    max: latencies[latencies.length - 1] ?? 0,
+    errors: reports.reduce((n, r) => n + r.errors, 0),
+    errorSamples: reports.flatMap((r) => r.errorSamples).slice(0, 5),
+    rowsInserted: reports.reduce((n, r) => n + r.rows, 0),
+    serverRssMiB: serverRss / 1024 / 1024,
+    // over the measured window and the syncs that finished after it
+    serverCpuPercent: (cpuServer / DURATION_MS) * 100,
+    generatorsRssMiB: reports.reduce((n, r) => n + r.maxRssBytes, 0) / 1024 / 1024,
+    generatorsCpuPercent: (reports.reduce((n, r) => n + r.cpuMs, 0) / DURATION_MS) * 100,
+    generatorLoopDelayP99Ms: Math.max(...reports.map((r) => r.loopDelayP99Ms)),
+    setupMs: Math.max(...setups.map((s) => s.setupMs)),
+  };
+}
+
+/** Waits for IPC messages of a type (each type is sent once). */
+function messagesOf(child: ChildProcess): { next<T extends LoadMessage['type']>(type: T): Promise<Extract<LoadMessage, { type: T }>> } {
+  const waiting = new Map<string, (message: LoadMessage) => void>();
+  const failures = new Set<(error: Error) => void>();
+  child.on('message', (message: LoadMessage) => waiting.get(message.type)?.(message));
+  child.once('exit', (code) => {
+    if (code !== 0) for (const fail of failures) fail(new Error(`a load generator exited with ${code}`));
+  });
+  return {
+    next: <T extends LoadMessage['type']>(type: T) =>
+      new Promise<Extract<LoadMessage, { type: T }>>((resolve, reject) => {
+        failures.add(reject);
+        waiting.set(type, (message) => resolve(message as Extract<LoadMessage, { type: T }>));
+      }),
+  };
+}
+
+// ---- the server process ---------------------------------------------------------------------
+
+interface ServerProcess {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Starts the compiled CLI's `serve` (log level warn: no line per request) and waits for its address. */
+function startServer(dataDir: string, nodeOptions: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...nodeOptions, CLI, 'serve', '--data', dataDir, '--port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    child.stderr?.on('data', (chunk) => {
+      stderr += String(chunk);
+      const match = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (match && child.pid !== undefined) {
+        resolve({ url: match[1] as string, pid: child.pid, stop: () => (child.kill('SIGTERM'), exited) });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`the server exited with ${code}: ${stderr}`)));
+  });
+}
+
+function rssOf(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+function cpuMsOf(pid: number): number {
+  // fields 14 and 15 of /proc/<pid>/stat (after the parenthesised command): utime and stime in ticks
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+function time(work: () => void): number {
+  const start = performance.now();
+  work();
+  return performance.now() - start;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+}
+
+function printTable(title: string, header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const format = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+  console.log(`\n${title}`);
+  console.log(format(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of rows) console.log(format(r));
+}
