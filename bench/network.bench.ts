@@ -11,6 +11,7 @@
 // | INTERVAL, INSERT   | 1000, 0.1                      | ms between a client's syncs; chance of a row first    |
 // | CLIENTS_PER_DB     | 1                              | clients sharing one server database                   |
 // | PROFILE            | (unset)                        | a folder: server and generators --cpu-prof into it    |
+// | SERVER_LOG         | (unset)                        | a file: the server logs every request (info) into it  |
 //
 // End to end: client A (WAL file) inserts the engine bench's table and syncs it up, a fresh client
 // B pulls it all, and a fresh client C applies A's payloads locally (no network) for the ratio.
@@ -18,7 +19,7 @@
 // database, until p99 reaches 1 s or an error appears. Results also go to bench/results/.
 
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -42,6 +43,7 @@ const INTERVAL_MS = Number(env('INTERVAL', '1000'));
 const INSERT = Number(env('INSERT', '0.1'));
 const CLIENTS_PER_DB = Number(env('CLIENTS_PER_DB', '1'));
 const PROFILE = process.env.PROFILE;
+const SERVER_LOG = process.env.SERVER_LOG;
 
 // The engine bench's table, with cloudsync_init in the schema text that server and devices share.
 const SCHEMA = "CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, a TEXT, b INTEGER, c REAL, d TEXT);\nSELECT cloudsync_init('t');\n";
@@ -348,9 +350,10 @@ interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts the compiled CLI's `serve` (log level warn: no line per request) and waits for its address. */
+/** Starts the compiled CLI's `serve` (log level warn, no line per request, unless SERVER_LOG) and waits for its address. */
 function startServer(dataDir: string, nodeOptions: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...nodeOptions, CLI, 'serve', '--data', dataDir, '--port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'pipe'] });
+  const log = SERVER_LOG ? openSync(SERVER_LOG, 'a') : 'inherit';
+  const child = spawn(process.execPath, [...nodeOptions, CLI, 'serve', '--data', dataDir, '--port', '0', '--log-level', SERVER_LOG ? 'info' : 'warn'], { stdio: ['ignore', log, 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let stderr = '';
   return new Promise((resolve, reject) => {
