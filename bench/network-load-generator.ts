@@ -17,6 +17,8 @@ export interface LoadPlan {
   warmupMs: number;
   durationMs: number;
   insertProbability: number;
+  /** The clients' upload payload size limit (default: the library's). */
+  maxPayloadBytes?: number;
 }
 
 /** What the generator answers when its clients are open, then when the step is over. */
@@ -107,7 +109,7 @@ async function run(plan: LoadPlan, clients: Client[], at: number): Promise<void>
 
 function openClient(plan: LoadPlan, database: string, key: string): Client {
   const db = new Database(':memory:');
-  const sync = load(db);
+  const sync = load(db, plan.maxPayloadBytes === undefined ? {} : { network: { maxPayloadBytes: plan.maxPayloadBytes } });
   db.exec(plan.schema);
   sync.network.init(`${plan.url}/${database}`);
   sync.network.setApiKey(key);

@@ -10,6 +10,7 @@
 // | GENERATORS         | 3                              | load-generator processes                              |
 // | INTERVAL, INSERT   | 1000, 0.1                      | ms between a client's syncs; chance of a row first    |
 // | CLIENTS_PER_DB     | 1                              | clients sharing one server database                   |
+// | MAX_PAYLOAD        | (unset: 5 MiB)                 | many clients: --max-payload of the server and clients |
 // | PROFILE            | (unset)                        | a folder: server and generators --cpu-prof into it    |
 // | SERVER_LOG         | (unset)                        | a file: the server logs every request (info) into it  |
 //
@@ -42,6 +43,7 @@ const GENERATORS = Number(env('GENERATORS', '3'));
 const INTERVAL_MS = Number(env('INTERVAL', '1000'));
 const INSERT = Number(env('INSERT', '0.1'));
 const CLIENTS_PER_DB = Number(env('CLIENTS_PER_DB', '1'));
+const MAX_PAYLOAD = process.env.MAX_PAYLOAD === undefined ? undefined : Number(process.env.MAX_PAYLOAD);
 const PROFILE = process.env.PROFILE;
 const SERVER_LOG = process.env.SERVER_LOG;
 
@@ -233,6 +235,8 @@ interface Step {
   generatorsRssMiB: number;
   generatorsCpuPercent: number;
   generatorLoopDelayP99Ms: number;
+  /** CPU that other processes on the machine used during the window (% of one core): noise. */
+  otherCpuPercent: number;
   setupMs: number;
 }
 
@@ -250,7 +254,7 @@ async function benchManyClients(): Promise<{ settings: Record<string, unknown>; 
   }
   data.close();
   console.log(`\nprovisioned ${databases} server databases in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  const server = await startServer(dataDir, PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`, '--cpu-prof-name=server.cpuprofile'] : []);
+  const server = await startServer(dataDir, PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`, '--cpu-prof-name=server.cpuprofile'] : [], MAX_PAYLOAD === undefined ? [] : ['--max-payload', String(MAX_PAYLOAD)]);
   const steps: Step[] = [];
   try {
     for (const clients of STEPS) {
@@ -263,11 +267,11 @@ async function benchManyClients(): Promise<{ settings: Record<string, unknown>; 
   } finally {
     await server.stop();
   }
-  const settings = { generators: GENERATORS, intervalMs: INTERVAL_MS, insertProbability: INSERT, durationMs: DURATION_MS, warmupMs: WARMUP_MS, clientsPerDatabase: CLIENTS_PER_DB };
+  const settings = { maxPayloadBytes: MAX_PAYLOAD ?? 'default (5 MiB)', generators: GENERATORS, intervalMs: INTERVAL_MS, insertProbability: INSERT, durationMs: DURATION_MS, warmupMs: WARMUP_MS, clientsPerDatabase: CLIENTS_PER_DB };
   printTable(
-    `many clients: each syncs every ${INTERVAL_MS} ms (inserting a row first with p = ${INSERT}), ${CLIENTS_PER_DB} client(s) per server database; ${GENERATORS} load generators and the server share ${availableParallelism()} cores; ${DURATION_MS / 1000} s measured after ${WARMUP_MS / 1000} s warm-up`,
-    ['clients', 'syncs/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors', 'server RSS', 'server CPU', 'generators RSS', 'generators CPU', 'gen. loop delay p99'],
-    steps.map((s) => [String(s.clients), s.syncsPerSecond.toFixed(0), String(s.p50), String(s.p95), String(s.p99), String(s.max), String(s.errors), `${s.serverRssMiB.toFixed(0)} MiB`, `${s.serverCpuPercent.toFixed(0)} %`, `${s.generatorsRssMiB.toFixed(0)} MiB`, `${s.generatorsCpuPercent.toFixed(0)} %`, `${s.generatorLoopDelayP99Ms.toFixed(0)} ms`]),
+    `many clients: each syncs every ${INTERVAL_MS} ms (inserting a row first with p = ${INSERT}), ${CLIENTS_PER_DB} client(s) per server database, max payload ${MAX_PAYLOAD ?? '5 MiB (default)'}; ${GENERATORS} load generators and the server share ${availableParallelism()} cores; ${DURATION_MS / 1000} s measured after ${WARMUP_MS / 1000} s warm-up`,
+    ['clients', 'syncs/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors', 'server RSS', 'server CPU', 'generators RSS', 'generators CPU', 'gen. loop delay p99', 'other processes CPU'],
+    steps.map((s) => [String(s.clients), s.syncsPerSecond.toFixed(0), String(s.p50), String(s.p95), String(s.p99), String(s.max), String(s.errors), `${s.serverRssMiB.toFixed(0)} MiB`, `${s.serverCpuPercent.toFixed(0)} %`, `${s.generatorsRssMiB.toFixed(0)} MiB`, `${s.generatorsCpuPercent.toFixed(0)} %`, `${s.generatorLoopDelayP99Ms.toFixed(0)} ms`, `${s.otherCpuPercent.toFixed(0)} %`]),
   );
   for (const s of steps) if (s.errorSamples.length) console.log(`errors at ${s.clients} clients, e.g.: ${s.errorSamples.join(' | ')}`);
   const passed = steps.filter((s) => s.p99 < 1000 && s.errors === 0);
@@ -288,6 +292,7 @@ async function runStep(server: ServerProcess, count: number, clients: { database
     ready.push(messages.next('ready'));
     done.push(messages.next('done'));
     const plan: LoadPlan = { type: 'plan', url: server.url, schema: SCHEMA, clients: clients.filter((_, i) => i % generators === g), intervalMs: INTERVAL_MS, warmupMs: WARMUP_MS, durationMs: DURATION_MS, insertProbability: INSERT };
+    if (MAX_PAYLOAD !== undefined) plan.maxPayloadBytes = MAX_PAYLOAD;
     child.send(plan);
   }
   const setups = await Promise.all(ready);
@@ -295,10 +300,15 @@ async function runStep(server: ServerProcess, count: number, clients: { database
   for (const child of children) child.send({ type: 'start', at });
   let serverRss = 0;
   let cpuBefore = 0;
-  const windowTimer = setTimeout(() => (cpuBefore = cpuMsOf(server.pid)), at + WARMUP_MS - Date.now());
+  let machineBefore = machineCpuMs();
+  const windowTimer = setTimeout(() => {
+    cpuBefore = cpuMsOf(server.pid);
+    machineBefore = machineCpuMs();
+  }, at + WARMUP_MS - Date.now());
   const rssTimer = setInterval(() => (serverRss = Math.max(serverRss, rssOf(server.pid))), 1000);
   const reports = await Promise.all(done);
   const cpuServer = cpuMsOf(server.pid) - cpuBefore;
+  const cpuMachine = machineCpuMs() - machineBefore;
   clearTimeout(windowTimer);
   clearInterval(rssTimer);
   serverRss = Math.max(serverRss, rssOf(server.pid));
@@ -321,6 +331,7 @@ async function runStep(server: ServerProcess, count: number, clients: { database
     generatorsRssMiB: reports.reduce((n, r) => n + r.maxRssBytes, 0) / 1024 / 1024,
     generatorsCpuPercent: (reports.reduce((n, r) => n + r.cpuMs, 0) / DURATION_MS) * 100,
     generatorLoopDelayP99Ms: Math.max(...reports.map((r) => r.loopDelayP99Ms)),
+    otherCpuPercent: Math.max(0, ((cpuMachine - cpuServer - reports.reduce((n, r) => n + r.cpuMs, 0)) / DURATION_MS) * 100),
     setupMs: Math.max(...setups.map((s) => s.setupMs)),
   };
 }
@@ -351,9 +362,9 @@ interface ServerProcess {
 }
 
 /** Starts the compiled CLI's `serve` (log level warn, no line per request, unless SERVER_LOG) and waits for its address. */
-function startServer(dataDir: string, nodeOptions: string[] = []): Promise<ServerProcess> {
+function startServer(dataDir: string, nodeOptions: string[] = [], serveOptions: string[] = []): Promise<ServerProcess> {
   const log = SERVER_LOG ? openSync(SERVER_LOG, 'a') : 'inherit';
-  const child = spawn(process.execPath, [...nodeOptions, CLI, 'serve', '--data', dataDir, '--port', '0', '--log-level', SERVER_LOG ? 'info' : 'warn'], { stdio: ['ignore', log, 'pipe'] });
+  const child = spawn(process.execPath, [...nodeOptions, CLI, 'serve', '--data', dataDir, '--port', '0', '--log-level', SERVER_LOG ? 'info' : 'warn', ...serveOptions], { stdio: ['ignore', log, 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let stderr = '';
   return new Promise((resolve, reject) => {
@@ -371,6 +382,13 @@ function startServer(dataDir: string, nodeOptions: string[] = []): Promise<Serve
 function rssOf(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) * 1024 : 0;
+}
+
+/** Busy CPU time of the whole machine (all cores), in ms: the first line of /proc/stat without idle and iowait. */
+function machineCpuMs(): number {
+  const ticks = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const busy = ticks.reduce((n, t, i) => (i === 3 || i === 4 || i >= 8 ? n : n + t), 0);
+  return (busy * 1000) / 100;
 }
 
 function cpuMsOf(pid: number): number {

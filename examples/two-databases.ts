@@ -1,5 +1,5 @@
 // Two devices, one table, no server: each writes offline, they exchange payloads, both converge.
-// Run with `npm run demo`.
+// Run with `npm run demo:payloads`.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

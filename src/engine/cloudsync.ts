@@ -283,7 +283,7 @@ export class CloudSyncEngine {
    * watermark a receiver stores after applying it.
    */
   encodePayloads(filter: ChangeFilter = {}, options: PayloadOptions & { maxBytes?: number } = {}): EncodedPayload[] {
-    return splitPayloads((sink) => this.visitChanges(filter, sink), { schemaHash: this.schemaHash(), ...options });
+    return splitPayloads((sink, begin) => this.visitChanges(filter, sink, begin), { schemaHash: this.schemaHash(), ...options });
   }
 
   /** Encodes given changes into a payload; null when there are none. */

@@ -26,7 +26,7 @@ export class Settings {
 
   /** True once the global tables exist. */
   exist(): boolean {
-    return this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cloudsync_site_id'").get() !== undefined;
+    return this.statement("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cloudsync_site_id'").get() !== undefined;
   }
 
   /** Creates the global tables and the local site id if they are missing. */

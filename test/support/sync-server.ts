@@ -1,6 +1,7 @@
 // Helpers for network tests: a sync server in this process or in a child process (the CLI's
 // `serve`), and devices (WAL databases with sqlite-sync loaded) pointed at it.
 
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
@@ -136,4 +137,16 @@ export function seededRandom(seed = Number(process.env.SEED ?? Math.floor(Math.r
   };
   const int = (min: number, max: number): number => min + Math.floor(next() * (max - min + 1));
   return { seed, next, int, pick: (items) => items[int(0, items.length - 1)] as (typeof items)[number] };
+}
+
+/** Asserts two sorted lists of lines are equal, reporting counts and a few differences rather than a diff of thousands of lines. */
+export function assertSameLines(actual: readonly string[], want: readonly string[], label: string): void {
+  if (actual.length === want.length && actual.every((line, i) => line === want[i])) return;
+  const have = new Set(actual);
+  const wanted = new Set(want);
+  const missing = want.filter((line) => !have.has(line));
+  const unwanted = actual.filter((line) => !wanted.has(line));
+  assert.fail(
+    `${label}: ${actual.length} lines, want ${want.length}; ${missing.length} missing, e.g. ${missing.slice(0, 3).join(' ')}; ${unwanted.length} unwanted, e.g. ${unwanted.slice(0, 3).join(' ')}`,
+  );
 }

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS sites (
 /** The admin records of one data directory. */
 export class AdminStore {
   private readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -49,28 +50,28 @@ export class AdminStore {
   }
 
   listDatabases(): DatabaseRecord[] {
-    return (this.db.prepare('SELECT name, created_at, schema FROM databases ORDER BY name').all() as { name: string; created_at: number; schema: string }[]).map(
+    return (this.prepare('SELECT name, created_at, schema FROM databases ORDER BY name').all() as { name: string; created_at: number; schema: string }[]).map(
       (r) => ({ name: r.name, createdAt: r.created_at, schema: r.schema }),
     );
   }
 
   findDatabase(name: string): DatabaseRecord | undefined {
-    const row = this.db.prepare('SELECT name, created_at, schema FROM databases WHERE name = ?').get(name) as
+    const row = this.prepare('SELECT name, created_at, schema FROM databases WHERE name = ?').get(name) as
       | { name: string; created_at: number; schema: string }
       | undefined;
     return row && { name: row.name, createdAt: row.created_at, schema: row.schema };
   }
 
   addDatabase(record: DatabaseRecord): void {
-    this.db.prepare('INSERT INTO databases (name, created_at, schema) VALUES (?, ?, ?)').run(record.name, record.createdAt, record.schema);
+    this.prepare('INSERT INTO databases (name, created_at, schema) VALUES (?, ?, ?)').run(record.name, record.createdAt, record.schema);
   }
 
   /** Removes a database with its keys and sites. */
   removeDatabase(name: string): boolean {
     return this.db.transaction(() => {
-      this.db.prepare('DELETE FROM api_keys WHERE database = ?').run(name);
-      this.db.prepare('DELETE FROM sites WHERE database = ?').run(name);
-      return this.db.prepare('DELETE FROM databases WHERE name = ?').run(name).changes > 0;
+      this.prepare('DELETE FROM api_keys WHERE database = ?').run(name);
+      this.prepare('DELETE FROM sites WHERE database = ?').run(name);
+      return this.prepare('DELETE FROM databases WHERE name = ?').run(name).changes > 0;
     })();
   }
 
@@ -83,20 +84,20 @@ export class AdminStore {
   listApiKeys(database?: string): ApiKeyRecord[] {
     const rows = (
       database === undefined
-        ? this.db.prepare('SELECT * FROM api_keys ORDER BY created_at, id').all()
-        : this.db.prepare('SELECT * FROM api_keys WHERE database = ? ORDER BY created_at, id').all(database)
+        ? this.prepare('SELECT * FROM api_keys ORDER BY created_at, id').all()
+        : this.prepare('SELECT * FROM api_keys WHERE database = ? ORDER BY created_at, id').all(database)
     ) as { id: string; database: string; name: string; created_at: number; revoked_at: number | null }[];
     return rows.map((r) => ({ id: r.id, database: r.database, name: r.name, createdAt: r.created_at, revokedAt: r.revoked_at }));
   }
 
   /** Revokes a key; false when there is no such active key. */
   revokeApiKey(id: string, now: number): boolean {
-    return this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes > 0;
+    return this.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes > 0;
   }
 
   /** The active key with this hash, with its stored hash for a constant-time comparison. */
   findActiveKey(hash: Uint8Array): { id: string; database: string; hash: Buffer } | undefined {
-    const row = this.db.prepare('SELECT id, database, key_hash FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL').get(hash) as
+    const row = this.prepare('SELECT id, database, key_hash FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL').get(hash) as
       | { id: string; database: string; key_hash: Buffer }
       | undefined;
     return row && { id: row.id, database: row.database, hash: row.key_hash };
@@ -105,7 +106,7 @@ export class AdminStore {
   /** Records when sites were last seen. */
   touchSites(entries: readonly { database: string; siteId: string; at: number }[]): void {
     if (entries.length === 0) return;
-    const upsert = this.db.prepare(
+    const upsert = this.prepare(
       'INSERT INTO sites (database, site_id, first_seen, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT (database, site_id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)',
     );
     this.db.transaction(() => {
@@ -114,7 +115,7 @@ export class AdminStore {
   }
 
   listSites(database: string): SiteRecord[] {
-    return (this.db.prepare('SELECT site_id, first_seen, last_seen FROM sites WHERE database = ? ORDER BY first_seen, site_id').all(database) as {
+    return (this.prepare('SELECT site_id, first_seen, last_seen FROM sites WHERE database = ? ORDER BY first_seen, site_id').all(database) as {
       site_id: string;
       first_seen: number;
       last_seen: number;
@@ -123,5 +124,15 @@ export class AdminStore {
 
   close(): void {
     this.db.close();
+  }
+
+  /** Prepares a statement once (requests run the same few over and over). */
+  private prepare(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
   }
 }
