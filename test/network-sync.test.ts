@@ -102,7 +102,8 @@ describe('sync through the server (async API)', () => {
     const pulled = await b.sync.network.sync();
     assert.ok(pulled.received.payloads > 5, `${pulled.received.payloads} payloads of at most 16 KiB`);
     assert.ok(pulled.received.changes >= 4500);
-    assert.ok(progress.length >= 5 && progress.every((n, i) => i === 0 || n > (progress[i - 1] ?? 0)), String(progress));
+    // after each payload, and as bytes arrive: never decreasing, one step per payload
+    assert.ok(new Set(progress).size >= 5 && progress.every((n, i) => i === 0 || n >= (progress[i - 1] ?? 0)), String(progress));
     const longRows = (d: typeof a) => rowsOf(d).filter((r) => r.includes('long-'));
     assert.deepEqual(longRows(b), longRows(a));
     assert.equal(longRows(b).length, 1500);

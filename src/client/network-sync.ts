@@ -42,6 +42,8 @@ export class NetworkSync extends EventEmitter<NetworkSyncEvents> {
   private readonly syncTransport: BlockingTransport;
   private running: Promise<unknown> = Promise.resolve();
   private auto: AutoSync | null = null;
+  /** Changes of the running operation so far, for progress events during a download. */
+  private changesSoFar = 0;
 
   constructor(
     private readonly engine: CloudSyncEngine,
@@ -163,7 +165,10 @@ export class NetworkSync extends EventEmitter<NetworkSyncEvents> {
       engine: this.engine,
       endpoints: endpointsFor(this.target, site),
       credential: this.credential,
-      onProgress: (progress) => this.emit('progress', progress),
+      onProgress: (progress) => {
+        this.changesSoFar = progress.changes;
+        this.emit('progress', progress);
+      },
     };
     if (this.options.maxPayloadBytes !== undefined) context.maxPayloadBytes = this.options.maxPayloadBytes;
     return context;
@@ -179,25 +184,32 @@ export class NetworkSync extends EventEmitter<NetworkSyncEvents> {
     // One operation at a time: a second call waits for the first.
     const run = this.running.then(
       () =>
-        this.reportAsync(() =>
-          runAsync(exchange(this.context()), this.asyncTransport, {
+        this.reportAsync(() => {
+          this.changesSoFar = 0;
+          return runAsync(exchange(this.context()), this.asyncTransport, {
             timeoutMs: this.timeoutMs,
             onRequest: (phase) => this.emit('status', phase),
-            onBytes: (phase, bytes) => this.emit('progress', { phase, changes: 0, bytes }),
-          }),
-        ),
+            onBytes: (phase, bytes) => this.emit('progress', { phase, changes: this.changesSoFar, bytes }),
+          });
+        }),
     );
     this.running = run.catch(() => undefined);
     return run;
   }
 
+  /** Emits the final status of an operation: up-to-date, or offline/error with the error. */
+  private settle(error?: unknown): void {
+    if (error === undefined) this.emit('status', 'up-to-date');
+    else this.emit('status', statusOf(error), error instanceof Error ? error : new Error(String(error)));
+  }
+
   private report<T>(work: () => T): T {
     try {
       const result = work();
-      this.emit('status', 'up-to-date');
+      this.settle();
       return result;
     } catch (error) {
-      this.emit('status', statusOf(error), error instanceof Error ? error : new Error(String(error)));
+      this.settle(error);
       throw error;
     }
   }
@@ -205,10 +217,10 @@ export class NetworkSync extends EventEmitter<NetworkSyncEvents> {
   private async reportAsync<T>(work: () => Promise<T>): Promise<T> {
     try {
       const result = await work();
-      this.emit('status', 'up-to-date');
+      this.settle();
       return result;
     } catch (error) {
-      this.emit('status', statusOf(error), error instanceof Error ? error : new Error(String(error)));
+      this.settle(error);
       throw error;
     }
   }
