@@ -97,4 +97,20 @@ describe('the CLI walkthrough', () => {
   it('stops cleanly on SIGTERM', async () => {
     assert.equal(await server.stop('SIGTERM'), 0);
   });
+
+  it('lists, revokes and drops from the CLI, and reports errors in one line with status 1', () => {
+    const keys = cli(['key', 'list', '--db', 'demo.sqlite', '--data', data]);
+    assert.equal(keys.status, 0, keys.stderr);
+    const id = /\| ([0-9a-f-]{36}) \| demo\.sqlite/.exec(keys.stdout)?.[1];
+    assert.ok(id, keys.stdout);
+    assert.ok(!keys.stdout.includes(key));
+    assert.equal(cli(['key', 'revoke', id, '--data', data]).status, 0);
+    assert.match(cli(['key', 'list', '--data', data]).stdout, /\| 20\d\d-[^|]+\|\s*$/m); // a revoked date
+    assert.match(cli(['db', 'list', '--data', data]).stdout, /\| demo\.sqlite \|/);
+    assert.equal(cli(['db', 'drop', 'demo.sqlite', '--data', data]).status, 0);
+    assert.equal(cli(['db', 'list', '--data', data, '--json']).stdout.trim(), '[]');
+    const failed = cli(['db', 'drop', 'demo.sqlite', '--data', data]);
+    assert.equal(failed.status, 1);
+    assert.equal(failed.stderr, "sqlite-sync: database 'demo.sqlite' not found\n");
+  });
 });

@@ -1,0 +1,83 @@
+// Administration of a data directory through the library, with a running server picking up
+// every change at once: databases, API keys (stored hashed, revocable), status.
+
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import type { SyncServer } from '../src/server/index.js';
+import { temporaryFolder } from './support/databases.js';
+import { openDevice, startServer, TODO_SCHEMA } from './support/sync-server.js';
+
+describe('server administration', () => {
+  const folder = temporaryFolder();
+  let server: SyncServer;
+
+  before(async () => {
+    server = await startServer(folder.path('data'));
+  });
+  after(async () => {
+    await server.close();
+    folder.remove();
+  });
+
+  it('creates databases from a schema, refusing bad names, duplicates and failing schemas without leaving files', () => {
+    const data = server.data;
+    const record = data.createDatabase('notes.sqlite', 'CREATE TABLE notes (id TEXT PRIMARY KEY NOT NULL, body TEXT);\nCREATE TABLE tags (id TEXT PRIMARY KEY NOT NULL, name TEXT);');
+    assert.equal(record.name, 'notes.sqlite');
+    assert.deepEqual(data.databaseStatus('notes.sqlite').tables.map((t) => [t.name, t.algo]), [['notes', 'cls'], ['tags', 'cls']]);
+    const gos = data.createDatabase('log', "CREATE TABLE entries (id TEXT PRIMARY KEY NOT NULL, line TEXT);\nSELECT cloudsync_init('entries', 'gos');");
+    assert.equal(gos.name, 'log');
+    assert.equal(data.databaseStatus('log').tables[0]?.algo, 'gos');
+    assert.throws(() => data.createDatabase('../escape', TODO_SCHEMA), /invalid database name/);
+    assert.throws(() => data.createDatabase('notes.sqlite', TODO_SCHEMA), /already exists/);
+    assert.throws(() => data.createDatabase('broken', 'CREATE TABLE broken (id INTEGER PRIMARY KEY, v)'), /the schema failed: .*integer primary key|INTEGER/i);
+    assert.throws(() => data.createDatabase('empty', 'SELECT 1;'), /creates no table/);
+    assert.equal(existsSync(folder.path('data/databases/broken.db')), false);
+    assert.deepEqual(data.listDatabases().map((d) => d.name), ['log', 'notes.sqlite']);
+  });
+
+  it('stores API keys only as hashes, lists them without secrets, and a revoked key stops working at once', async () => {
+    const data = server.data;
+    data.createDatabase('todos.sqlite', TODO_SCHEMA);
+    const created = data.createApiKey('todos.sqlite', 'phone');
+    const other = data.createApiKey('todos.sqlite', 'laptop');
+    assert.ok(!readFileSync(folder.path('data/server.db')).includes(Buffer.from(created.key)), 'the key itself is not stored');
+    const listed = data.listApiKeys('todos.sqlite');
+    assert.deepEqual(listed.map((k) => k.name), ['phone', 'laptop']);
+    assert.ok(listed.every((k) => !('key' in k)));
+    assert.throws(() => data.createApiKey('missing'), /database 'missing' not found/);
+
+    const device = openDevice(folder.path('d.db'), server.url, 'todos.sqlite', created.key);
+    device.db.prepare("INSERT INTO todos (id) VALUES ('k1')").run();
+    await device.sync.network.sync();
+    data.revokeApiKey(created.id);
+    assert.throws(() => data.revokeApiKey(created.id), /no active API key/);
+    device.db.prepare("INSERT INTO todos (id) VALUES ('k2')").run();
+    await assert.rejects(device.sync.network.sync(), (e: Error & { status?: number }) => e.status === 401);
+    device.sync.network.setApiKey(other.key);
+    await device.sync.network.sync();
+    assert.equal(data.databaseStatus('todos.sqlite').tables[0]?.rows, 2);
+    assert.equal(data.databaseStatus('todos.sqlite').activeKeys, 1);
+  });
+
+  it('a key opens only its own database', async () => {
+    const notesKey = server.data.createApiKey('notes.sqlite').key;
+    const device = openDevice(folder.path('cross.db'), server.url, 'todos.sqlite', notesKey);
+    await assert.rejects(device.sync.network.checkChanges(), (e: Error & { status?: number }) => e.status === 401 && /not valid for database 'todos.sqlite'/.test(e.message));
+  });
+
+  it('status counts the sites seen; dropping a database removes its file and keys, and its clients get 404 or 401', async () => {
+    const data = server.data;
+    const status = data.databaseStatus('todos.sqlite');
+    assert.equal(status.sites.length, 1);
+    assert.equal(status.sitesWithChanges, 1);
+    assert.ok(status.sizeBytes > 0 && status.dbVersion > 0);
+    const key = data.createApiKey('notes.sqlite').key;
+    data.dropDatabase('todos.sqlite');
+    assert.equal(existsSync(folder.path('data/databases/todos.sqlite.db')), false);
+    assert.deepEqual(data.listApiKeys('todos.sqlite'), []);
+    assert.throws(() => data.dropDatabase('todos.sqlite'), /not found/);
+    const device = openDevice(folder.path('late.db'), server.url, 'todos.sqlite', key);
+    await assert.rejects(device.sync.network.checkChanges(), (e: Error & { status?: number }) => e.status === 404);
+  });
+});
