@@ -29,9 +29,9 @@ const SITE_ID = /^[0-9a-f]{32}$/;
 export function createSyncRouter(): Router<SyncContext> {
   return new Router<SyncContext>()
     .add('GET', '/health', (_request, response) => send(response, 200, 'ok'))
-    .add('GET', '/v1/cloudsync/:database/:site/upload', (request, response, params, context) => {
+    .add('GET', '/v1/cloudsync/:database/:site/upload', async (request, response, params, context) => {
       const { database, site } = siteOf(params);
-      const principal = authenticate(request, database, context.data);
+      const principal = await authenticate(request, database, context.data);
       if (!context.data.peer(database)) throw new HttpError(404, `database '${database}' not found`);
       context.data.noteSite(database, site);
       const token = context.transfers.openUpload({ database, site, principal: principal.id });
@@ -46,7 +46,7 @@ export function createSyncRouter(): Router<SyncContext> {
     })
     .add('POST', '/v1/cloudsync/:database/:site/upload', async (request, response, params, context) => {
       const { database, site } = siteOf(params);
-      const principal = authenticate(request, database, context.data);
+      const principal = await authenticate(request, database, context.data);
       const token = uploadTokenOf(await readBody(request, 64 * 1024));
       const peer = context.data.peer(database);
       if (!peer) throw new HttpError(404, `database '${database}' not found`);
@@ -61,9 +61,9 @@ export function createSyncRouter(): Router<SyncContext> {
       }
       send(response, 200, '');
     })
-    .add('POST', '/v1/cloudsync/:database/:site/:dbVersion/:seq/check', (request, response, params, context) => {
+    .add('POST', '/v1/cloudsync/:database/:site/:dbVersion/:seq/check', async (request, response, params, context) => {
       const { database, site } = siteOf(params);
-      authenticate(request, database, context.data);
+      await authenticate(request, database, context.data);
       const since = { dbVersion: counter(params.dbVersion), seq: counter(params.seq) };
       const peer = context.data.peer(database);
       if (!peer) throw new HttpError(404, `database '${database}' not found`);
