@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { LIBRARY_VERSION } from '../engine/cloudsync.js';
 import { createServer } from '../server/create-server.js';
+import { type ExternalAlgorithm, type ExternalAuth, isExternalAlgorithm } from '../server/external-auth.js';
 import { openDataDir, type ServerData } from '../server/server-data.js';
 import { formatTable } from './format-table.js';
 import { runShell } from './shell.js';
@@ -91,6 +92,33 @@ db.command('status <name>')
     }),
   );
 
+db.command('auth <name>')
+  .description('show, set (--jwks, --issuer, --audience) or --clear the external identity provider whose RS256/ES256 tokens the database accepts')
+  .option('--jwks <file|url>', 'the provider\'s public keys: a JWKS file, or an https:// (or http://) URL')
+  .option('--issuer <iss>', 'the iss its tokens must carry')
+  .option('--audience <aud>', 'the aud its tokens must carry')
+  .option('--alg <list>', 'accepted algorithms, comma-separated (default RS256,ES256)', algorithms)
+  .option('--clear', 'stop accepting external tokens')
+  .option('--json', 'print JSON')
+  .option(...dataOption)
+  .action((name: string, options: { jwks?: string; issuer?: string; audience?: string; alg?: ExternalAlgorithm[]; clear?: boolean; json?: boolean; data: string }) =>
+    withData(options.data, (data) => {
+      const setting = options.jwks !== undefined || options.issuer !== undefined || options.audience !== undefined || options.alg !== undefined;
+      if (options.clear) {
+        if (setting) throw new Error('--clear takes no --jwks, --issuer, --audience or --alg');
+        return print(data.clearExternalAuth(name) ? `database '${name}' no longer accepts external tokens` : `database '${name}' had no external identity provider`);
+      }
+      if (setting) {
+        if (!options.jwks || !options.issuer || !options.audience) throw new Error('setting an identity provider needs --jwks, --issuer and --audience');
+        const auth = data.setExternalAuth(name, { jwks: options.jwks, issuer: options.issuer, audience: options.audience, ...(options.alg ? { algorithms: options.alg } : {}) });
+        return print(describeExternalAuth(name, auth));
+      }
+      const auth = data.externalAuth(name);
+      if (options.json) return print(JSON.stringify(auth ?? null));
+      print(auth ? describeExternalAuth(name, auth) : `database '${name}' has no external identity provider (it accepts API keys and tokens from 'sqlite-sync token create')`);
+    }),
+  );
+
 const key = program.command('key').description('create, list and revoke API keys');
 key
   .command('create')
@@ -121,6 +149,23 @@ key
   .option(...dataOption)
   .action((id: string, options: { data: string }) => withData(options.data, (data) => (data.revokeApiKey(id), print(`revoked key ${id}`))));
 
+const token = program.command('token').description('issue user tokens (JWT) signed by the server');
+token
+  .command('create')
+  .description('issue an HS256 token for a user of a database and print it')
+  .requiredOption('--db <name>', 'the database')
+  .requiredOption('-u, --user <id>', 'the user: the token\'s sub, what auth_userid() returns')
+  .option('--ttl <duration>', 'lifetime: 30s, 15m, 1h, 7d, or seconds', duration, 3600)
+  .option('--claim <name=value>', 'an extra claim, repeatable; the value is JSON when it parses as JSON, else a string', claim, {})
+  .option(...dataOption)
+  .action((options: { db: string; user: string; ttl: number; claim: Record<string, unknown>; data: string }) =>
+    withDataAsync(options.data, async (data) => {
+      const created = await data.createToken(options.db, options.user, { ttlSeconds: options.ttl, claims: options.claim });
+      process.stderr.write(`token for user '${options.user}' of database '${options.db}', valid until ${iso(Date.now() + options.ttl * 1000)}:\n`);
+      print(created);
+    }),
+  );
+
 program
   .command('shell <file>')
   .description('open a database with the cloudsync functions loaded and read SQL (interactive, or from a pipe)')
@@ -150,6 +195,15 @@ function withData(dir: string, work: (data: ServerData) => void): void {
   }
 }
 
+async function withDataAsync(dir: string, work: (data: ServerData) => Promise<void>): Promise<void> {
+  const data = openDataDir(dir);
+  try {
+    await work(data);
+  } finally {
+    data.close();
+  }
+}
+
 function print(text: string): void {
   process.stdout.write(`${text}\n`);
 }
@@ -162,4 +216,36 @@ function integer(value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
   return n;
+}
+
+/** A lifetime: `30s`, `15m`, `1h`, `7d`, or a number of seconds. */
+function duration(value: string): number {
+  const match = /^(\d+)([smhd]?)$/.exec(value.trim());
+  const seconds = match ? Number(match[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as '' | 's' | 'm' | 'h' | 'd'] : NaN;
+  if (!Number.isSafeInteger(seconds) || seconds <= 0) throw new InvalidArgumentError('expected a duration such as 30s, 15m, 1h, 7d, or a number of seconds');
+  return seconds;
+}
+
+/** Collects `name=value` claims; a value that parses as JSON is taken as JSON, else as a string. */
+function claim(value: string, previous: Record<string, unknown>): Record<string, unknown> {
+  const at = value.indexOf('=');
+  if (at <= 0) throw new InvalidArgumentError('expected name=value');
+  const text = value.slice(at + 1);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = text;
+  }
+  return { ...previous, [value.slice(0, at)]: parsed };
+}
+
+function algorithms(value: string): ExternalAlgorithm[] {
+  const names = value.split(',').map((name) => name.trim().toUpperCase());
+  if (names.length === 0 || !names.every(isExternalAlgorithm)) throw new InvalidArgumentError('expected RS256, ES256 or RS256,ES256');
+  return names;
+}
+
+function describeExternalAuth(name: string, auth: ExternalAuth): string {
+  return `database '${name}' accepts ${auth.algorithms.join(', ')} tokens of issuer ${auth.issuer} for audience ${auth.audience}, keys from ${auth.jwks}`;
 }

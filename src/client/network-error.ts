@@ -11,7 +11,9 @@ export type NetworkErrorCode =
   /** The server answered with a status of 400 or more. */
   | 'HTTP'
   /** The server answered something the protocol does not allow. */
-  | 'PROTOCOL';
+  | 'PROTOCOL'
+  /** The server's write policies refused some changes (the rest was applied; see cloudsync_refused). */
+  | 'REFUSED';
 
 /** A failed network operation; nothing was lost: local changes and watermarks stay as they were. */
 export class NetworkError extends Error {

@@ -11,6 +11,8 @@ import { NetworkError } from './network-error.js';
 import { type CheckResult, checkChanges, type Exchange, type ProtocolContext, type SendResult, type SyncProgress, type SyncResult, sendChanges, syncChanges } from './protocol.js';
 import { runAsync, runBlocking } from './run-exchange.js';
 import { readWatermark, resetWatermarks } from './watermarks.js';
+import { readRefusals, type RefusedChange } from './refusals.js';
+import { decodePk } from '../codec/pk.js';
 import { startAutoSync, type AutoSync, type AutoSyncOptions } from './auto-sync.js';
 
 /** Options of the network client. */
@@ -81,7 +83,7 @@ export class NetworkSync extends EventEmitter<NetworkSyncEvents> {
 
   /** cloudsync_network_send_changes, blocking. */
   sendChangesNow(): SendResult {
-    return this.runNow((context) => sendChanges(context));
+    return refusing(this.runNow((context) => sendChanges(context)));
   }
 
   /** cloudsync_network_check_changes, blocking. */
@@ -91,12 +93,12 @@ export class NetworkSync extends EventEmitter<NetworkSyncEvents> {
 
   /** cloudsync_network_sync, blocking. */
   syncNow(waitMs = 100, maxRetries = 1): SyncResult {
-    return this.runNow((context) => syncChanges(context, waitMs, maxRetries));
+    return refusing(this.runNow((context) => syncChanges(context, waitMs, maxRetries)));
   }
 
   /** Sends the unsent local changes. */
   sendChanges(): Promise<SendResult> {
-    return this.runLater((context) => sendChanges(context));
+    return this.runLater((context) => sendChanges(context)).then(refusing);
   }
 
   /** Downloads and applies what the server has that this database has not seen. */
@@ -106,7 +108,12 @@ export class NetworkSync extends EventEmitter<NetworkSyncEvents> {
 
   /** Sends, then checks (up to `maxRetries` times, `waitMs` apart, until something arrives). */
   sync(options: { waitMs?: number; maxRetries?: number } = {}): Promise<SyncResult> {
-    return this.runLater((context) => syncChanges(context, options.waitMs ?? 100, options.maxRetries ?? 1));
+    return this.runLater((context) => syncChanges(context, options.waitMs ?? 100, options.maxRetries ?? 1)).then(refusing);
+  }
+
+  /** The changes the server's write policies refused so far (the table cloudsync_refused), oldest first. */
+  refusedChanges(): (RefusedChange & { refusedAt: number })[] {
+    return readRefusals(this.engine);
   }
 
   /** Syncs every `intervalMs`, backing off exponentially with jitter after failures. */
@@ -224,6 +231,20 @@ export class NetworkSync extends EventEmitter<NetworkSyncEvents> {
       throw error;
     }
   }
+}
+
+/**
+ * Throws when the server refused changes: after the whole operation, so what was accepted is
+ * applied, the refused rows are back in line with the server, and the watermark has moved.
+ */
+function refusing<T extends SendResult | SyncResult>(result: T): T {
+  const refused = 'sent' in result ? result.sent.refused : result.refused;
+  if (refused.length === 0) return result;
+  const first = refused[0] as RefusedChange;
+  const more = refused.length > 1 ? ` (and ${refused.length - 1} more; see cloudsync_refused)` : ' (see cloudsync_refused)';
+  const key = JSON.stringify(decodePk(first.pk), (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  const error = new NetworkError('REFUSED', `the server refused changes: ${first.table} ${key}: ${first.reason}${more}`);
+  throw Object.assign(error, { refused });
 }
 
 function statusOf(error: unknown): SyncStatus {

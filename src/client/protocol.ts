@@ -16,6 +16,7 @@ import type { HttpRequest, HttpResponse } from './http-transport.js';
 import { NetworkError } from './network-error.js';
 import { isAfter, type Position, readWatermark, saveWatermark, writeWatermark } from './watermarks.js';
 import type { Endpoints } from './connection-string.js';
+import { parseRefusals, type RefusedChange, settleRefusals } from './refusals.js';
 
 /** What a step asks of its driver. */
 export type Step = { kind: 'http'; request: HttpRequest; phase: SyncPhase } | { kind: 'sleep'; ms: number };
@@ -49,9 +50,12 @@ export interface ProtocolContext {
 
 /** The result of a send. */
 export interface SendResult {
+  /** Changes sent, refused ones included. */
   changes: number;
   bytes: number;
   payloads: number;
+  /** Changes the server's write policies refused (also in cloudsync_refused). */
+  refused: RefusedChange[];
 }
 
 /** The result of a check. */
@@ -82,7 +86,7 @@ export function* sendChanges(context: ProtocolContext): Exchange<SendResult> {
     { site: 'local', sinceDbVersion: since.dbVersion, sinceSeq: since.seq },
     context.maxPayloadBytes === undefined ? {} : { maxBytes: context.maxPayloadBytes },
   );
-  const result: SendResult = { changes: 0, bytes: 0, payloads: 0 };
+  const result: SendResult = { changes: 0, bytes: 0, payloads: 0, refused: [] };
   for (const { payload, count, last } of payloads) {
     const ticket = yield* request(context, 'sending', { method: 'GET', url: endpoints.upload, headers: authorized(context, { Accept: 'sqlc/plain' }) });
     const uploadUrl = textOf(ticket).trim();
@@ -93,12 +97,20 @@ export function* sendChanges(context: ProtocolContext): Exchange<SendResult> {
       headers: { Accept: 'text/plain', 'Content-Type': 'application/octet-stream' },
       body: payload,
     });
-    yield* request(context, 'sending', {
+    const notified = yield* request(context, 'sending', {
       method: 'POST',
       url: endpoints.upload,
       headers: authorized(context, { Accept: 'sqlc/plain', 'Content-Type': 'application/json' }),
       body: JSON.stringify({ url: uploadUrl }),
     });
+    // An empty answer: all applied. Otherwise the server's policies refused some changes: they are
+    // recorded and their rows put back as the server has them; the watermark moves past them.
+    const answer = textOf(notified).trim();
+    if (answer !== '') {
+      const { refused, restore } = parseRefusals(answer);
+      settleRefusals(engine, refused, restore, Date.now());
+      result.refused.push(...refused);
+    }
     saveWatermark(engine, 'send', last);
     result.changes += count;
     result.bytes += payload.length;
@@ -184,12 +196,14 @@ function textOf(response: HttpResponse): string {
   return new TextDecoder().decode(response.body);
 }
 
-/** Changes that came from other sites (a server may send back one of ours to move the watermark). */
+/**
+ * Changes that came from other sites: a server may send back one of ours, or a removal marker
+ * (causal length 0), to move the watermark; neither counts.
+ */
 function countFromOthers(changes: readonly Change[], local: Uint8Array | null): number {
-  if (local === null) return changes.length;
-  const own = Buffer.from(local);
+  const own = local === null ? null : Buffer.from(local);
   let count = 0;
-  for (const change of changes) if (!own.equals(change.siteId)) count++;
+  for (const change of changes) if (change.cl !== 0 && (own === null || !own.equals(change.siteId))) count++;
   return count;
 }
 

@@ -312,9 +312,9 @@ export class CloudSyncEngine {
     return count;
   }
 
-  /** Applies changes atomically: all of them or none. Returns how many were given. */
-  applyChanges(changes: readonly Change[], fn = 'cloudsync_changes'): number {
-    this.mergeGroups(fn, changes, groupByRow(changes));
+  /** Applies changes atomically: all of them or none, with `alongside` in the same transaction. Returns how many were given. */
+  applyChanges(changes: readonly Change[], fn = 'cloudsync_changes', alongside?: (changes: readonly Change[]) => void): number {
+    this.mergeGroups(fn, changes, groupByRow(changes), alongside);
     return changes.length;
   }
 

@@ -140,6 +140,7 @@ class RowMerge {
   private base: SqlValue[] | null | undefined;
   private readonly pending = new Map<number, SqlValue>();
   private changeVersion = -1;
+  private evicted = false;
 
   constructor(
     fn: string,
@@ -159,6 +160,10 @@ class RowMerge {
 
   /** Applies one change (the rules of the reference's merge_insert). */
   merge(change: Change, site: number): void {
+    if (change.cl === 0 && change.colName === SENTINEL) {
+      this.evict();
+      return;
+    }
     const algo = this.table.layout.algo;
     const localCl = causalLength(this.clocks);
     const cl = change.cl;
@@ -192,8 +197,25 @@ class RowMerge {
     this.clocksChanged = true;
   }
 
+  /**
+   * Causal length 0 (which no write produces) is a removal sent by a server whose policies no
+   * longer show the row to this user: the row and its metadata leave, recording no delete, so
+   * the row comes back whole whenever it is shown again.
+   */
+  private evict(): void {
+    this.deleteBase();
+    this.clocks = null;
+    this.clocksChanged = false;
+    this.evicted = true;
+  }
+
   /** Writes the base row and the meta row (through `writes`, which may batch them). */
   flush(writes: BatchedWrites): void {
+    if (this.evicted && this.clocks === null) {
+      const table = this.table;
+      table.statement('meta.delete', () => `DELETE FROM ${table.quotedMeta} WHERE ${table.metaKeyMatch}`).run(this.pk);
+      return;
+    }
     this.flushBase(writes);
     if (!this.clocksChanged || this.clocks === null) return;
     writes.putMeta(this.table, this.pk, writeRowClocks(this.clocks));

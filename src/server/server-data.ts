@@ -1,16 +1,21 @@
-// A server's data directory and its administration: hosted databases, API keys and status. The
-// CLI's admin commands and the HTTP server both work through this class.
+// A server's data directory and its administration: hosted databases, API keys, user tokens and
+// external identity providers, and status. The CLI's admin commands and the HTTP server both work
+// through this class.
 
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import type { JWTVerifyGetKey } from 'jose';
 import { load } from '../load.js';
 import { createApiKey, hashApiKey, isSameKeyHash } from './api-keys.js';
+import { checkExternalAuth, ExternalKeys, isExternalAlgorithm, type ExternalAuth, type ExternalAuthInput } from './external-auth.js';
 import { HttpError } from './http-error.js';
 import { AdminStore, type ApiKeyRecord, type DatabaseRecord, type SiteRecord } from './storage/sqlite/admin-store.js';
 import { openSqlitePeer, type SqlitePeer } from './storage/sqlite/sqlite-peer.js';
 import type { PeerStatus } from './storage/storage.js';
+import type { TablePolicy } from './row-security.js';
+import { signToken, type TokenOptions } from './tokens.js';
 
 export type { ApiKeyRecord, DatabaseRecord, SiteRecord } from './storage/sqlite/admin-store.js';
 
@@ -28,6 +33,9 @@ export interface DatabaseStatus extends PeerStatus {
   activeKeys: number;
 }
 
+/** The server_settings key of the HS256 token secret. */
+const TOKEN_SECRET = 'token_secret';
+
 /** Database names: letters, digits, `.`, `_` and `-`, starting with a letter or digit. */
 const DATABASE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -41,6 +49,8 @@ export function openDataDir(dir: string, options: { now?: () => number } = {}): 
 export class ServerData {
   private readonly peers = new Map<string, SqlitePeer>();
   private seen = new Map<string, { database: string; siteId: string; at: number }>();
+  private secret: Uint8Array | undefined;
+  private readonly externalKeyCache = new ExternalKeys();
 
   constructor(
     readonly dir: string,
@@ -118,6 +128,66 @@ export class ServerData {
     return { keyId: found.id, database: found.database };
   }
 
+  /**
+   * Issues an HS256 token for a user of a database, signed with this data directory's secret:
+   * `iss` "sqlite-sync", `aud` "sqlite-sync:<database>", `sub` the user, `iat`, `nbf`, `exp`, a
+   * random `jti`, and the extra claims. 404 for an unknown database, 400 for bad options.
+   */
+  async createToken(database: string, user: string, options: TokenOptions): Promise<string> {
+    if (!this.admin.findDatabase(database)) throw new HttpError(404, `database '${database}' not found`);
+    return signToken(this.tokenSecret(), database, user, { ...options, now: this.now() });
+  }
+
+  /** Makes a database accept RS256/ES256 tokens of an external identity provider (replacing any before). 404 for an unknown database, 400 for bad settings. */
+  setExternalAuth(database: string, input: ExternalAuthInput): ExternalAuth {
+    if (!this.admin.findDatabase(database)) throw new HttpError(404, `database '${database}' not found`);
+    const auth = { ...checkExternalAuth(input), updatedAt: this.now() };
+    this.admin.setExternalAuth(database, auth);
+    this.externalKeyCache.forget(database);
+    return auth;
+  }
+
+  /** Stops a database accepting external tokens; false when it had no identity provider. 404 for an unknown database. */
+  clearExternalAuth(database: string): boolean {
+    if (!this.admin.findDatabase(database)) throw new HttpError(404, `database '${database}' not found`);
+    this.externalKeyCache.forget(database);
+    return this.admin.removeExternalAuth(database);
+  }
+
+  /** A database's external identity provider, or undefined when it has none. 404 for an unknown database. */
+  externalAuth(database: string): ExternalAuth | undefined {
+    if (!this.admin.findDatabase(database)) throw new HttpError(404, `database '${database}' not found`);
+    return this.readExternalAuth(database);
+  }
+
+  /**
+   * The external identity provider of a database with the keys that verify its tokens, read on
+   * each call so a change made by the CLI applies at once.
+   * @internal for verifyToken
+   */
+  externalKeys(database: string): { auth: ExternalAuth; keys: JWTVerifyGetKey } | undefined {
+    const auth = this.readExternalAuth(database);
+    if (!auth) return undefined;
+    return { auth, keys: this.externalKeyCache.keysFor(database, auth) };
+  }
+
+  /**
+   * The HS256 secret of this data directory: 32 random bytes made on first use, kept in server.db.
+   * @internal for tokens; whoever holds it can issue tokens for every database
+   */
+  tokenSecret(): Uint8Array {
+    this.secret ??= this.admin.readSetting(TOKEN_SECRET) ?? this.admin.writeSettingOnce(TOKEN_SECRET, randomBytes(32));
+    return this.secret;
+  }
+
+  /**
+   * The current time in ms, from the clock given to openDataDir.
+   * @internal for verifyToken
+   */
+  currentTime(): number {
+    return this.now();
+  }
+
   databaseStatus(name: string): DatabaseStatus {
     const record = this.admin.findDatabase(name);
     const peer = this.peer(name);
@@ -130,6 +200,40 @@ export class ServerData {
       sites: this.admin.listSites(name),
       activeKeys: this.admin.listApiKeys(name).filter((k) => k.revokedAt === null).length,
     };
+  }
+
+  /**
+   * Sets a table's row-level security policies (SQL boolean expressions over the row's columns,
+   * with auth_userid() and auth_claim(name)); null denies that operation to token users. An
+   * expression that does not compile is refused here.
+   */
+  setPolicy(database: string, table: string, policy: { read: string | null; write: string | null }): TablePolicy {
+    return this.requirePeer(database).security.setPolicy(table, policy);
+  }
+
+  /** Removes a table's policies; false when it had none. */
+  removePolicy(database: string, table: string): boolean {
+    return this.requirePeer(database).security.removePolicy(table);
+  }
+
+  /** The policies of every table of a database that has some. */
+  listPolicies(database: string): TablePolicy[] {
+    return this.requirePeer(database).security.policies();
+  }
+
+  /** Synced tables without policies: every token user may read and write them. */
+  unprotectedTables(database: string): string[] {
+    const peer = this.requirePeer(database);
+    return peer.sync.engine
+      .syncedTables()
+      .map((t) => t.name)
+      .filter((name) => peer.security.policy(name) === undefined);
+  }
+
+  private requirePeer(database: string): SqlitePeer {
+    const peer = this.peer(database);
+    if (!peer) throw new HttpError(404, `database '${database}' not found`);
+    return peer;
   }
 
   /** The open peer of a hosted database, or undefined when there is none. */
@@ -164,6 +268,11 @@ export class ServerData {
     for (const peer of this.peers.values()) peer.close();
     this.peers.clear();
     this.admin.close();
+  }
+
+  private readExternalAuth(database: string): ExternalAuth | undefined {
+    const record = this.admin.findExternalAuth(database);
+    return record && { ...record, algorithms: record.algorithms.filter(isExternalAlgorithm) };
   }
 
   private fileOf(name: string): string {

@@ -3,7 +3,8 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { authenticate } from './auth.js';
+import { authenticate, type Principal } from './auth.js';
+import type { PolicyUser, SecuredApply } from './row-security.js';
 import { HttpError } from './http-error.js';
 import { readBody } from './request-body.js';
 import { Router } from './router.js';
@@ -50,28 +51,37 @@ export function createSyncRouter(): Router<SyncContext> {
       const token = uploadTokenOf(await readBody(request, 64 * 1024));
       const peer = context.data.peer(database);
       if (!peer) throw new HttpError(404, `database '${database}' not found`);
+      let outcome: SecuredApply | null = null;
       context.inFlight.count++;
       try {
         context.transfers.consumeUpload(token, { database, site, principal: principal.id }, (payload) => {
-          const changes = peer.apply(payload);
-          context.logger.debug({ database, site, changes, bytes: payload.length }, 'upload applied');
+          outcome = peer.apply(payload, userOf(principal));
+          context.logger.debug({ database, site, changes: outcome.changes, refused: outcome.refused.length, bytes: payload.length }, 'upload applied');
         });
       } finally {
         context.inFlight.count--;
       }
-      send(response, 200, '');
+      const result = outcome as SecuredApply | null; // set inside the callback
+      if (result === null || result.refused.length === 0) return send(response, 200, '');
+      // Applied, except what the policies refused: the client records these and restores the rows.
+      const body = JSON.stringify({
+        refused: result.refused.map((r) => ({ table: r.table, pk: Buffer.from(r.pk).toString('base64'), dbVersion: r.dbVersion, reason: r.reason })),
+        restore: result.restore ? Buffer.from(result.restore).toString('base64') : null,
+      });
+      response.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+      response.end(body);
     })
     .add('POST', '/v1/cloudsync/:database/:site/:dbVersion/:seq/check', async (request, response, params, context) => {
       const { database, site } = siteOf(params);
-      await authenticate(request, database, context.data);
+      const principal = await authenticate(request, database, context.data);
       const since = { dbVersion: counter(params.dbVersion), seq: counter(params.seq) };
       const peer = context.data.peer(database);
       if (!peer) throw new HttpError(404, `database '${database}' not found`);
       context.data.noteSite(database, site);
-      const keyAt = (at: { dbVersion: number; seq: number }) => `${database}/${site}/${at.dbVersion}/${at.seq}`;
+      const keyAt = (at: { dbVersion: number; seq: number }) => `${database}/${site}/${principal.id}/${at.dbVersion}/${at.seq}`;
       let payload = context.transfers.takeFollowUp(keyAt(since), keyAt);
       if (!payload) {
-        const [first, ...rest] = peer.download(Buffer.from(site, 'hex'), since, context.maxPayloadBytes);
+        const [first, ...rest] = peer.download(Buffer.from(site, 'hex'), since, context.maxPayloadBytes, userOf(principal));
         if (!first) return send(response, 200, '');
         payload = first.payload;
         context.transfers.putFollowUps(keyAt(first.last), rest);
@@ -84,6 +94,11 @@ export function createSyncRouter(): Router<SyncContext> {
       response.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': payload.length });
       response.end(payload);
     });
+}
+
+/** The user a principal's policies are evaluated for: null for an API key (no policies apply). */
+function userOf(principal: Principal): PolicyUser | null {
+  return principal.kind === 'token' ? { userId: principal.userId, claims: principal.claims } : null;
 }
 
 /** Answers with a text/plain body. */

@@ -2,6 +2,7 @@
 // database that applies uploads and prepares downloads. `sqlite/` is the embedded backend.
 
 import type { EncodedPayload } from '../../engine/cloudsync.js';
+import type { PolicyUser, SecuredApply } from '../row-security.js';
 
 /** A position in a database's change order. */
 export interface Position {
@@ -11,13 +12,17 @@ export interface Position {
 
 /** One hosted database: a full peer with its own site id. */
 export interface Peer {
-  /** Applies an uploaded payload atomically; returns its number of changes. */
-  apply(payload: Uint8Array): number;
+  /**
+   * Applies an uploaded payload: atomically for an API key (`user` null); for a token user through
+   * the write policies, per source transaction, reporting what they refused.
+   */
+  apply(payload: Uint8Array, user: PolicyUser | null): SecuredApply;
   /**
    * The changes after `since` that did not come from `site`, as payloads of about `maxBytes`, in
    * order; the last change of the range always travels so the client's watermark can pass it.
+   * For a token user (`user` not null) only what the read policies show.
    */
-  download(site: Uint8Array, since: Position, maxBytes: number): EncodedPayload[];
+  download(site: Uint8Array, since: Position, maxBytes: number, user: PolicyUser | null): EncodedPayload[];
   /** Size, versions and tables, for `db status`. */
   status(): PeerStatus;
   close(): void;

@@ -1,5 +1,6 @@
-// The server's own records in `server.db` of the data directory: databases, API keys (hashed) and
-// the sites seen per database. SQLite in WAL mode, so the CLI can administer a running server.
+// The server's own records in `server.db` of the data directory: databases, API keys (hashed), the
+// sites seen per database, server settings (the token secret) and each database's external identity
+// provider. SQLite in WAL mode, so the CLI can administer a running server.
 
 import Database from 'better-sqlite3';
 
@@ -20,6 +21,16 @@ export interface ApiKeyRecord {
   revokedAt: number | null;
 }
 
+/** A database's external identity provider, as stored (checked by ServerData before). */
+export interface ExternalAuthRecord {
+  /** An absolute JWKS file path, or an http(s) URL. */
+  jwks: string;
+  issuer: string;
+  audience: string;
+  algorithms: string[];
+  updatedAt: number;
+}
+
 /** A client site seen by a database. */
 export interface SiteRecord {
   siteId: string;
@@ -35,6 +46,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
 CREATE TABLE IF NOT EXISTS sites (
   database TEXT NOT NULL, site_id TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
   PRIMARY KEY (database, site_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS server_settings (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS external_auth (
+  database TEXT PRIMARY KEY, jwks TEXT NOT NULL, issuer TEXT NOT NULL, audience TEXT NOT NULL,
+  algorithms TEXT NOT NULL, updated_at INTEGER NOT NULL);
 `;
 
 /** The admin records of one data directory. */
@@ -71,6 +86,7 @@ export class AdminStore {
     return this.db.transaction(() => {
       this.prepare('DELETE FROM api_keys WHERE database = ?').run(name);
       this.prepare('DELETE FROM sites WHERE database = ?').run(name);
+      this.prepare('DELETE FROM external_auth WHERE database = ?').run(name);
       return this.prepare('DELETE FROM databases WHERE name = ?').run(name).changes > 0;
     })();
   }
@@ -120,6 +136,36 @@ export class AdminStore {
       first_seen: number;
       last_seen: number;
     }[]).map((r) => ({ siteId: r.site_id, firstSeen: r.first_seen, lastSeen: r.last_seen }));
+  }
+
+  /** A server setting, or undefined when it was never written. */
+  readSetting(key: string): Buffer | undefined {
+    return this.prepare('SELECT value FROM server_settings WHERE key = ?').pluck().get(key) as Buffer | undefined;
+  }
+
+  /** Writes a setting unless one exists (another process may win the race); returns the stored value. */
+  writeSettingOnce(key: string, value: Uint8Array): Buffer {
+    this.prepare('INSERT INTO server_settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING').run(key, value);
+    return this.readSetting(key) as Buffer;
+  }
+
+  findExternalAuth(database: string): ExternalAuthRecord | undefined {
+    const row = this.prepare('SELECT jwks, issuer, audience, algorithms, updated_at FROM external_auth WHERE database = ?').get(database) as
+      | { jwks: string; issuer: string; audience: string; algorithms: string; updated_at: number }
+      | undefined;
+    return row && { jwks: row.jwks, issuer: row.issuer, audience: row.audience, algorithms: row.algorithms.split(','), updatedAt: row.updated_at };
+  }
+
+  /** Sets (or replaces) a database's external identity provider. */
+  setExternalAuth(database: string, record: ExternalAuthRecord): void {
+    this.prepare(
+      'INSERT INTO external_auth (database, jwks, issuer, audience, algorithms, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (database) DO UPDATE SET jwks = excluded.jwks, issuer = excluded.issuer, audience = excluded.audience, algorithms = excluded.algorithms, updated_at = excluded.updated_at',
+    ).run(database, record.jwks, record.issuer, record.audience, record.algorithms.join(','), record.updatedAt);
+  }
+
+  /** Removes a database's external identity provider; false when it had none. */
+  removeExternalAuth(database: string): boolean {
+    return this.prepare('DELETE FROM external_auth WHERE database = ?').run(database).changes > 0;
   }
 
   close(): void {

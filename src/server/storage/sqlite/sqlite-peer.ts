@@ -5,6 +5,9 @@ import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { type CloudSync, load } from '../../../load.js';
 import type { EncodedPayload } from '../../../engine/cloudsync.js';
+import { forEachPayloadChange, type Change } from '../../../codec/payload.js';
+import { CloudSyncError } from '../../../engine/errors.js';
+import { type PolicyUser, RowSecurity, type SecuredApply } from '../../row-security.js';
 import type { Peer, PeerStatus, Position } from '../storage.js';
 
 /** Opens the SQLite file of a hosted database and loads the engine into it. */
@@ -19,19 +22,32 @@ export function openSqlitePeer(file: string): SqlitePeer {
 
 /** The embedded backend's peer. */
 export class SqlitePeer implements Peer {
+  /** Row-level security: the database's policies and their enforcement. */
+  readonly security: RowSecurity;
+
   constructor(
     readonly file: string,
     readonly db: Database.Database,
     readonly sync: CloudSync,
-  ) {}
-
-  apply(payload: Uint8Array): number {
-    return this.sync.applyPayload(payload);
+  ) {
+    this.security = new RowSecurity(sync.engine);
   }
 
-  download(site: Uint8Array, since: Position, maxBytes: number): EncodedPayload[] {
+  apply(payload: Uint8Array, user: PolicyUser | null): SecuredApply {
+    if (user === null || !this.security.active) return { changes: this.sync.applyPayload(payload), refused: [], restore: null };
+    const changes: Change[] = [];
+    try {
+      forEachPayloadChange(payload, (change) => changes.push(change));
+    } catch (error) {
+      throw new CloudSyncError('PAYLOAD', `upload: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    return this.security.apply(user, changes);
+  }
+
+  download(site: Uint8Array, since: Position, maxBytes: number, user: PolicyUser | null): EncodedPayload[] {
     // Nothing can lie beyond the current version: answer without reading.
     if (since.dbVersion > this.sync.dbVersion()) return [];
+    if (user !== null && this.security.active) return this.security.download(user, site, since, maxBytes);
     return this.sync.encodePayloads({ sinceDbVersion: since.dbVersion, sinceSeq: since.seq, excludeSite: site, keepLast: true }, { maxBytes });
   }
 
