@@ -166,6 +166,51 @@ token
     }),
   );
 
+const policy = program.command('policy').description('row-level security: which rows token users may read and write');
+policy
+  .command('set')
+  .description('set the read and/or write policy of a table (SQL boolean expressions over its columns, with auth_userid() and auth_claim(name))')
+  .requiredOption('--db <name>', 'the database')
+  .requiredOption('-t, --table <table>', 'the synced table')
+  .option('-r, --read <expr>', "rows a user may read, e.g. \"owner = auth_userid()\"")
+  .option('-w, --write <expr>', 'rows a user may insert, update or delete (checked before and after the change)')
+  .option(...dataOption)
+  .action((options: { db: string; table: string; read?: string; write?: string; data: string }) =>
+    withData(options.data, (data) => {
+      const current = data.listPolicies(options.db).find((p) => p.table.toLowerCase() === options.table.toLowerCase());
+      const set = data.setPolicy(options.db, options.table, { read: options.read ?? current?.read ?? null, write: options.write ?? current?.write ?? null });
+      print(`${set.table}: read ${set.read ?? '(denied)'}; write ${set.write ?? '(denied)'}`);
+      warnUnprotected(data, options.db);
+    }),
+  );
+policy
+  .command('show')
+  .description("show a database's policies, and warn about tables without any")
+  .requiredOption('--db <name>', 'the database')
+  .option('--json', 'print JSON')
+  .option(...dataOption)
+  .action((options: { db: string; json?: boolean; data: string }) =>
+    withData(options.data, (data) => {
+      const policies = data.listPolicies(options.db);
+      if (options.json) return print(JSON.stringify(policies));
+      print(formatTable(['table', 'read', 'write'], policies.map((p) => [p.table, p.read ?? '(denied)', p.write ?? '(denied)'])));
+      warnUnprotected(data, options.db);
+    }),
+  );
+policy
+  .command('remove')
+  .description("remove a table's policies (every token user may then read and write it)")
+  .requiredOption('--db <name>', 'the database')
+  .requiredOption('-t, --table <table>', 'the table')
+  .option(...dataOption)
+  .action((options: { db: string; table: string; data: string }) =>
+    withData(options.data, (data) => {
+      if (!data.removePolicy(options.db, options.table)) throw new Error(`table '${options.table}' has no policies`);
+      print(`removed the policies of ${options.table}`);
+      warnUnprotected(data, options.db);
+    }),
+  );
+
 program
   .command('shell <file>')
   .description('open a database with the cloudsync functions loaded and read SQL (interactive, or from a pipe)')
@@ -202,6 +247,12 @@ async function withDataAsync(dir: string, work: (data: ServerData) => Promise<vo
   } finally {
     data.close();
   }
+}
+
+/** Warns on stderr about tables that every token user may read and write. */
+function warnUnprotected(data: ServerData, database: string): void {
+  const open = data.unprotectedTables(database);
+  if (open.length > 0) process.stderr.write(`warning: no policies on ${open.join(', ')}: every token user of '${database}' may read and write all of their rows\n`);
 }
 
 function print(text: string): void {

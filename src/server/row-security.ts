@@ -80,9 +80,12 @@ interface Pick {
 export class RowSecurity {
   private user: PolicyUser | null = null;
   private cached: Map<string, TablePolicy> | null = null;
+  private cachedVersion = -1;
+  private readonly dataVersion: Statement;
 
   constructor(private readonly engine: CloudSyncEngine) {
     engine.db.exec(SCHEMA);
+    this.dataVersion = engine.db.prepare('PRAGMA data_version');
     engine.db.registerFunction('auth_userid', () => this.user?.userId ?? null);
     engine.db.registerFunction('auth_claim', (args) => claimValue(this.user, args[0]));
   }
@@ -147,9 +150,9 @@ export class RowSecurity {
         this.pickRows(table, policy?.read ?? null, since, user, picks);
       }
       picks.sort((a, b) => a.last.dbVersion - b.last.dbVersion || a.last.seq - b.last.seq);
-      // A row only this device changed since its watermark needs no echo, except the last one,
-      // whose position moves the device's watermark past the others.
-      const chosen = picks.filter((pick, i) => i === picks.length - 1 || changedByOthers(pick.clocks, since, requester));
+      // A row only this device changed since its watermark needs no echo (the horizon marker
+      // below moves the device's watermark past it).
+      const chosen = picks.filter((pick) => changedByOthers(pick.clocks, since, requester));
       this.remember(user, chosen.filter((p) => p.values !== null));
       // Every change up to the newest db_version was looked at; when the rows sent end before it,
       // a marker that changes nothing moves the device's watermark there, so the next check does
@@ -242,6 +245,10 @@ export class RowSecurity {
   }
 
   private load(): Map<string, TablePolicy> {
+    // Policies set by another process (the CLI next to a running server) show as a new data_version.
+    const version = Number(this.dataVersion.get()?.[0] ?? 0);
+    if (version !== this.cachedVersion) this.cached = null;
+    this.cachedVersion = version;
     if (this.cached) return this.cached;
     const rows = this.engine.db.prepare('SELECT tbl, read_expr, write_expr FROM cloudsync_rls_policies').all();
     this.cached = new Map(rows.map(([tbl, read, write]) => [String(tbl).toLowerCase(), { table: String(tbl), read: read === null ? null : String(read), write: write === null ? null : String(write) }]));
