@@ -82,6 +82,8 @@ export class RowSecurity {
   private cached: Map<string, TablePolicy> | null = null;
   private cachedVersion = -1;
   private readonly dataVersion: Statement;
+  private insertSeen: Statement | null = null;
+  private maxVersion: Statement | null = null;
 
   constructor(private readonly engine: CloudSyncEngine) {
     engine.db.exec(SCHEMA);
@@ -219,7 +221,8 @@ export class RowSecurity {
 
   /** The newest db_version stored, read now. */
   private newestVersion(): number {
-    const row = this.engine.db.prepare('SELECT v FROM cloudsync_max_version').get();
+    this.maxVersion ??= this.engine.db.prepare('SELECT v FROM cloudsync_max_version');
+    const row = this.maxVersion.get();
     return Number(row?.[0] ?? 0);
   }
 
@@ -344,7 +347,8 @@ export class RowSecurity {
   }
 
   private seenInsert(): Statement {
-    return this.engine.db.prepare('INSERT OR IGNORE INTO cloudsync_rls_seen (user_id, tbl, pk) VALUES (?, ?, ?)');
+    this.insertSeen ??= this.engine.db.prepare('INSERT OR IGNORE INTO cloudsync_rls_seen (user_id, tbl, pk) VALUES (?, ?, ?)');
+    return this.insertSeen;
   }
 
   /** Emits a picked row: its sentinel and cells (newest last), a delete, or a removal marker. */
