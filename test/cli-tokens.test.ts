@@ -2,20 +2,14 @@
 // command line, tokens issued by `token create`, two users' shells syncing with SQL functions.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { temporaryFolder } from './support/databases.js';
-import { CLI, type ServerProcess, startServerProcess } from './support/sync-server.js';
+import { runCli as cli, type ServerProcess, startServerProcess } from './support/sync-server.js';
 
 const SCHEMA = `CREATE TABLE todos (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL DEFAULT '', owner TEXT);
 CREATE TABLE tips (id TEXT PRIMARY KEY NOT NULL, text TEXT);
 `;
-
-function cli(args: string[], input = ''): { stdout: string; stderr: string; status: number | null } {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { input, encoding: 'utf8', timeout: 60_000 });
-  return { stdout: result.stdout, stderr: result.stderr, status: result.status };
-}
 
 describe('the to-do walkthrough with tokens', () => {
   const folder = temporaryFolder();

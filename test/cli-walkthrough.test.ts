@@ -2,23 +2,16 @@
 // `key create`, then two devices in `sqlite-sync shell` syncing with the blocking SQL functions.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { temporaryFolder } from './support/databases.js';
-import { CLI, type ServerProcess, startServerProcess } from './support/sync-server.js';
+import { runCli as cli, type ServerProcess, startServerProcess } from './support/sync-server.js';
 
 const SCHEMA = `CREATE TABLE IF NOT EXISTS my_data (
     id TEXT PRIMARY KEY NOT NULL,
     value TEXT
 );
 `;
-
-/** Runs the CLI with arguments and standard input; returns its output and status. */
-function cli(args: string[], input = ''): { stdout: string; stderr: string; status: number | null } {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { input, encoding: 'utf8', timeout: 60_000 });
-  return { stdout: result.stdout, stderr: result.stderr, status: result.status };
-}
 
 describe('the CLI walkthrough', () => {
   const folder = temporaryFolder();

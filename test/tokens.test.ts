@@ -3,7 +3,6 @@
 // answered 401 with nothing read or applied.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { utimesSync, writeFileSync } from 'node:fs';
@@ -12,19 +11,13 @@ import { after, before, describe, it } from 'node:test';
 import { CompactSign, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { openDataDir, type SyncServer, verifyToken } from '../src/server/index.js';
 import { type SyncedDb, temporaryFolder } from './support/databases.js';
-import { CLI, openDevice, provision, startServer } from './support/sync-server.js';
+import { openDevice, provision, runCli as cli, startServer } from './support/sync-server.js';
 
 const DB = 'todos.sqlite';
 const OTHER = 'notes.sqlite';
 const SITE = '0123456789abcdef0123456789abcdef';
 const ISSUER = 'https://idp.test/';
 const AUDIENCE = 'todo-app';
-
-/** Runs the CLI; returns its output and status. */
-function cli(args: string[]): { stdout: string; stderr: string; status: number | null } {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { stdout: result.stdout, stderr: result.stderr, status: result.status };
-}
 
 /** A key pair of the test identity provider, with its public JWK as published. */
 interface IdpKey {

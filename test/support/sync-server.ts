@@ -2,7 +2,7 @@
 // `serve`), and devices (WAL databases with sqlite-sync loaded) pointed at it.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { createServer, openDataDir, type SyncServer } from '../../src/server/index.js';
@@ -22,6 +22,12 @@ SELECT cloudsync_init('todos');
 
 /** The path of the CLI's source entry, run through tsx. */
 export const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+
+/** Runs the CLI (from source) with arguments and standard input; returns its output and exit status. */
+export function runCli(args: string[], input = ''): { stdout: string; stderr: string; status: number | null } {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { input, encoding: 'utf8', timeout: 60_000 });
+  return { stdout: result.stdout, stderr: result.stderr, status: result.status };
+}
 
 /** Creates a database and an API key in a data directory; returns the key. */
 export function provision(dataDir: string, database: string, schema = TODO_SCHEMA): string {
