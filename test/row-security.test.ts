@@ -12,6 +12,8 @@ import { openDevice, provision, startServer } from './support/sync-server.js';
 const SCHEMA = `CREATE TABLE tasks (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL DEFAULT '', owner TEXT, done INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE notices (id TEXT PRIMARY KEY NOT NULL, body TEXT);
 CREATE TABLE audit (id TEXT PRIMARY KEY NOT NULL, note TEXT, owner TEXT);
+CREATE TABLE outbox (id TEXT PRIMARY KEY NOT NULL, body TEXT, owner TEXT);
+SELECT cloudsync_init('outbox');
 SELECT cloudsync_init('tasks');
 SELECT cloudsync_init('notices');
 SELECT cloudsync_init('audit');
@@ -47,6 +49,7 @@ describe('row-level security', () => {
     server = await startServer(folder.path('data'));
     server.data.setPolicy(DB, 'tasks', { read: 'owner = auth_userid()', write: 'owner = auth_userid()' });
     server.data.setPolicy(DB, 'audit', { read: "auth_claim('role') = 'auditor'", write: null });
+    server.data.setPolicy(DB, 'outbox', { read: null, write: 'owner = auth_userid()' });
     for (const user of ['alice', 'bob', 'carol', 'dave']) tokens[user] = await server.data.createToken(DB, user, { ttlSeconds: 3600, claims: user === 'carol' ? { role: 'auditor' } : {} });
   });
   after(async () => {
@@ -80,6 +83,16 @@ describe('row-level security', () => {
     await admin.sync.network.sync();
     assert.deepEqual(ids(admin), ['a1', 'a2', 'a3', 'b1']);
     assert.equal(admin.db.prepare("SELECT done FROM tasks WHERE id = 'a1'").pluck().get(), 1);
+
+    // a table with a write policy and no read policy: users may post, nobody reads back
+    alice.db.prepare("INSERT INTO outbox (id, body, owner) VALUES ('o1', 'hello', 'alice')").run();
+    await alice.sync.network.sync();
+    await bob.sync.network.sync();
+    assert.deepEqual(ids(bob, 'outbox'), []);
+    const aliceTablet = device('alice');
+    await aliceTablet.sync.network.sync();
+    assert.deepEqual(ids(aliceTablet, 'outbox'), [], "no download carries it, not even to its author's other devices");
+    assert.equal(serverRows('outbox')?.length, 1);
 
     const carol = device('carol');
     await carol.sync.network.sync();
