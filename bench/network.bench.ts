@@ -25,7 +25,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { type CloudSync, load } from '../src/index.js';
-import { fetchTransport } from '../src/client/fetch-transport.js';
+import { nodeHttpTransport } from '../src/client/node-http-transport.js';
 import type { AsyncTransport } from '../src/client/http-transport.js';
 import { createUuidBytes, formatUuid } from '../src/engine/uuid.js';
 import { openDataDir } from '../src/server/index.js';
@@ -206,13 +206,13 @@ function expectRows(db: Database.Database, who: string): void {
   if (count !== ROWS) throw new Error(`${who} has ${count} rows, expected ${ROWS}`);
 }
 
-/** fetch, counting the requests it sends. */
+/** The default transport, counting the requests it sends. */
 function countingTransport(): { transport: AsyncTransport; requests: () => number } {
   let requests = 0;
   return {
     transport: (request, options) => {
       requests++;
-      return fetchTransport(request, options);
+      return nodeHttpTransport(request, options);
     },
     requests: () => requests,
   };

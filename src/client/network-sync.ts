@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { CloudSyncEngine } from '../engine/cloudsync.js';
 import { blockingTransport } from './blocking-transport.js';
 import { type ConnectionTarget, endpointsFor, parseConnectionString } from './connection-string.js';
-import { fetchTransport } from './fetch-transport.js';
+import { nodeHttpTransport } from './node-http-transport.js';
 import { type AsyncTransport, type BlockingTransport, DEFAULT_TIMEOUT_MS } from './http-transport.js';
 import { NetworkError } from './network-error.js';
 import { type CheckResult, checkChanges, type Exchange, type ProtocolContext, type SendResult, type SyncProgress, type SyncResult, sendChanges, syncChanges } from './protocol.js';
@@ -53,7 +53,7 @@ export class NetworkSync extends EventEmitter<NetworkSyncEvents> {
   ) {
     super();
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.asyncTransport = options.transport ?? fetchTransport;
+    this.asyncTransport = options.transport ?? nodeHttpTransport;
     this.syncTransport = options.blockingTransport ?? blockingTransport;
   }
 
