@@ -147,6 +147,7 @@ export class NetworkSync extends EventEmitter<NetworkSyncEvents> {
     try {
       db.exec('PRAGMA defer_foreign_keys = ON');
       engine.cleanup('*');
+      db.exec('DROP TABLE IF EXISTS cloudsync_refused'); // the previous user's
       for (const { name } of tables) db.exec(`DELETE FROM "${name.replaceAll('"', '""')}"`);
       for (const { name, algo } of tables) engine.init(name, { algo, force: true });
       db.exec('RELEASE cloudsync_logout');
