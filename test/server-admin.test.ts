@@ -81,3 +81,30 @@ describe('server administration', () => {
     await assert.rejects(device.sync.network.checkChanges(), (e: Error & { status?: number }) => e.status === 404);
   });
 });
+
+describe('open databases', () => {
+  it('keeps at most maxOpenDatabases open, closing the least recently used, and reopens on demand', async () => {
+    const folder = temporaryFolder();
+    const server = await startServer(folder.path('data'), { maxOpenDatabases: 2 });
+    try {
+      const keys = ['one', 'two', 'three'].map((name) => {
+        server.data.createDatabase(name, TODO_SCHEMA);
+        return server.data.createApiKey(name).key;
+      });
+      const devices = ['one', 'two', 'three'].map((name, i) => openDevice(folder.path(`${name}.db`), server.url, name, keys[i] as string));
+      for (const [i, device] of devices.entries()) {
+        device.db.prepare('INSERT INTO todos (id, title) VALUES (?, ?)').run(`row-${i}`, `in database ${i}`);
+        await device.sync.network.sync();
+      }
+      assert.equal(server.data.openDatabases, 2);
+      // 'one' was closed to open 'three'; it reopens with its data
+      const again = openDevice(folder.path('one-again.db'), server.url, 'one', keys[0] as string);
+      await again.sync.network.sync();
+      assert.deepEqual(again.db.prepare('SELECT id FROM todos').pluck().all(), ['row-0']);
+      assert.equal(server.data.openDatabases, 2);
+    } finally {
+      await server.close();
+      folder.remove();
+    }
+  });
+});

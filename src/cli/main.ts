@@ -27,8 +27,9 @@ program
   .option('--public-url <url>', 'the URL clients reach the server at (default: from the Host header)')
   .option('--max-upload <bytes>', 'largest accepted upload', integer, 64 * 1024 * 1024)
   .option('--max-payload <bytes>', 'downloads are split into payloads of about this size', integer, 5 * 1024 * 1024)
+  .option('--max-open <count>', 'hosted databases kept open at once (the least recently used is closed)', integer, 2048)
   .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
-  .action(async (options: { data: string; port: number; host: string; publicUrl?: string; maxUpload: number; maxPayload: number; logLevel: string }) => {
+  .action(async (options: { data: string; port: number; host: string; publicUrl?: string; maxUpload: number; maxPayload: number; maxOpen: number; logLevel: string }) => {
     const server = await createServer({
       dataDir: options.data,
       port: options.port,
@@ -36,6 +37,7 @@ program
       ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
       maxUploadBytes: options.maxUpload,
       maxPayloadBytes: options.maxPayload,
+      maxOpenDatabases: options.maxOpen,
       logger: options.logLevel as 'info',
     });
     process.stderr.write(`sqlite-sync server listening on ${server.url} (data: ${options.data})\n`);

@@ -23,6 +23,8 @@ export interface ServerOptions {
   maxUploadBytes?: number;
   /** Downloads are split into payloads of about this size (default 5 MiB). */
   maxPayloadBytes?: number;
+  /** Hosted databases kept open at once; the least recently used is closed past it (default 2,048). */
+  maxOpenDatabases?: number;
   /** How long upload and download URLs stay valid (default 10 min). */
   transferTtlMs?: number;
   /** A pino logger, or a level for the default one writing to stdout (default 'info'); false for none. */
@@ -42,7 +44,7 @@ export interface SyncServer {
 /** Starts a sync server; resolves once it listens. */
 export async function createServer(options: ServerOptions): Promise<SyncServer> {
   const logger = createLogger(options.logger ?? 'info');
-  const data = openDataDir(options.dataDir);
+  const data = openDataDir(options.dataDir, options.maxOpenDatabases === undefined ? {} : { maxOpenDatabases: options.maxOpenDatabases });
   const transfers = new TransferStore(Date.now, { ttlMs: options.transferTtlMs ?? 10 * 60_000 });
   const router = createSyncRouter();
   const context: SyncContext = {

@@ -39,10 +39,20 @@ const TOKEN_SECRET = 'token_secret';
 /** Database names: letters, digits, `.`, `_` and `-`, starting with a letter or digit. */
 const DATABASE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
+/** Options of openDataDir. */
+export interface DataDirOptions {
+  now?: () => number;
+  /**
+   * Hosted databases kept open at once (default 2,048): past it, the one used least recently is
+   * closed (each open database holds three file descriptors and about 0.4 MiB).
+   */
+  maxOpenDatabases?: number;
+}
+
 /** Opens (creating if needed) a data directory. */
-export function openDataDir(dir: string, options: { now?: () => number } = {}): ServerData {
+export function openDataDir(dir: string, options: DataDirOptions = {}): ServerData {
   mkdirSync(join(dir, 'databases'), { recursive: true });
-  return new ServerData(dir, new AdminStore(join(dir, 'server.db')), options.now ?? Date.now);
+  return new ServerData(dir, new AdminStore(join(dir, 'server.db')), options.now ?? Date.now, options.maxOpenDatabases ?? 2048);
 }
 
 /** The data directory of a server. */
@@ -56,6 +66,7 @@ export class ServerData {
     readonly dir: string,
     readonly admin: AdminStore,
     private readonly now: () => number,
+    private readonly maxOpen = 2048,
   ) {}
 
   /**
@@ -245,10 +256,25 @@ export class ServerData {
       this.peers.delete(name);
       return undefined;
     }
-    if (open) return open;
+    if (open) {
+      // Map order is insertion order: re-inserting keeps the least recently used first.
+      this.peers.delete(name);
+      this.peers.set(name, open);
+      return open;
+    }
+    while (this.peers.size >= Math.max(1, this.maxOpen)) {
+      const [oldest, peer] = this.peers.entries().next().value as [string, SqlitePeer];
+      peer.close();
+      this.peers.delete(oldest);
+    }
     const peer = openSqlitePeer(this.fileOf(name));
     this.peers.set(name, peer);
     return peer;
+  }
+
+  /** How many hosted databases are open now. */
+  get openDatabases(): number {
+    return this.peers.size;
   }
 
   /** Remembers that a site talked to a database (written in batches by flushSites). */

@@ -41,7 +41,7 @@ export function provision(dataDir: string, database: string, schema = TODO_SCHEM
 }
 
 /** Starts a server in this process on a free port, without logs. */
-export function startServer(dataDir: string, options: { maxUploadBytes?: number; maxPayloadBytes?: number } = {}): Promise<SyncServer> {
+export function startServer(dataDir: string, options: { maxUploadBytes?: number; maxPayloadBytes?: number; maxOpenDatabases?: number } = {}): Promise<SyncServer> {
   return createServer({ dataDir, port: 0, logger: false, ...options });
 }
 
