@@ -2,7 +2,7 @@
 // insert/update/delete algorithms). Pure functions: the triggers call them through SQL functions.
 
 import { CloudSyncError } from './errors.js';
-import { type CellClock, type RowClocks, causalLength } from './row-clocks.js';
+import { type CellClock, causalLength, FRESH_SEQ_LIMIT, type RowClocks } from './row-clocks.js';
 
 /** Local time for one write: the transaction's db_version and a seq source. */
 export interface WriteTime {
@@ -25,6 +25,29 @@ export function clocksAfterUpdate(old: RowClocks | null, cellCount: number, chan
     if (changed[i]) cells[i] = stamp((cells[i]?.version ?? 0) + 1, time);
   }
   return { sentinel: old?.sentinel ?? null, cells };
+}
+
+/**
+ * The text form of clocksAfterUpdate for a row whose stored clocks are still the fresh-insert
+ * INTEGER (`stored` = db_version × 2^30 + first seq, below 2^53): the same string that
+ * writeRowClocks(clocksAfterUpdate(readRowClocks(stored), …)) gives, without building clock
+ * objects. The first update of a row is the common case, and it runs in a trigger.
+ */
+export function freshClocksAfterUpdate(stored: number, cellCount: number, changed: readonly boolean[], time: WriteTime): string {
+  const dbVersion = Math.floor(stored / FRESH_SEQ_LIMIT);
+  const firstSeq = stored - dbVersion * FRESH_SEQ_LIMIT;
+  let cells = '';
+  let max = 0;
+  for (let i = 0; i < cellCount; i++) {
+    if (changed[i]) {
+      cells += `,[2,${time.dbVersion},${time.takeSeq()},0]`;
+      if (time.dbVersion > max) max = time.dbVersion;
+    } else {
+      cells += `,[1,${dbVersion},${firstSeq + i},0]`;
+      if (dbVersion > max) max = dbVersion;
+    }
+  }
+  return `${max}[null${cells}]`;
 }
 
 /** Clocks after a local DELETE: the sentinel counts one more (even: deleted); cells are dropped. */

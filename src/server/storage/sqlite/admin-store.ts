@@ -100,8 +100,8 @@ export class AdminStore {
   listApiKeys(database?: string): ApiKeyRecord[] {
     const rows = (
       database === undefined
-        ? this.prepare('SELECT * FROM api_keys ORDER BY created_at, id').all()
-        : this.prepare('SELECT * FROM api_keys WHERE database = ? ORDER BY created_at, id').all(database)
+        ? this.prepare('SELECT * FROM api_keys ORDER BY created_at, rowid').all()
+        : this.prepare('SELECT * FROM api_keys WHERE database = ? ORDER BY created_at, rowid').all(database)
     ) as { id: string; database: string; name: string; created_at: number; revoked_at: number | null }[];
     return rows.map((r) => ({ id: r.id, database: r.database, name: r.name, createdAt: r.created_at, revokedAt: r.revoked_at }));
   }
