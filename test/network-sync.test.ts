@@ -135,6 +135,15 @@ describe('sync through the server (async API)', () => {
     assert.deepEqual(rowsOf(anonymous), []);
   });
 
+  it('refuses the blocking SQL functions against a server of the same thread at once, with the way out', () => {
+    const device = openDevice(folder.path('same-thread.db'), server.url.replace('127.0.0.1', 'localhost'), 'todos.sqlite', key);
+    device.db.prepare("INSERT INTO todos (id) VALUES ('st')").run();
+    const started = Date.now();
+    assert.throws(() => device.db.prepare('SELECT cloudsync_network_sync()').get(), /cloudsync_network_sync: the server at http:\/\/localhost:\d+ runs in this thread, .*use the async API/);
+    assert.ok(Date.now() - started < 1000);
+    assert.equal(device.sync.network.hasUnsentChanges(), true);
+  });
+
   describe('bad uploads leave the server untouched', () => {
     const site = '0123456789abcdef0123456789abcdef';
     const auth = () => ({ Authorization: `Bearer ${key}` });

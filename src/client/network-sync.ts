@@ -6,6 +6,7 @@ import type { CloudSyncEngine } from '../engine/cloudsync.js';
 import { blockingTransport } from './blocking-transport.js';
 import { type ConnectionTarget, endpointsFor, parseConnectionString } from './connection-string.js';
 import { nodeHttpTransport } from './node-http-transport.js';
+import { isSameThreadServer } from './same-thread-servers.js';
 import { type AsyncTransport, type BlockingTransport, DEFAULT_TIMEOUT_MS } from './http-transport.js';
 import { NetworkError } from './network-error.js';
 import { type CheckResult, checkChanges, type Exchange, type ProtocolContext, type SendResult, type SyncProgress, type SyncResult, sendChanges, syncChanges } from './protocol.js';
@@ -183,6 +184,9 @@ export class NetworkSync extends EventEmitter<NetworkSyncEvents> {
   }
 
   private runNow<T>(exchange: (context: ProtocolContext) => Exchange<T>): T {
+    if (this.target && isSameThreadServer(this.target.origin)) {
+      throw new NetworkError('CONFIG', `the server at ${this.target.origin} runs in this thread, which these blocking calls would stop before it can answer; use the async API (sync.network.sync()) or run the server in another process`);
+    }
     return this.report(() =>
       runBlocking(exchange(this.context()), this.syncTransport, { timeoutMs: this.timeoutMs, onRequest: (phase) => this.emit('status', phase) }),
     );

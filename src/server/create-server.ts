@@ -4,6 +4,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
+import { addSameThreadServer, removeSameThreadServer } from '../client/same-thread-servers.js';
 import { toHttpError } from './http-error.js';
 import { openDataDir, type ServerData } from './server-data.js';
 import { createSyncRouter, send, type SyncContext } from './sync-routes.js';
@@ -102,6 +103,7 @@ export async function createServer(options: ServerOptions): Promise<SyncServer> 
     });
   });
   const address = server.address() as AddressInfo;
+  addSameThreadServer(address.port);
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
 
@@ -111,6 +113,7 @@ export async function createServer(options: ServerOptions): Promise<SyncServer> 
     data,
     close: () => {
       closing ??= shutdown(server, context, () => {
+        removeSameThreadServer(address.port);
         clearInterval(sweeper);
         data.close();
       });
