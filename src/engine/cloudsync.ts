@@ -1,7 +1,7 @@
 // The engine: makes tables of one SQLite connection replicated, and produces and merges changes.
 // Every cloudsync_* SQL function and the TypeScript API end up in these methods.
 
-import { encodePayload, forEachPayloadChange, PayloadEncoder, type Change } from '../codec/payload.js';
+import { encodePayload, forEachPayloadChange, type Change } from '../codec/payload.js';
 import { schemaHash, toSignedInt64 } from '../codec/schema-hash.js';
 import type { SqlValue } from '../codec/value.js';
 import { parseAlgo } from './algorithms.js';
@@ -100,7 +100,7 @@ export class CloudSyncEngine {
     const algo = parseAlgo(fn, options.algo ?? 'cls');
     const names = table === '*' ? userTables(this.db) : [table];
     this.atomically(() => {
-      if (!this.settings.exist()) this.settings.create(LIBRARY_VERSION, this.now(), this.random);
+      this.ensureSettings();
       for (const name of names) this.initTable(fn, name, algo, options.force ?? false);
       this.afterSchemaChange();
     });
@@ -227,16 +227,13 @@ export class CloudSyncEngine {
 
   /** cloudsync_set: writes a global setting (null deletes it). */
   set(key: string, value: SqlValue): void {
-    this.atomically(() => {
-      if (!this.settings.exist()) this.settings.create(LIBRARY_VERSION, this.now(), this.random);
-      this.settings.set(key, value);
-    });
+    this.setAll({ [key]: value });
   }
 
   /** Writes several global settings in one transaction (null deletes a key). */
   setAll(entries: Readonly<Record<string, SqlValue>>): void {
     this.atomically(() => {
-      if (!this.settings.exist()) this.settings.create(LIBRARY_VERSION, this.now(), this.random);
+      this.ensureSettings();
       for (const [key, value] of Object.entries(entries)) this.settings.set(key, value);
     });
   }
@@ -247,7 +244,7 @@ export class CloudSyncEngine {
       throw new CloudSyncError('MISUSE', `cloudsync_set_table: '${key}' is managed by cloudsync_init`);
     }
     this.atomically(() => {
-      if (!this.settings.exist()) this.settings.create(LIBRARY_VERSION, this.now(), this.random);
+      this.ensureSettings();
       this.settings.setTable(table, key, value, column);
     });
   }
@@ -265,14 +262,7 @@ export class CloudSyncEngine {
 
   /** Encodes the filtered changes into one payload without building change objects; null when there are none. */
   encodePayload(filter: ChangeFilter = {}, options: PayloadOptions = {}): Uint8Array | null {
-    let encoder: PayloadEncoder | null = null;
-    const begin = (count: number) => {
-      // about 70 bytes a change before compression: allocate the body once
-      encoder = new PayloadEncoder({ schemaHash: this.schemaHash(), sizeHint: count * 80, ...options });
-    };
-    this.visitChanges(filter, (...row) => (encoder as PayloadEncoder | null)?.addRow(...row), begin);
-    const done = encoder as PayloadEncoder | null;
-    return done === null || done.count === 0 ? null : done.finish();
+    return this.encodePayloads(filter, { ...options, maxBytes: Number.POSITIVE_INFINITY })[0]?.payload ?? null;
   }
 
   /**
@@ -370,6 +360,11 @@ export class CloudSyncEngine {
   }
 
   // ---- internals ----------------------------------------------------------------------------
+
+  /** Creates the global tables and the site id on first use. */
+  private ensureSettings(): void {
+    if (!this.settings.exist()) this.settings.create(LIBRARY_VERSION, this.now(), this.random);
+  }
 
   private initTable(fn: string, name: string, algo: Algo, force: boolean): void {
     const shape = checkSyncable(this.db, fn, name, force);

@@ -26,23 +26,28 @@ export function splitPayloads(
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   const out: EncodedPayload[] = [];
   let encoder: PayloadEncoder | null = null;
-  let last = { dbVersion: 0, seq: 0 };
+  let lastDbVersion = 0;
+  let lastSeq = 0;
   // Changes not yet encoded: sizes each payload's buffer (about 80 bytes a change) instead of
   // reserving the whole limit for a payload of one change.
   let remaining = 0;
   const close = () => {
     if (encoder === null || encoder.count === 0) return;
-    out.push({ payload: encoder.finish(), count: encoder.count, last });
+    out.push({ payload: encoder.finish(), count: encoder.count, last: { dbVersion: lastDbVersion, seq: lastSeq } });
     encoder = null;
   };
-  visit((tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq) => {
-    const size = (encoder as PayloadEncoder | null)?.bodySize ?? 0;
-    if (size >= maxBytes || (size >= maxBytes / 2 && dbVersion !== last.dbVersion)) close();
-    encoder ??= new PayloadEncoder({ ...options, sizeHint: Math.min(maxBytes * 2, remaining * 80 + 1024, 64 * 1024 * 1024) });
-    remaining--;
-    encoder.addRow(tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq);
-    last = { dbVersion, seq };
-  }, (count) => (remaining = count));
+  visit(
+    (tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq) => {
+      const size = (encoder as PayloadEncoder | null)?.bodySize ?? 0;
+      if (size >= maxBytes || (size >= maxBytes / 2 && dbVersion !== lastDbVersion)) close();
+      encoder ??= new PayloadEncoder({ ...options, sizeHint: Math.min(maxBytes * 2, remaining * 80 + 1024, 64 * 1024 * 1024) });
+      remaining--;
+      encoder.addRow(tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq);
+      lastDbVersion = dbVersion;
+      lastSeq = seq;
+    },
+    (count) => (remaining = count),
+  );
   close();
   return out;
 }
