@@ -41,13 +41,14 @@ export function mergeChanges(fn: string, context: MergeContext, groups: readonly
   let lastSite: Uint8Array | null = null;
   let lastOrdinal = 0;
   const writes = new BatchedWrites();
+  const versions = new MergeVersions(context.clock);
   for (const group of groups) {
     const first = group[0] as Change;
     const table = context.table(first.tbl);
     if (!table) throw new CloudSyncError('NOT_FOUND', `${fn}: unknown table ${first.tbl}`);
     let row: RowMerge;
     try {
-      row = new RowMerge(fn, table, first.pk, context.clock);
+      row = new RowMerge(fn, table, first.pk, versions);
     } catch (error) {
       throw describe(fn, first, error);
     }
@@ -131,6 +132,25 @@ function rowHash(change: Change): number {
   return h & 0x3fffffff; // a small integer: a cheaper Map key in V8
 }
 
+/**
+ * The local db_versions of one merge: one per source transaction (site, db_version), taken from
+ * the clock when its first change wins. A transaction of the sender stays one transaction here,
+ * so whoever syncs from this database later gets it whole (and payloads split between them).
+ */
+class MergeVersions {
+  private readonly taken = new Map<number, Map<number, number>>();
+
+  constructor(private readonly clock: Clock) {}
+
+  of(site: number, remote: number): number {
+    let bySite = this.taken.get(site);
+    if (!bySite) this.taken.set(site, (bySite = new Map()));
+    let version = bySite.get(remote);
+    if (version === undefined) bySite.set(remote, (version = this.clock.mergeVersion(remote)));
+    return version;
+  }
+}
+
 /** The merge state of one primary key while its consecutive changes are applied. */
 class RowMerge {
   private readonly pk: SqlValue[];
@@ -140,13 +160,14 @@ class RowMerge {
   private base: SqlValue[] | null | undefined;
   private readonly pending = new Map<number, SqlValue>();
   private changeVersion = -1;
+  private changeSite = 0;
   private evicted = false;
 
   constructor(
     fn: string,
     readonly table: SyncedTable,
     readonly pkBlob: Uint8Array,
-    private readonly clock: Clock,
+    private readonly versions: MergeVersions,
   ) {
     this.pk = decodePk(pkBlob);
     if (this.pk.length !== table.layout.pk.length) {
@@ -170,6 +191,7 @@ class RowMerge {
     if (cl < localCl) return;
     if (algo === 'dws' && localCl > 0 && localCl % 2 === 0) return; // a delete is final
     this.changeVersion = -1;
+    this.changeSite = site;
 
     if (cl % 2 === 0) {
       if (cl === localCl || algo === 'gos') return;
@@ -224,7 +246,7 @@ class RowMerge {
 
   /** The local db_version of the change being merged, taken once, when it first writes. */
   private versionFor(change: Change): number {
-    if (this.changeVersion < 0) this.changeVersion = this.clock.mergeVersion(change.dbVersion);
+    if (this.changeVersion < 0) this.changeVersion = this.versions.of(this.changeSite, change.dbVersion);
     return this.changeVersion;
   }
 
