@@ -144,6 +144,27 @@ describe('sync through the server (async API)', () => {
     assert.equal(device.sync.network.hasUnsentChanges(), true);
   });
 
+  it('syncs by itself with startAutoSync, reporting its status, and stops when asked', async () => {
+    const device = openDevice(folder.path('auto.db'), 'http://127.0.0.1:9', 'todos.sqlite', key);
+    const statuses: string[] = [];
+    device.sync.network.on('status', (status) => statuses.push(status));
+    device.db.prepare("INSERT INTO todos (id, title) VALUES ('auto-1', 'by itself')").run();
+    device.sync.network.startAutoSync({ intervalMs: 20, maxBackoffMs: 40 });
+    const waitFor = async (done: () => boolean) => {
+      for (let i = 0; i < 200 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.ok(done());
+    };
+    await waitFor(() => statuses.filter((s) => s === 'offline').length >= 2); // keeps trying while offline
+    device.sync.network.init(`${server.url}/todos.sqlite?apikey=${key}`); // the network comes back
+    await waitFor(() => statuses.includes('up-to-date'));
+    device.sync.network.stopAutoSync();
+    assert.equal(device.sync.network.hasUnsentChanges(), false);
+    assert.ok(server.data.peer('todos.sqlite')?.db.prepare("SELECT 1 FROM todos WHERE id = 'auto-1'").get());
+    const count = statuses.length;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.ok(statuses.length <= count + 3, 'no more syncs after stopAutoSync (but the one in flight)');
+  });
+
   describe('bad uploads leave the server untouched', () => {
     const site = '0123456789abcdef0123456789abcdef';
     const auth = () => ({ Authorization: `Bearer ${key}` });
