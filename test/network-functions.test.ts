@@ -65,6 +65,18 @@ describe('cloudsync_network_* SQL functions', () => {
     assert.deepEqual(rowsOf(a), before);
   });
 
+  it('refuses to send from inside an open transaction, which could still roll back', () => {
+    const d = openDevice(folder.path('tx.db'), server.url, 'todos.sqlite', key);
+    d.db.exec('BEGIN');
+    d.db.prepare("INSERT INTO todos (id, title) VALUES ('tx1', 'maybe')").run();
+    assert.throws(() => value(d, 'SELECT cloudsync_network_sync()'), /cloudsync_network_sync: cannot send inside an open transaction .*commit first/);
+    assert.throws(() => value(d, 'SELECT cloudsync_network_send_changes()'), /cannot send inside an open transaction/);
+    d.db.exec('ROLLBACK');
+    assert.equal(value(d, 'SELECT cloudsync_network_has_unsent_changes()'), 0);
+    d.db.prepare("INSERT INTO todos (id, title) VALUES ('tx2', 'surely')").run();
+    assert.equal(value(d, 'SELECT cloudsync_network_send_changes()'), 3);
+  });
+
   it('refuses calls before cloudsync_network_init and after cloudsync_network_cleanup', () => {
     const c = openDevice(folder.path('c.db'), server.url, 'todos.sqlite', key);
     value(c, 'SELECT cloudsync_network_cleanup()');

@@ -81,6 +81,9 @@ const MAX_CHECK_ROUNDS = 10_000;
  */
 export function* sendChanges(context: ProtocolContext): Exchange<SendResult> {
   const { engine, endpoints } = context;
+  // Changes of an open transaction may still roll back after the server took them; the server
+  // would then keep rows this database no longer has, and never send them back (they are its own).
+  if (engine.db.inTransaction) throw new NetworkError('CONFIG', 'cannot send inside an open transaction (its changes could still roll back after the server accepted them); commit first');
   const since = readWatermark(engine, 'send');
   const payloads = engine.encodePayloads(
     { site: 'local', sinceDbVersion: since.dbVersion, sinceSeq: since.seq },
