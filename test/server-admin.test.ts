@@ -73,6 +73,7 @@ describe('server administration', () => {
     const data = server.data;
     const status = data.databaseStatus('todos.sqlite');
     assert.equal(status.sites.length, 1);
+    assert.equal(typeof status.sites[0]?.caughtUpTo, 'number', 'how far the site had caught up at its last check');
     assert.equal(status.sitesWithChanges, 1);
     assert.ok(status.sizeBytes > 0 && status.dbVersion > 0);
     const key = data.createApiKey('notes.sqlite').key;

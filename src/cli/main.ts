@@ -90,7 +90,7 @@ db.command('status <name>')
       print(`database ${status.name}: site ${status.siteId}, db_version ${status.dbVersion}, ${status.sizeBytes} bytes, ${status.activeKeys} active key(s)`);
       print(formatTable(['table', 'algo', 'rows'], status.tables.map((t) => [t.name, t.algo, t.rows])));
       print(`${status.sites.length} site(s) seen${status.sites.length ? ':' : ''}`);
-      if (status.sites.length) print(formatTable(['site', 'first seen', 'last seen'], status.sites.map((s) => [s.siteId, iso(s.firstSeen), iso(s.lastSeen)])));
+      if (status.sites.length) print(formatTable(['site', 'first seen', 'last seen', 'caught up to'], status.sites.map((s) => [s.siteId, iso(s.firstSeen), iso(s.lastSeen), s.caughtUpTo])));
     }),
   );
 

@@ -58,7 +58,7 @@ export function openDataDir(dir: string, options: DataDirOptions = {}): ServerDa
 /** The data directory of a server. */
 export class ServerData {
   private readonly peers = new Map<string, SqlitePeer>();
-  private seen = new Map<string, { database: string; siteId: string; at: number }>();
+  private seen = new Map<string, { database: string; siteId: string; at: number; caughtUpTo: number | null }>();
   private secret: Uint8Array | undefined;
   private readonly externalKeyCache = new ExternalKeys();
 
@@ -277,9 +277,11 @@ export class ServerData {
     return this.peers.size;
   }
 
-  /** Remembers that a site talked to a database (written in batches by flushSites). */
-  noteSite(database: string, siteId: string): void {
-    this.seen.set(`${database}/${siteId}`, { database, siteId, at: this.now() });
+  /** Remembers that a site talked to a database, and the watermark of its check (written in batches by flushSites). */
+  noteSite(database: string, siteId: string, caughtUpTo: number | null = null): void {
+    const key = `${database}/${siteId}`;
+    const previous = this.seen.get(key)?.caughtUpTo ?? null;
+    this.seen.set(key, { database, siteId, at: this.now(), caughtUpTo: caughtUpTo ?? previous });
   }
 
   /** Writes the sites seen since the last flush. */

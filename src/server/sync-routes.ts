@@ -77,7 +77,7 @@ export function createSyncRouter(): Router<SyncContext> {
       const since = { dbVersion: counter(params.dbVersion), seq: counter(params.seq) };
       const peer = context.data.peer(database);
       if (!peer) throw new HttpError(404, `database '${database}' not found`);
-      context.data.noteSite(database, site);
+      context.data.noteSite(database, site, since.dbVersion);
       const keyAt = (at: { dbVersion: number; seq: number }) => `${database}/${site}/${principal.id}/${at.dbVersion}/${at.seq}`;
       let payload = context.transfers.takeFollowUp(keyAt(since), keyAt);
       if (!payload) {

@@ -36,6 +36,8 @@ export interface SiteRecord {
   siteId: string;
   firstSeen: number;
   lastSeen: number;
+  /** The db_version (server numbering) the site had caught up to at its last check; null before one. */
+  caughtUpTo: number | null;
 }
 
 const SCHEMA = `
@@ -45,7 +47,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
   created_at INTEGER NOT NULL, revoked_at INTEGER);
 CREATE TABLE IF NOT EXISTS sites (
   database TEXT NOT NULL, site_id TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
-  PRIMARY KEY (database, site_id)) WITHOUT ROWID;
+  caught_up_to INTEGER, PRIMARY KEY (database, site_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS server_settings (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS external_auth (
   database TEXT PRIMARY KEY, jwks TEXT NOT NULL, issuer TEXT NOT NULL, audience TEXT NOT NULL,
@@ -62,6 +64,9 @@ export class AdminStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    // data directories made before sites recorded how far they had caught up
+    const columns = this.db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('sites');
+    if (!columns.includes('caught_up_to')) this.db.exec('ALTER TABLE sites ADD COLUMN caught_up_to INTEGER');
   }
 
   listDatabases(): DatabaseRecord[] {
@@ -119,23 +124,25 @@ export class AdminStore {
     return row && { id: row.id, database: row.database, hash: row.key_hash };
   }
 
-  /** Records when sites were last seen. */
-  touchSites(entries: readonly { database: string; siteId: string; at: number }[]): void {
+  /** Records when sites were last seen, and how far their last check had caught up. */
+  touchSites(entries: readonly { database: string; siteId: string; at: number; caughtUpTo: number | null }[]): void {
     if (entries.length === 0) return;
     const upsert = this.prepare(
-      'INSERT INTO sites (database, site_id, first_seen, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT (database, site_id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)',
+      `INSERT INTO sites (database, site_id, first_seen, last_seen, caught_up_to) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (database, site_id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), caught_up_to = coalesce(excluded.caught_up_to, caught_up_to)`,
     );
     this.db.transaction(() => {
-      for (const e of entries) upsert.run(e.database, e.siteId, e.at, e.at);
+      for (const e of entries) upsert.run(e.database, e.siteId, e.at, e.at, e.caughtUpTo);
     })();
   }
 
   listSites(database: string): SiteRecord[] {
-    return (this.prepare('SELECT site_id, first_seen, last_seen FROM sites WHERE database = ? ORDER BY first_seen, site_id').all(database) as {
+    return (this.prepare('SELECT site_id, first_seen, last_seen, caught_up_to FROM sites WHERE database = ? ORDER BY first_seen, site_id').all(database) as {
       site_id: string;
       first_seen: number;
       last_seen: number;
-    }[]).map((r) => ({ siteId: r.site_id, firstSeen: r.first_seen, lastSeen: r.last_seen }));
+      caught_up_to: number | null;
+    }[]).map((r) => ({ siteId: r.site_id, firstSeen: r.first_seen, lastSeen: r.last_seen, caughtUpTo: r.caught_up_to }));
   }
 
   /** A server setting, or undefined when it was never written. */
