@@ -3,7 +3,7 @@
 // in Atomics.wait; the answer is then taken with receiveMessageOnPort, without the event loop.
 
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
-import { transportError } from './fetch-transport.js';
+import { redact, transportError } from './fetch-transport.js';
 import type { BlockingTransport, HttpRequest, HttpResponse, RequestOptions } from './http-transport.js';
 import { NetworkError } from './network-error.js';
 
@@ -41,7 +41,7 @@ export const blockingTransport: BlockingTransport = (request: HttpRequest, optio
     worker.postMessage({ request, timeoutMs: options.timeoutMs, port: port2, flag }, [port2]);
     // The worker enforces the timeout itself; the extra second covers a worker that hangs.
     if (Atomics.wait(flag, 0, 0, options.timeoutMs + 1000) === 'timed-out') {
-      throw new NetworkError('TIMEOUT', `${request.method} ${request.url.split('?')[0]} timed out after ${options.timeoutMs} ms`);
+      throw new NetworkError('TIMEOUT', `${request.method} ${redact(request.url)} timed out after ${options.timeoutMs} ms`);
     }
     const message = receiveMessageOnPort(port1);
     if (!message) throw new NetworkError('PROTOCOL', 'the network worker finished without an answer');

@@ -12,6 +12,7 @@
 
 import type { Change } from '../codec/payload.js';
 import type { CloudSyncEngine } from '../engine/cloudsync.js';
+import { redact } from './fetch-transport.js';
 import type { HttpRequest, HttpResponse } from './http-transport.js';
 import { NetworkError } from './network-error.js';
 import { isAfter, type Position, readWatermark, saveWatermark, writeWatermark } from './watermarks.js';
@@ -186,7 +187,7 @@ function* request(context: ProtocolContext, phase: SyncPhase, request: HttpReque
   if (!response) throw new NetworkError('PROTOCOL', 'the transport returned no response');
   if (response.status >= 400) {
     const text = textOf(response).trim().slice(0, 500);
-    throw new NetworkError('HTTP', `${request.method} ${request.url.split('?')[0]}: ${response.status}${text ? ` ${text}` : ''}`, response.status);
+    throw new NetworkError('HTTP', `${request.method} ${redact(request.url)}: ${response.status}${text ? ` ${text}` : ''}`, response.status);
   }
   return response;
 }

@@ -202,6 +202,12 @@ export class CloudSyncEngine {
     return this.clock.current;
   }
 
+  /** The newest db_version stored in the database, read now (other connections' commits included). */
+  storedVersion(): number {
+    this.maxVersion ??= this.db.prepare(`SELECT v FROM ${MAX_VERSION_VIEW}`);
+    return Number(this.maxVersion.get()?.[0] ?? 0);
+  }
+
   /** A new UUIDv7 string. */
   uuid(): string {
     return formatUuid(createUuidBytes(this.now(), this.random));
@@ -490,8 +496,7 @@ export class CloudSyncEngine {
    * read from the view the triggers read too.
    */
   private readClock(): void {
-    this.maxVersion ??= this.db.prepare(`SELECT v FROM ${MAX_VERSION_VIEW}`);
-    const max = Number(this.maxVersion.get()?.[0] ?? 0);
+    const max = this.storedVersion();
     if (max > this.clock.current || !this.db.inTransaction) this.clock.reset(Math.max(max, this.clock.current));
   }
 

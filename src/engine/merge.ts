@@ -173,10 +173,10 @@ class RowMerge {
     if (this.pk.length !== table.layout.pk.length) {
       throw new CloudSyncError('PAYLOAD', `${fn}: primary key of ${table.name} has ${this.pk.length} values, the table has ${table.layout.pk.length} key columns`);
     }
-    const meta = table.statement('meta.get', () => `SELECT clocks FROM ${table.quotedMeta} WHERE ${table.metaKeyMatch}`).get(this.pk);
-    this.clocks = meta ? readRowClocks(meta[0], table.cellCount) : null;
+    const stored = table.storedClocks(this.pk);
+    this.clocks = stored !== undefined ? readRowClocks(stored, table.cellCount) : null;
     // Without meta the row is unknown here: assume no base row and upsert (robust if one exists).
-    this.base = meta ? undefined : null;
+    this.base = stored !== undefined ? undefined : null;
   }
 
   /** Applies one change (the rules of the reference's merge_insert). */

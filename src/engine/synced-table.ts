@@ -1,5 +1,6 @@
 // The in-memory context of one synced table: its layout, state and cached statements.
 
+import type { SqlValue } from '../codec/value.js';
 import type { Connection, Statement } from './connection.js';
 import type { Settings } from './settings.js';
 import { readTableShape } from './table-schema.js';
@@ -48,6 +49,12 @@ export class SyncedTable {
 
   get quotedName(): string {
     return q(this.name);
+  }
+
+  /** The stored `clocks` of a row's meta row, or undefined when it has none. */
+  storedClocks(keys: readonly SqlValue[]): SqlValue | undefined {
+    const row = this.statement('meta.get', () => `SELECT clocks FROM ${this.quotedMeta} WHERE ${this.metaKeyMatch}`).get(keys);
+    return row === undefined ? undefined : (row[0] ?? null);
   }
 
   /** A statement prepared once per table and SQL text. */

@@ -83,7 +83,6 @@ export class RowSecurity {
   private cachedVersion = -1;
   private readonly dataVersion: Statement;
   private insertSeen: Statement | null = null;
-  private maxVersion: Statement | null = null;
 
   constructor(private readonly engine: CloudSyncEngine) {
     engine.db.exec(SCHEMA);
@@ -159,7 +158,7 @@ export class RowSecurity {
       // Every change up to the newest db_version was looked at; when the rows sent end before it,
       // a marker that changes nothing moves the device's watermark there, so the next check does
       // not look at the same rows again (and says nothing about them).
-      const horizon = { dbVersion: this.newestVersion(), seq: HORIZON_SEQ };
+      const horizon = { dbVersion: this.engine.storedVersion(), seq: HORIZON_SEQ };
       const lastSent = chosen[chosen.length - 1]?.last;
       const marker = isAfter(horizon, since) && (lastSent === undefined || isAfter(horizon, lastSent)) ? this.horizonMarker(horizon) : null;
       return splitPayloads((sink, begin) => {
@@ -217,13 +216,6 @@ export class RowSecurity {
       }
       return { changes: applied, refused, restore: this.restore(user, refused) };
     });
-  }
-
-  /** The newest db_version stored, read now. */
-  private newestVersion(): number {
-    this.maxVersion ??= this.engine.db.prepare('SELECT v FROM cloudsync_max_version');
-    const row = this.maxVersion.get();
-    return Number(row?.[0] ?? 0);
   }
 
   /**
@@ -293,13 +285,11 @@ export class RowSecurity {
       }
       if (read !== null) {
         const had = table.statement('rls.had', () => 'SELECT pk FROM cloudsync_rls_seen WHERE user_id = ? AND tbl = ?');
-        const meta = table.statement('rls.meta', () => `SELECT clocks FROM ${table.quotedMeta} WHERE ${table.metaKeyMatch}`);
         for (const [pkValue] of had.all([user.userId, table.name])) {
           const pk = pkValue as Uint8Array;
           if (shown.has(Buffer.from(pk).toString('latin1'))) continue;
-          const keys = decodePk(pk);
-          const clocks = meta.get(keys);
-          if (clocks) removal(pk, clocks[0]);
+          const clocks = table.storedClocks(decodePk(pk));
+          if (clocks !== undefined) removal(pk, clocks);
         }
       } else {
         // A table without policies: its deleted rows travel as deletes, as without security.
@@ -406,9 +396,9 @@ export class RowSecurity {
       if (!table || (policy && policy.read === null)) continue;
       const keys = decodePk(refusal.pk);
       const values = this.visibleRow(table, policy?.read ? `(${policy.read})` : '1').get(keys);
-      const meta = table.statement('rls.meta', () => `SELECT clocks FROM ${table.quotedMeta} WHERE ${table.metaKeyMatch}`).get(keys);
-      if (!values || !meta) continue;
-      const clocks = readRowClocks(meta[0], table.cellCount);
+      const stored = table.storedClocks(keys);
+      if (!values || stored === undefined) continue;
+      const clocks = readRowClocks(stored, table.cellCount);
       const last = newest(clocks);
       if (last) picks.push({ table, pk: refusal.pk, clocks, values, last });
     }

@@ -5,16 +5,14 @@
 import type { SqlValue } from '../codec/value.js';
 import type { NetworkSync } from '../client/network-sync.js';
 import type { Connection } from '../engine/connection.js';
-import { CloudSyncError } from '../engine/errors.js';
 import type { DeferredCalls } from './deferred-calls.js';
+import { checkArity, text } from './register.js';
 
 /** Registers cloudsync_network_* on a connection. */
 export function registerNetworkFunctions(db: Connection, network: NetworkSync, deferred: DeferredCalls): void {
   const define = (name: string, arities: readonly number[], work: (args: SqlValue[]) => SqlValue, defer = true) => {
     db.registerFunction(name, (args) => {
-      if (!arities.includes(args.length)) {
-        throw new CloudSyncError('MISUSE', `${name}: wrong number of arguments (${args.length}); expected ${arities.join(' or ')}`);
-      }
+      checkArity(name, args, arities);
       const run = () => named(name, () => work(args));
       return defer ? deferred.call(name, run) : run();
     });
@@ -31,11 +29,6 @@ export function registerNetworkFunctions(db: Connection, network: NetworkSync, d
   );
   define('cloudsync_network_reset_sync_version', [0], () => (network.resetSyncVersion(), null));
   define('cloudsync_network_logout', [0], () => (network.logout(), null));
-}
-
-function text(value: SqlValue | undefined): string {
-  if (value === null || value === undefined) throw new CloudSyncError('MISUSE', 'a NULL argument was given');
-  return value instanceof Uint8Array ? new TextDecoder().decode(value) : String(value);
 }
 
 /** Makes the error message start with the SQL function's name. */

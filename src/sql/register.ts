@@ -124,12 +124,14 @@ function integer(fn: string, value: SqlValue | undefined): number {
   return Number(value);
 }
 
-function text(value: SqlValue | undefined): string {
-  if (value === null || value === undefined) throw new CloudSyncError('MISUSE', 'a NULL name was given');
+/** A TEXT argument (a BLOB is read as UTF-8); NULL is refused. */
+export function text(value: SqlValue | undefined): string {
+  if (value === null || value === undefined) throw new CloudSyncError('MISUSE', 'a NULL argument was given');
   return value instanceof Uint8Array ? new TextDecoder().decode(value) : String(value);
 }
 
-function checkArity(name: string, args: readonly SqlValue[], arities: readonly number[]): void {
+/** Refuses a call with a number of arguments the function does not take (-1: any). */
+export function checkArity(name: string, args: readonly SqlValue[], arities: readonly number[]): void {
   if (arities.includes(-1) || arities.includes(args.length)) return;
   throw new CloudSyncError('MISUSE', `${name}: wrong number of arguments (${args.length}); expected ${arities.join(' or ')}`);
 }

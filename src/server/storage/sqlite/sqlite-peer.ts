@@ -48,16 +48,11 @@ export class SqlitePeer implements Peer {
   download(site: Uint8Array, since: Position, maxBytes: number, user: PolicyUser | null): EncodedPayload[] {
     // A check watermark is a position of this database, so it cannot be past its newest version
     // unless the database lost changes (restored from an older backup): say so rather than stay silent.
-    if (since.dbVersion > this.sync.dbVersion() && since.dbVersion > this.newestVersion()) {
-      throw new HttpError(409, `the check watermark ${since.dbVersion} is past this database's newest version ${this.newestVersion()} (was the server restored from a backup?); run cloudsync_network_reset_sync_version() to download everything again`);
+    if (since.dbVersion > this.sync.dbVersion() && since.dbVersion > this.sync.engine.storedVersion()) {
+      throw new HttpError(409, `the check watermark ${since.dbVersion} is past this database's newest version ${this.sync.engine.storedVersion()} (was the server restored from a backup?); run cloudsync_network_reset_sync_version() to download everything again`);
     }
     if (user !== null && this.security.active) return this.security.download(user, site, since, maxBytes);
     return this.sync.encodePayloads({ sinceDbVersion: since.dbVersion, sinceSeq: since.seq, excludeSite: site, keepLast: true }, { maxBytes });
-  }
-
-  /** The newest db_version stored, read from the database. */
-  private newestVersion(): number {
-    return Number(this.db.prepare('SELECT v FROM cloudsync_max_version').pluck().get() ?? 0);
   }
 
   status(): PeerStatus {
