@@ -81,6 +81,8 @@ export class RowSecurity {
   private user: PolicyUser | null = null;
   private cached: Map<string, TablePolicy> | null = null;
   private cachedVersion = -1;
+  /** The policies of the operation running now (see `as`). */
+  private pinned: Map<string, TablePolicy> | null = null;
   private readonly dataVersion: Statement;
   private insertSeen: Statement | null = null;
 
@@ -232,14 +234,17 @@ export class RowSecurity {
   /** Runs `work` with auth_userid() and auth_claim() answering for `user`. */
   private as<T>(user: PolicyUser, work: () => T): T {
     this.user = user;
+    this.pinned = this.load(); // one look at the policies per operation, not one per row
     try {
       return work();
     } finally {
       this.user = null;
+      this.pinned = null;
     }
   }
 
   private load(): Map<string, TablePolicy> {
+    if (this.pinned) return this.pinned;
     // Policies set by another process (the CLI next to a running server) show as a new data_version.
     const version = Number(this.dataVersion.get()?.[0] ?? 0);
     if (version !== this.cachedVersion) this.cached = null;
