@@ -4,7 +4,8 @@
 import { encodePk } from '../codec/pk.js';
 import { type PayloadEncoder, SENTINEL } from '../codec/payload.js';
 import type { SqlValue } from '../codec/value.js';
-import { causalLength, readRowClocks } from './row-clocks.js';
+import { clockBuffer, PART_SIZE } from './clock-text.js';
+import { causalLengthOfParts, readClockParts } from './row-clocks.js';
 import type { SyncedTable } from './synced-table.js';
 
 /** Which changes to read. */
@@ -169,6 +170,9 @@ class ChangeRecords {
   }
 }
 
+// The buffer collectTable reads each row's clocks into.
+let parts = new Float64Array(64);
+
 function collectTable(table: SyncedTable, since: number, sinceSeq: number, sites: SiteMatch, records: ChangeRecords): void {
   const keyCount = table.layout.pk.length;
   const columns = table.layout.columns;
@@ -182,25 +186,27 @@ function collectTable(table: SyncedTable, since: number, sinceSeq: number, sites
   });
   const passes = (dbVersion: number, seq: number, site: number) =>
     (dbVersion > since || (dbVersion === since && seq > sinceSeq)) && (sites.only === null || site === sites.only) && site !== sites.except;
+  const partCount = columns.length + 1;
+  parts = clockBuffer(parts, partCount);
+  const clocks = parts;
   for (const values of statement.iterate([BigInt(since)])) {
-    const clocks = readRowClocks(values[keyCount], columns.length);
+    readClockParts(values[keyCount], partCount, clocks);
     const baseExists = Number(values[keyCount + 1]) === 1;
     const rowIndex = records.rows.length;
     let used = false;
-    const sentinel = clocks.sentinel;
-    if (sentinel && passes(sentinel.dbVersion, sentinel.seq, sentinel.site)) {
-      records.add(rowIndex, -1, sentinel.version, sentinel.dbVersion, sentinel.seq, sentinel.site);
+    // Cells of a row that is gone cannot be read (the reference drops them too): only the sentinel then.
+    const last = baseExists ? partCount : 1;
+    for (let p = 0; p < last; p++) {
+      const at = p * PART_SIZE;
+      const version = clocks[at] as number;
+      if (version < 0) continue;
+      const dbVersion = clocks[at + 1] as number;
+      const seq = clocks[at + 2] as number;
+      const site = clocks[at + 3] as number;
+      if (!passes(dbVersion, seq, site)) continue;
+      records.add(rowIndex, p - 1, version, dbVersion, seq, site);
       used = true;
     }
-    // Cells of a row that is gone cannot be read (the reference drops them too).
-    if (baseExists) {
-      for (let i = 0; i < columns.length; i++) {
-        const cell = clocks.cells[i];
-        if (!cell || !passes(cell.dbVersion, cell.seq, cell.site)) continue;
-        records.add(rowIndex, i, cell.version, cell.dbVersion, cell.seq, cell.site);
-        used = true;
-      }
-    }
-    if (used) records.rows.push({ table, values, cl: causalLength(clocks) });
+    if (used) records.rows.push({ table, values, cl: causalLengthOfParts(clocks, partCount) });
   }
 }

@@ -1,8 +1,11 @@
 // How a local INSERT, UPDATE, DELETE or primary-key change moves a row's clocks (the reference's
 // insert/update/delete algorithms). Pure functions: the triggers call them through SQL functions.
 
+import { clockBuffer, formatClockParts, PART_SIZE, parseClockText } from './clock-text.js';
 import { CloudSyncError } from './errors.js';
-import { type CellClock, causalLength, FRESH_SEQ_LIMIT, type RowClocks } from './row-clocks.js';
+import { type CellClock, causalLength, corruptClocks, FRESH_SEQ_LIMIT, type RowClocks } from './row-clocks.js';
+
+let scratch = new Float64Array(64);
 
 /** Local time for one write: the transaction's db_version and a seq source. */
 export interface WriteTime {
@@ -48,6 +51,25 @@ export function freshClocksAfterUpdate(stored: number, cellCount: number, change
     }
   }
   return `${max}[null${cells}]`;
+}
+
+/**
+ * The text form of clocksAfterUpdate for a row whose stored clocks are TEXT: the same string that
+ * writeRowClocks(clocksAfterUpdate(readRowClocks(stored), …)) gives, edited in a flat buffer.
+ */
+export function textClocksAfterUpdate(stored: string, cellCount: number, changed: readonly boolean[], time: WriteTime): string {
+  scratch = clockBuffer(scratch, cellCount + 1);
+  const parts = scratch;
+  if (!parseClockText(stored, cellCount + 1, parts)) throw corruptClocks();
+  for (let i = 0; i < cellCount; i++) {
+    if (!changed[i]) continue;
+    const at = (i + 1) * PART_SIZE;
+    parts[at] = Math.max(parts[at] as number, 0) + 1;
+    parts[at + 1] = time.dbVersion;
+    parts[at + 2] = time.takeSeq();
+    parts[at + 3] = 0;
+  }
+  return formatClockParts(parts, cellCount + 1);
 }
 
 /** Clocks after a local DELETE: the sentinel counts one more (even: deleted); cells are dropped. */

@@ -137,33 +137,43 @@ CREATE TEMP TRIGGER cloudsync_changes_update INSTEAD OF UPDATE ON cloudsync_chan
 CREATE TEMP TRIGGER cloudsync_changes_delete INSTEAD OF DELETE ON cloudsync_changes BEGIN ${refuse} END;`);
 }
 
-/** The rows of one table in cloudsync_changes, computed by SQLite alone (json_each over the clocks). */
+/**
+ * The rows of one table in cloudsync_changes, computed by SQLite alone (json_each over the clocks).
+ * Each branch reads a meta row and its base row once in a subquery (LIMIT -1 keeps SQLite from
+ * flattening it, which would encode the key and parse the clocks again for every cell), then
+ * expands it into one row per cell.
+ */
 function changesBranch(layout: TableLayout): string {
   const n = layout.columns.length;
   const meta = q(metaTableName(layout.name));
   const tbl = quoteLiteral(layout.name);
   const pk = `cloudsync_pk_encode(${layout.pk.map((_, i) => `m.pk${i + 1}`).join(', ')})`;
   const join = layout.pk.map((c, i) => `b.${q(c.name)} = m.pk${i + 1}`).join(' AND ');
-  const firstKey = `b.${q(layout.pk[0]?.name ?? '')}`;
-  // cell i is number i + 1 in the JSON array (0 is the sentinel)
-  const names = layout.columns.map((name, i) => `(${i + 1}, ${quoteLiteral(name)})`);
-  const valueOf = (number: string) => (n > 0 ? `CASE ${number} ${layout.columns.map((name, i) => `WHEN ${i + 1} THEN b.${q(name)}`).join(' ')} ELSE NULL END` : 'NULL');
-  const json = "substr(m.clocks, instr(m.clocks, '['))";
+  const present = `b.${q(layout.pk[0]?.name ?? '')} IS NOT NULL`;
+  // cell i is number i + 1 in the JSON array (0 is the sentinel); its base value is column v<i+1>
+  const values = layout.columns.map((name, i) => `, b.${q(name)} AS v${i + 1}`).join('');
+  const valueOf = (number: string) => (n > 0 ? `CASE ${number} ${layout.columns.map((_, i) => `WHEN ${i + 1} THEN r.v${i + 1}`).join(' ')} END` : 'NULL');
+  const nameOf = (number: string, sentinel: boolean) =>
+    `CASE ${number} ${sentinel ? `WHEN 0 THEN ${quoteLiteral(SENTINEL)} ` : ''}${layout.columns.map((name, i) => `WHEN ${i + 1} THEN ${quoteLiteral(name)}`).join(' ')} END`;
   const site = (ordinal: string) => `(SELECT s.site_id FROM cloudsync_site_id AS s WHERE s.rowid = ${ordinal})`;
+  const json = "substr(m.clocks, instr(m.clocks, '['))";
+  const numbers = Array.from({ length: n }, (_, i) => `(${i + 1})`).join(', ');
   const fresh =
     n === 0
       ? []
       : [
-          `SELECT ${tbl} AS tbl, ${pk} AS pk, c.column2 AS col_name, ${valueOf('c.column1')} AS col_value, 1 AS col_version, m.db_version AS db_version,
-  ${site('0')} AS site_id, 1 AS cl, (m.clocks & 1073741823) + c.column1 - 1 AS seq
-FROM ${meta} AS m CROSS JOIN (VALUES ${names.join(', ')}) AS c JOIN ${q(layout.name)} AS b ON ${join}
-WHERE typeof(m.clocks) = 'integer'`,
+          `SELECT ${tbl} AS tbl, r.pk AS pk, ${nameOf('c.column1', false)} AS col_name, ${valueOf('c.column1')} AS col_value, 1 AS col_version, r.db_version AS db_version,
+  ${site('0')} AS site_id, 1 AS cl, r.first + c.column1 - 1 AS seq
+FROM (SELECT ${pk} AS pk, m.db_version AS db_version, m.clocks & 1073741823 AS first${values}
+  FROM ${meta} AS m CROSS JOIN ${q(layout.name)} AS b ON ${join} WHERE typeof(m.clocks) = 'integer' LIMIT -1) AS r
+CROSS JOIN (VALUES ${numbers}) AS c`,
         ];
-  const stored = `SELECT ${tbl} AS tbl, ${pk} AS pk, c.column2 AS col_name, ${valueOf('j.key')} AS col_value, j.value ->> 0 AS col_version, j.value ->> 1 AS db_version,
-  ${site('j.value ->> 3')} AS site_id, coalesce(${json} -> '$[0]' ->> 0, 1) AS cl, j.value ->> 2 AS seq
-FROM ${meta} AS m JOIN json_each(${json}) AS j JOIN (VALUES ${[`(0, ${quoteLiteral(SENTINEL)})`, ...names].join(', ')}) AS c ON c.column1 = j.key
-LEFT JOIN ${q(layout.name)} AS b ON ${join}
-WHERE typeof(m.clocks) = 'text' AND j.type = 'array' AND (j.key = 0 OR ${firstKey} IS NOT NULL)`;
+  const stored = `SELECT ${tbl} AS tbl, r.pk AS pk, ${nameOf('j.key', true)} AS col_name, ${valueOf('j.key')} AS col_value, j.value ->> 0 AS col_version, j.value ->> 1 AS db_version,
+  ${site('j.value ->> 3')} AS site_id, r.cl AS cl, j.value ->> 2 AS seq
+FROM (SELECT ${pk} AS pk, ${json} AS json, coalesce(${json} -> '$[0]' ->> 0, 1) AS cl, ${present} AS present${values}
+  FROM ${meta} AS m LEFT JOIN ${q(layout.name)} AS b ON ${join} WHERE typeof(m.clocks) = 'text' LIMIT -1) AS r
+CROSS JOIN json_each(r.json) AS j
+WHERE j.type = 'array' AND j.key <= ${n} AND (j.key = 0 OR r.present)`;
   return [...fresh, stored].join('\nUNION ALL\n');
 }
 

@@ -16,7 +16,12 @@
 //   SQLite derives `db_version` from it with a plain CAST; JSON because SQLite's json_each then
 //   expands the cells in the cloudsync_changes view without calling JavaScript.
 
+import { clockBuffer, freshClockParts, PART_SIZE, parseClockText } from './clock-text.js';
 import { CloudSyncError } from './errors.js';
+
+// The buffer readRowClocks reads into.
+let scratch = new Float64Array(64);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** The clock of one cell or of the sentinel. `site` is an ordinal: 0 is the local site. */
 export interface CellClock {
@@ -60,27 +65,40 @@ export function freshClocks(dbVersion: number, firstSeq: number): bigint {
 
 /** Reads the `clocks` column of a meta row. */
 export function readRowClocks(stored: unknown, cellCount: number): RowClocks {
-  if (typeof stored === 'bigint' || typeof stored === 'number') {
-    const value = BigInt(stored);
-    const dbVersion = Number(value / BigInt(FRESH_SEQ_LIMIT));
-    const first = Number(value % BigInt(FRESH_SEQ_LIMIT));
-    const cells: CellClock[] = [];
-    for (let i = 0; i < cellCount; i++) cells.push({ version: 1, dbVersion, seq: first + i, site: 0 });
-    return { sentinel: null, cells };
-  }
-  if (typeof stored !== 'string') throw corrupt();
-  const open = stored.indexOf('[');
-  if (open < 1 || !/^[0-9]+$/.test(stored.slice(0, open))) throw corrupt();
-  let parts: unknown;
-  try {
-    parts = JSON.parse(stored.slice(open));
-  } catch {
-    throw corrupt();
-  }
-  if (!Array.isArray(parts) || parts.length === 0) throw corrupt();
+  scratch = clockBuffer(scratch, cellCount + 1);
+  readClockParts(stored, cellCount + 1, scratch);
   const cells: (CellClock | null)[] = [];
-  for (let i = 1; i <= cellCount; i++) cells.push(i < parts.length ? clockOf(parts[i]) : null);
-  return { sentinel: clockOf(parts[0]), cells };
+  for (let i = 1; i <= cellCount; i++) cells.push(clockAt(scratch, i));
+  return { sentinel: clockAt(scratch, 0), cells };
+}
+
+/**
+ * Reads the `clocks` column into a flat buffer of `partCount` parts (sentinel, then cells; see
+ * clock-text.ts), without an object per cell: for the loops that read every meta row.
+ */
+export function readClockParts(stored: unknown, partCount: number, out: Float64Array): void {
+  if (typeof stored === 'bigint' || typeof stored === 'number') {
+    let dbVersion: number;
+    let first: number;
+    if (typeof stored === 'number' || stored <= MAX_SAFE) {
+      const value = Number(stored);
+      dbVersion = Math.floor(value / FRESH_SEQ_LIMIT);
+      first = value - dbVersion * FRESH_SEQ_LIMIT;
+    } else {
+      dbVersion = Number(stored / BigInt(FRESH_SEQ_LIMIT));
+      first = Number(stored % BigInt(FRESH_SEQ_LIMIT));
+    }
+    freshClockParts(dbVersion, first, partCount, out);
+    return;
+  }
+  if (typeof stored !== 'string' || !parseClockText(stored, partCount, out)) throw corruptClocks();
+}
+
+/** The causal length of clocks in a flat buffer (see causalLength). */
+export function causalLengthOfParts(parts: Float64Array, partCount: number): number {
+  if ((parts[0] as number) >= 0) return parts[0] as number;
+  for (let p = 1; p < partCount; p++) if ((parts[p * PART_SIZE] as number) >= 0) return 1;
+  return 0;
 }
 
 /** Encodes clocks for the `clocks` column (always the TEXT form). */
@@ -94,12 +112,13 @@ function partText(clock: CellClock | null): string {
   return clock === null ? 'null' : `[${clock.version},${clock.dbVersion},${clock.seq},${clock.site}]`;
 }
 
-function clockOf(part: unknown): CellClock | null {
-  if (part === null) return null;
-  if (!Array.isArray(part) || part.length !== 4 || !part.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) throw corrupt();
-  return { version: part[0] as number, dbVersion: part[1] as number, seq: part[2] as number, site: part[3] as number };
+function clockAt(parts: Float64Array, part: number): CellClock | null {
+  const at = part * PART_SIZE;
+  const version = parts[at] as number;
+  return version < 0 ? null : { version, dbVersion: parts[at + 1] as number, seq: parts[at + 2] as number, site: parts[at + 3] as number };
 }
 
-function corrupt(): CloudSyncError {
+/** Throws the error of a meta row whose clocks cannot be read. */
+export function corruptClocks(): CloudSyncError {
   return new CloudSyncError('SCHEMA', 'cloudsync: corrupt clocks in a meta row');
 }

@@ -2,7 +2,7 @@
 // engine method of the same name; writers go through DeferredCalls (see deferred-calls.ts).
 
 import { decodePk, encodePk } from '../codec/pk.js';
-import { type Change, encodePayload, SENTINEL } from '../codec/payload.js';
+import { type Change, PayloadEncoder, SENTINEL } from '../codec/payload.js';
 import type { SqlValue } from '../codec/value.js';
 import { type CloudSyncEngine, LIBRARY_VERSION } from '../engine/cloudsync.js';
 import { CloudSyncError } from '../engine/errors.js';
@@ -89,18 +89,21 @@ export function registerSqlFunctions(engine: CloudSyncEngine, deferred: Deferred
     return null;
   });
 
-  db.registerAggregate<Change[]>('cloudsync_payload_encode', {
-    start: () => [],
-    step: (rows, args) => {
-      rows.push(changeOf('cloudsync_payload_encode', args));
-      return rows;
+  // Rows stream into one encoder: no change objects kept, no copies of the blobs.
+  db.registerAggregate<PayloadEncoder | null>('cloudsync_payload_encode', {
+    start: () => null,
+    step: (encoder, args) => {
+      const change = changeOf('cloudsync_payload_encode', args, false);
+      const out = encoder ?? new PayloadEncoder({ schemaHash: engine.schemaHash() });
+      out.add(change);
+      return out;
     },
-    result: (rows) => (rows.length === 0 ? null : encodePayload(rows, { schemaHash: engine.schemaHash() })),
+    result: (encoder) => (encoder === null || encoder.count === 0 ? null : encoder.finish()),
   });
 }
 
-/** Builds a change from the nine columns of cloudsync_changes. */
-function changeOf(fn: string, args: SqlValue[]): Change {
+/** Builds a change from the nine columns of cloudsync_changes; `keep`: copy the blobs, for a change that outlives the call. */
+function changeOf(fn: string, args: SqlValue[], keep = true): Change {
   if (args.length !== 9) throw new CloudSyncError('MISUSE', `${fn}: expects the 9 columns of cloudsync_changes, got ${args.length}`);
   const [tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq] = args;
   if (typeof tbl !== 'string' || !(pk instanceof Uint8Array) || !(siteId instanceof Uint8Array)) {
@@ -108,12 +111,12 @@ function changeOf(fn: string, args: SqlValue[]): Change {
   }
   return {
     tbl,
-    pk: Uint8Array.from(pk),
+    pk: keep ? Uint8Array.from(pk) : pk,
     colName: colName == null ? SENTINEL : text(colName),
     colValue: colValue ?? null,
     colVersion: integer(fn, colVersion),
     dbVersion: integer(fn, dbVersion),
-    siteId: Uint8Array.from(siteId),
+    siteId: keep ? Uint8Array.from(siteId) : siteId,
     cl: integer(fn, cl),
     seq: integer(fn, seq),
   };

@@ -1,0 +1,194 @@
+// Floors: what the least a tracking design must do costs on this machine, beside our engine, as
+// ratios against plain SQLite in the same run. `npm run bench:floors` (options: --rows N --runs N
+// --single N).
+//
+// Every sync engine that merges per cell and sends "the changes since version X" without scanning
+// the whole table keeps, for every base row, a metadata row found by primary key, and an index by
+// db_version. The rungs below add those parts one at a time, with triggers written in plain SQL
+// (no JavaScript unless said), so the figures are lower bounds for any such design on this binding:
+//   meta       a trigger writes one meta row (an integer) per base row, no index
+//   meta+index the same with an index on the meta row's version
+//   +1 js call the same, the value coming from one JavaScript function (what computing a clock costs)
+//   ours       sqlite-sync as shipped
+// Same table, data and steps as bench/engine.bench.ts (sequential dataset).
+//
+// For the read and apply paths the floor is what the binding alone costs: reading every meta row
+// joined to its base row (what any encoder must read) plus LZ4 at our default level, and writing
+// the replica's base and meta rows with prepared statements (what any apply must write).
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import { compressBlock } from '../src/codec/compression.js';
+import { load } from '../src/index.js';
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '50000' },
+    runs: { type: 'string', default: '5' },
+    single: { type: 'string', default: '2000' },
+  },
+});
+const ROWS = Number(args.rows);
+const RUNS = Number(args.runs);
+const SINGLE = Number(args.single);
+const folder = mkdtempSync(join(tmpdir(), 'sqlite-sync-floors-'));
+const SCHEMA = 'CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, a TEXT, b INTEGER, c REAL, d TEXT)';
+
+type Rung = 'plain' | 'meta' | 'meta+index' | '+1 js call' | 'ours';
+const RUNGS: Rung[] = ['plain', 'meta', 'meta+index', '+1 js call', 'ours'];
+const row = (i: number): [string, string, number, number, string] => [`id${String(i).padStart(6, '0')}`, `a${i}`, i, i * 1.5, 'text'];
+let counter = 0;
+
+function open(storage: string, rung: Rung): Database.Database {
+  const db = new Database(storage === 'memory' ? ':memory:' : join(folder, `db-${counter++}.db`));
+  if (storage !== 'memory') {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+  }
+  db.exec(SCHEMA);
+  if (rung === 'ours') {
+    load(db);
+    db.prepare("SELECT cloudsync_init('t')").get();
+    return db;
+  }
+  if (rung === 'plain') return db;
+  let next = 0;
+  db.function('next_clock', () => ++next);
+  const value = rung === '+1 js call' ? 'next_clock()' : '1';
+  const update = rung === '+1 js call' ? 'next_clock()' : 'v + 1';
+  db.exec(`CREATE TABLE m (pk TEXT PRIMARY KEY NOT NULL, v INTEGER NOT NULL) WITHOUT ROWID;
+    ${rung === 'meta' ? '' : 'CREATE INDEX m_v ON m (v);'}
+    CREATE TRIGGER m_insert AFTER INSERT ON t BEGIN INSERT INTO m VALUES (NEW.id, ${value}); END;
+    CREATE TRIGGER m_update AFTER UPDATE ON t BEGIN UPDATE m SET v = ${update} WHERE pk = NEW.id; END;`);
+  return db;
+}
+
+function time(work: () => void): number {
+  const start = process.hrtime.bigint();
+  work();
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+interface Figures {
+  insert: number;
+  update: number;
+  single: number;
+}
+
+function runOnce(storage: string, rung: Rung): Figures {
+  const db = open(storage, rung);
+  const insert = db.prepare('INSERT INTO t (id, a, b, c, d) VALUES (?, ?, ?, ?, ?)');
+  const update = db.prepare('UPDATE t SET b = ? WHERE id = ?');
+  const figures = { insert: 0, update: 0, single: 0 };
+  figures.insert = time(() => db.transaction(() => {
+    for (let i = 0; i < ROWS; i++) insert.run(...row(i));
+  })());
+  figures.update = time(() => db.transaction(() => {
+    for (let i = 0; i < ROWS; i++) update.run(i + 1, row(i)[0]);
+  })());
+  figures.single = time(() => {
+    for (let i = ROWS; i < ROWS + SINGLE; i++) insert.run(...row(i));
+  });
+  db.close();
+  return figures;
+}
+
+interface PathFigures {
+  changes: number;
+  fetch: number;
+  compress: number;
+  encode: number;
+  write: number;
+  apply: number;
+}
+
+/** The read and apply paths on a WAL file or in memory: the binding's share against ours. */
+function runPaths(storage: string): PathFigures {
+  const db = open(storage, 'ours');
+  const insert = db.prepare('INSERT INTO t (id, a, b, c, d) VALUES (?, ?, ?, ?, ?)');
+  db.transaction(() => {
+    for (let i = 0; i < ROWS; i++) insert.run(...row(i));
+  })();
+  const update = db.prepare('UPDATE t SET b = ? WHERE id = ?');
+  db.transaction(() => {
+    for (let i = 0; i < ROWS; i++) update.run(i + 1, row(i)[0]);
+  })();
+  const changes = db.prepare('SELECT count(*) FROM cloudsync_changes').pluck().get() as number;
+  const read = db.prepare('SELECT m.pk1, m.clocks, b.id IS NOT NULL, b.a, b.b, b.c, b.d FROM t_cloudsync AS m LEFT JOIN t AS b ON b.id = m.pk1 WHERE m.db_version >= 0 ORDER BY m.db_version').raw(true);
+  read.safeIntegers(true);
+  const fetch = time(() => {
+    for (const values of read.iterate()) void values;
+  });
+  const raw = db.prepare(`SELECT cloudsync_payload_encode(tbl, pk, col_name, col_value, col_version, db_version, site_id, cl, seq) FROM cloudsync_changes`).pluck().get() as Buffer;
+  const body = new Uint8Array(raw.subarray(32));
+  const compress = time(() => compressBlock(body));
+  let payload: Buffer | null = null;
+  const encode = time(() => (payload = db.prepare('SELECT cloudsync_payload_encode(tbl, pk, col_name, col_value, col_version, db_version, site_id, cl, seq) FROM cloudsync_changes').pluck().get() as Buffer));
+  const rows = db.prepare('SELECT id, a, b, c, d FROM t').raw(true).all() as unknown[][];
+  const metaRows = db.prepare('SELECT pk1, clocks FROM t_cloudsync').raw(true).all() as unknown[][];
+  db.close();
+  const target = open(storage, 'plain');
+  target.exec('CREATE TABLE m (pk TEXT PRIMARY KEY NOT NULL, v NOT NULL) WITHOUT ROWID; CREATE INDEX m_v ON m (CAST(v AS INTEGER));');
+  const putBase = target.prepare('INSERT INTO t VALUES (?, ?, ?, ?, ?)');
+  const putMeta = target.prepare('INSERT INTO m VALUES (?, ?)');
+  const write = time(() => target.transaction(() => {
+    for (const r of rows) putBase.run(...r);
+    for (const r of metaRows) putMeta.run(...r);
+  })());
+  target.close();
+  const replica = open(storage, 'ours');
+  const decode = replica.prepare('SELECT cloudsync_payload_decode(?)').pluck();
+  const apply = time(() => replica.transaction(() => decode.get(payload))());
+  replica.close();
+  return { changes, fetch, compress, encode, write, apply };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+
+const lines: string[][] = [];
+for (const storage of ['memory', 'wal-file']) {
+  const runs = new Map<Rung, Figures[]>(RUNGS.map((r) => [r, []]));
+  // interleaved, so that a slow spell of the machine hits every rung alike
+  for (let run = 0; run < RUNS; run++) for (const rung of RUNGS) runs.get(rung)?.push(runOnce(storage, rung));
+  const pick = (rung: Rung, key: keyof Figures) => median((runs.get(rung) ?? []).map((f) => f[key]));
+  const measures: [keyof Figures, string][] = [
+    ['insert', `insert ${ROWS} rows, 1 tx`],
+    ['update', 'update b of every row, 1 UPDATE per row, 1 tx'],
+    ['single', `${SINGLE} single-row insert transactions`],
+  ];
+  for (const [key, label] of measures) {
+    const plain = pick('plain', key);
+    lines.push([storage, `${label} (plain ${plain.toFixed(0)} ms)`, ...RUNGS.slice(1).map((rung) => `×${(pick(rung, key) / plain).toFixed(2)}`)]);
+  }
+}
+const pathLines: string[][] = [];
+for (const storage of ['memory', 'wal-file']) {
+  const runs = Array.from({ length: RUNS }, () => runPaths(storage));
+  const pick = (key: keyof PathFigures) => median(runs.map((f) => f[key]));
+  const rate = (ms: number) => `${Math.round(pick('changes') / (ms / 1000)).toLocaleString('en')}/s`;
+  pathLines.push(
+    [storage, `encode ${pick('changes')} changes`, `${rate(pick('fetch') + pick('compress'))} (read ${pick('fetch').toFixed(0)} ms + LZ4 ${pick('compress').toFixed(0)} ms)`, rate(pick('encode'))],
+    [storage, 'apply them to a fresh replica', `${rate(pick('write'))} (base + meta rows, prepared inserts)`, rate(pick('apply'))],
+  );
+}
+const header = ['storage', 'measure', ...RUNGS.slice(1)];
+const widths = header.map((h, i) => Math.max(h.length, ...lines.map((r) => (r[i] ?? '').length)));
+const format = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+console.log(`rows ${ROWS}, median of ${RUNS} interleaved runs, node ${process.version}`);
+console.log(format(header));
+console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+for (const r of lines) console.log(format(r));
+const pathHeader = ['storage', 'measure', 'binding alone (ceiling)', 'ours'];
+const pathWidths = pathHeader.map((h, i) => Math.max(h.length, ...pathLines.map((r) => (r[i] ?? '').length)));
+const formatPath = (r: string[]) => `| ${r.map((c, i) => c.padEnd(pathWidths[i] ?? 0)).join(' | ')} |`;
+console.log('');
+console.log(formatPath(pathHeader));
+console.log(`|${pathWidths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+for (const r of pathLines) console.log(formatPath(r));
+rmSync(folder, { recursive: true, force: true });
