@@ -6,7 +6,8 @@
 // big-endian, so REAL values are left out here.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -47,6 +48,18 @@ describe('interoperability with the C extension (1.1.4)', { skip }, () => {
     assert.equal(decodePayload(payload).header.version, 2);
     ours.sync.applyPayload(payload);
     assert.deepEqual(rowsOf(ours.db, 'todo'), rowsOf(c, 'todo'));
+  });
+
+  test('a file written by the C extension\'s cloudsync_payload_save loads with our cloudsync_payload_load', () => {
+    const c = openReference();
+    c.exec("INSERT INTO todo VALUES ('f1', 'saved by C', 1, 'x'), ('f2', 'two', 0, NULL); DELETE FROM todo WHERE id = 'f2'");
+    const file = join(mkdtempSync(join(tmpdir(), 'sqlite-sync-interop-')), 'c.payload');
+    assert.equal(c.prepare('SELECT cloudsync_payload_save(?)').pluck().get(file), statSync(file).size);
+    const ours = openSynced(':memory:', SCHEMA);
+    ours.sync.init('todo');
+    assert.ok((ours.db.prepare('SELECT cloudsync_payload_load(?)').pluck().get(file) as number) > 0);
+    assert.deepEqual(rowsOf(ours.db, 'todo'), rowsOf(c, 'todo'));
+    rmSync(dirname(file), { recursive: true, force: true });
   });
 
   test('our payloads (v1 and v2, compressed and raw) apply in the C extension', () => {

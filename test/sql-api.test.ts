@@ -2,6 +2,7 @@
 // places where we deliberately differ from the reference (its section 9).
 
 import assert from 'node:assert/strict';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { load } from '../src/index.js';
@@ -192,6 +193,42 @@ describe('cloudsync_changes', () => {
       for (const row of rows) insert.run(...(row as unknown[]));
     })();
     assert.deepEqual(rowsOf(b.db, 'todo'), rowsOf(a.db, 'todo'));
+  });
+});
+
+describe('cloudsync_payload_save and cloudsync_payload_load', () => {
+  test('save writes this database\'s own changes to a file and returns its size; load applies a file and returns its changes', () => {
+    const a = openSynced(':memory:', TODO);
+    const b = openSynced(folder.path('save-b.db'), TODO);
+    for (const { db } of [a, b]) db.exec("SELECT cloudsync_init('todo')");
+    const file = folder.path('a.payload');
+    assert.equal(a.db.prepare('SELECT cloudsync_payload_save(?)').pluck().get(file), 0, 'nothing to save yet');
+    assert.equal(existsSync(file), false);
+    a.db.exec("INSERT INTO todo (id, title) VALUES ('a1', 'from a'), ('a2', 'also a')");
+    const size = a.db.prepare('SELECT cloudsync_payload_save(?)').pluck().get(file);
+    assert.equal(size, statSync(file).size);
+    assert.equal(b.db.prepare('SELECT cloudsync_payload_load(?)').pluck().get(file), 4);
+    assert.deepEqual(rowsOf(b.db, 'todo'), rowsOf(a.db, 'todo'));
+    // b's own file leaves out what it merged from a
+    b.db.exec("INSERT INTO todo (id, title) VALUES ('b1', 'from b')");
+    const fromB = folder.path('b.payload');
+    b.db.prepare('SELECT cloudsync_payload_save(?)').get(fromB);
+    const c = openSynced(':memory:', TODO);
+    c.db.exec("SELECT cloudsync_init('todo')");
+    assert.equal(c.db.prepare('SELECT cloudsync_payload_load(?)').pluck().get(fromB), 2);
+    assert.deepEqual(rowsOf(c.db, 'todo'), [['b1', 'from b', 0n]]);
+  });
+
+  test('a missing or corrupt file is refused by name and changes nothing', () => {
+    const a = openSynced(':memory:', TODO);
+    a.db.exec("SELECT cloudsync_init('todo'); INSERT INTO todo (id) VALUES ('r1')");
+    const load = a.db.prepare('SELECT cloudsync_payload_load(?)').pluck();
+    assert.throws(() => load.get(folder.path('missing.payload')), /^CloudSyncError: cloudsync_payload_load: cannot read .*missing\.payload/);
+    const corrupt = folder.path('corrupt.payload');
+    writeFileSync(corrupt, Buffer.from('CLSY not really a payload'));
+    assert.throws(() => load.get(corrupt), /^CloudSyncError: cloudsync_payload_load: /);
+    assert.throws(() => a.db.prepare('SELECT cloudsync_payload_save(?)').get(folder.path('no/such/dir/x')), /^CloudSyncError: cloudsync_payload_save: cannot write /);
+    assert.deepEqual(rowsOf(a.db, 'todo'), [['r1', '', 0n]]);
   });
 });
 

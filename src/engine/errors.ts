@@ -8,7 +8,8 @@ export type CloudSyncErrorCode =
   | 'MISMATCH'
   | 'CONSTRAINT'
   | 'PAYLOAD'
-  | 'UNSUPPORTED';
+  | 'UNSUPPORTED'
+  | 'IO';
 
 /** An expected failure of a cloudsync operation; the message starts with the operation's SQL name. */
 export class CloudSyncError extends Error {

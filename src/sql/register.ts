@@ -1,6 +1,7 @@
 // Registers the cloudsync_* SQL functions on a connection. A thin facade: each function calls the
 // engine method of the same name; writers go through DeferredCalls (see deferred-calls.ts).
 
+import { readFileSync, writeFileSync } from 'node:fs';
 import { decodePk, encodePk } from '../codec/pk.js';
 import { type Change, PayloadEncoder, SENTINEL } from '../codec/payload.js';
 import type { SqlValue } from '../codec/value.js';
@@ -72,6 +73,16 @@ export function registerSqlFunctions(engine: CloudSyncEngine, deferred: Deferred
     });
   }
 
+  // The reference's file forms (1.1.4): this database's own changes to a file, and back. They read
+  // through the engine's fast encoder, which the aggregate over cloudsync_changes cannot use.
+  writer('cloudsync_payload_save', [1], ([path]) => {
+    const payload = engine.encodePayload({ site: 'local' });
+    if (payload === null) return 0n;
+    writeFile('cloudsync_payload_save', text(path), payload);
+    return BigInt(payload.length);
+  });
+  writer('cloudsync_payload_load', [1], ([path]) => BigInt(engine.applyPayload(readFile('cloudsync_payload_load', text(path)), 'cloudsync_payload_load')));
+
   // INSERT INTO cloudsync_changes: the view's trigger hands each row here; one statement's rows
   // are applied together, atomically, once the statement has finished.
   let batch: Change[] | null = null;
@@ -100,6 +111,22 @@ export function registerSqlFunctions(engine: CloudSyncEngine, deferred: Deferred
     },
     result: (encoder) => (encoder === null || encoder.count === 0 ? null : encoder.finish()),
   });
+}
+
+function writeFile(fn: string, path: string, bytes: Uint8Array): void {
+  try {
+    writeFileSync(path, bytes);
+  } catch (error) {
+    throw new CloudSyncError('IO', `${fn}: cannot write ${path}: ${(error as Error).message}`);
+  }
+}
+
+function readFile(fn: string, path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new CloudSyncError('IO', `${fn}: cannot read ${path}: ${(error as Error).message}`);
+  }
 }
 
 /** Builds a change from the nine columns of cloudsync_changes; `keep`: copy the blobs, for a change that outlives the call. */
