@@ -145,13 +145,20 @@ export function* checkChanges(context: ProtocolContext): Exchange<CheckResult> {
     const payload = (yield* request(context, 'receiving', { method: 'GET', url: downloadUrl, headers: { Accept: 'application/octet-stream' } })).body;
     let moved = false;
     let fromOthers = 0;
-    engine.applyPayload(payload, 'cloudsync_network_check_changes', (changes) => {
-      fromOthers = countFromOthers(changes, engine.siteId());
-      const last = lastPosition(changes);
-      if (last && isAfter(last, from)) {
-        writeWatermark(engine, 'check', last);
-        moved = true;
-      }
+    let last: Position | null = null;
+    const own = engine.siteId();
+    engine.applyPayload(payload, 'cloudsync_network_check_changes', {
+      onChange: (change) => {
+        if (change.cl !== 0 && (own === null || !sameBytes(own, change.siteId))) fromOthers++;
+        const at = { dbVersion: change.dbVersion, seq: change.seq };
+        if (last === null || isAfter(at, last)) last = at;
+      },
+      alongside: () => {
+        if (last && isAfter(last, from)) {
+          writeWatermark(engine, 'check', last);
+          moved = true;
+        }
+      },
     });
     result.changes += fromOthers;
     result.bytes += payload.length;
@@ -204,19 +211,9 @@ function textOf(response: HttpResponse): string {
  * Changes that came from other sites: a server may send back one of ours, or a removal marker
  * (causal length 0), to move the watermark; neither counts.
  */
-function countFromOthers(changes: readonly Change[], local: Uint8Array | null): number {
-  const own = local === null ? null : Buffer.from(local);
-  let count = 0;
-  for (const change of changes) if (change.cl !== 0 && (own === null || !own.equals(change.siteId))) count++;
-  return count;
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
-/** The greatest (db_version, seq) among changes: the sender's position after them. */
-function lastPosition(changes: readonly Change[]): Position | null {
-  let last: Position | null = null;
-  for (const change of changes) {
-    const at = { dbVersion: change.dbVersion, seq: change.seq };
-    if (last === null || isAfter(at, last)) last = at;
-  }
-  return last;
-}

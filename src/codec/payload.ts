@@ -63,31 +63,70 @@ export function decodePayload(bytes: Uint8Array, options: DecodeOptions = {}): D
  * apply inside a transaction. Faster than decodePayload when changes are not kept.
  */
 export function forEachPayloadChange(bytes: Uint8Array, visit: (change: Change) => void, options: DecodeOptions = {}): PayloadHeader {
-  const header = decodePayloadHeader(bytes);
-  const body = readBody(bytes, header, options.maxExpandedSize ?? DEFAULT_MAX_EXPANDED_SIZE);
-  if (header.nrows > body.length / MIN_ROW_BYTES) {
-    throw new CodecError('BAD_SIZE', `${header.nrows} rows cannot fit in a ${body.length}-byte body`);
+  const rows = new PayloadRows(bytes, options);
+  for (let row = 0; row < rows.header.nrows; row++) visit(rows.read());
+  rows.finish();
+  return rows.header;
+}
+
+/**
+ * The rows of one payload, read in order and read again at a remembered offset: lets a caller
+ * walk a large payload once, keep only offsets, and decode each row again when it needs it, so
+ * that decoded changes die young instead of all living until the end.
+ */
+export class PayloadRows {
+  readonly header: PayloadHeader;
+  /** The verified (and inflated) body; BLOBs of read changes are views into it. */
+  readonly body: Uint8Array;
+  private readonly r: ByteReader;
+  private readonly names = new NameCache();
+  private lastSite: Uint8Array | null = null;
+  private lastPk: Uint8Array | null = null;
+  private rowsRead = 0;
+
+  /** Verifies the header and checksum and inflates the body (bounded); throws CodecError. */
+  constructor(bytes: Uint8Array, options: DecodeOptions = {}) {
+    this.header = decodePayloadHeader(bytes);
+    this.body = readBody(bytes, this.header, options.maxExpandedSize ?? DEFAULT_MAX_EXPANDED_SIZE);
+    if (this.header.nrows > this.body.length / MIN_ROW_BYTES) {
+      throw new CodecError('BAD_SIZE', `${this.header.nrows} rows cannot fit in a ${this.body.length}-byte body`);
+    }
+    this.r = new ByteReader(this.body);
   }
-  const r = new ByteReader(body);
-  const names = new NameCache();
-  let lastSite: Uint8Array | null = null;
-  let lastPk: Uint8Array | null = null;
-  for (let row = 0; row < header.nrows; row++) {
-    const tbl = readName(r, names, 'tbl') ?? fieldError('tbl', null);
-    const pk = readBlob(r, lastPk, 'pk');
-    lastPk = pk;
-    const colName = readName(r, names, 'col_name') ?? SENTINEL;
+
+  /** Offset in the body of the next row `read()` reads. */
+  get offset(): number {
+    return this.r.offset;
+  }
+
+  /** Reads the row at `offset` (default: the next one), or throws CodecError. */
+  read(offset?: number): Change {
+    const r = this.r;
+    if (offset === undefined) {
+      if (this.rowsRead >= this.header.nrows) throw new CodecError('BAD_SIZE', `the payload has only ${this.header.nrows} rows`);
+      this.rowsRead++;
+    } else {
+      if (!(offset >= 0 && offset < r.end)) throw new RangeError(`no row at offset ${offset}`);
+      r.offset = offset;
+    }
+    const tbl = readName(r, this.names, 'tbl') ?? fieldError('tbl', null);
+    const pk = readBlob(r, this.lastPk, 'pk');
+    this.lastPk = pk;
+    const colName = readName(r, this.names, 'col_name') ?? SENTINEL;
     const colValue = readValue(r);
     const colVersion = readVersion(r, 'col_version');
     const dbVersion = readVersion(r, 'db_version');
-    const siteId = readSiteId(r, lastSite);
-    lastSite = siteId;
+    const siteId = readSiteId(r, this.lastSite);
+    this.lastSite = siteId;
     const cl = readVersion(r, 'cl');
     const seq = readVersion(r, 'seq');
-    visit({ tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq });
+    return { tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq };
   }
-  if (r.remaining !== 0) throw new CodecError('BAD_SIZE', `${r.remaining} bytes after the last of ${header.nrows} rows`);
-  return header;
+
+  /** After reading every row in order: throws BAD_SIZE when bytes remain after the last one. */
+  finish(): void {
+    if (this.r.remaining !== 0) throw new CodecError('BAD_SIZE', `${this.r.remaining} bytes after the last of ${this.header.nrows} rows`);
+  }
 }
 
 /** Verifies the checksum and returns the raw body: a private copy, or the bounded inflate. */

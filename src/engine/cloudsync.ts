@@ -1,7 +1,7 @@
 // The engine: makes tables of one SQLite connection replicated, and produces and merges changes.
 // Every cloudsync_* SQL function and the TypeScript API end up in these methods.
 
-import { encodePayload, forEachPayloadChange, type Change } from '../codec/payload.js';
+import { encodePayload, type Change, PayloadRows } from '../codec/payload.js';
 import { schemaHash, toSignedInt64 } from '../codec/schema-hash.js';
 import type { SqlValue } from '../codec/value.js';
 import { parseAlgo } from './algorithms.js';
@@ -10,8 +10,9 @@ import { Clock } from './clock.js';
 import type { Connection, Statement } from './connection.js';
 import { CloudSyncError } from './errors.js';
 import { quoteLiteral } from './identifiers.js';
-import { checkChanges, groupByRow, mergeChanges, RowGrouper } from './merge.js';
+import { checkChange, checkChanges, groupByRow, mergeChanges } from './merge.js';
 import { type Algo, createChangesView, createMaxVersionView, createMetaTable, createTriggers, dropMetaTable, dropTriggers, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
+import { PayloadRowGroups } from './payload-row-groups.js';
 import { type EncodedPayload, splitPayloads } from './payload-split.js';
 import { ALL_COLUMNS, dropGlobalTables, Settings } from './settings.js';
 import { loadSyncedTables, SyncedTable } from './synced-table.js';
@@ -37,6 +38,12 @@ export interface PayloadOptions {
   version?: 1 | 2;
   /** LZ4 effort, 1 (fastest) to 9 (smallest); default 2. */
   compressionLevel?: number;
+}
+
+/** What a caller of applyPayload may add: a look at every change, and work inside its transaction. */
+export interface ApplyHooks {
+  onChange?: (change: Change) => void;
+  alongside?: () => void;
 }
 
 /** Options of `init`. */
@@ -310,33 +317,53 @@ export class CloudSyncEngine {
 
   /** Applies changes atomically: all of them or none, with `alongside` in the same transaction. Returns how many were given. */
   applyChanges(changes: readonly Change[], fn = 'cloudsync_changes', alongside?: (changes: readonly Change[]) => void): number {
-    this.mergeGroups(fn, changes, groupByRow(changes), alongside);
+    this.refreshIfChanged();
+    checkChanges(fn, this, changes);
+    this.mergeGroups(fn, groupByRow(changes), alongside && (() => alongside(changes)));
     return changes.length;
   }
 
   /**
-   * Decodes and applies a payload atomically; returns the number of changes in it. `alongside`
-   * runs inside the same transaction once the changes are merged (the network client stores its
-   * watermark there, so that the two commit together or not at all).
+   * Applies a payload atomically and returns its number of changes. The payload is read twice:
+   * once to check it whole (format, tables, columns) and group its changes by row, keeping only
+   * offsets, then row by row while merging. `hooks.onChange` sees every change of the first read;
+   * `hooks.alongside` runs inside the apply's transaction, after the merge.
    */
-  applyPayload(payload: Uint8Array, fn = 'cloudsync_payload_decode', alongside?: (changes: readonly Change[]) => void): number {
-    const grouper = new RowGrouper();
-    const all: Change[] = [];
+  applyPayload(payload: Uint8Array, fn = 'cloudsync_payload_decode', hooks: ApplyHooks = {}): number {
+    this.refreshIfChanged();
+    let groups: PayloadRowGroups;
+    let count: number;
+    let refused: unknown = null;
     try {
-      forEachPayloadChange(payload, (change) => {
-        all.push(change);
-        grouper.add(change);
-      });
+      const rows = new PayloadRows(payload);
+      count = rows.header.nrows;
+      groups = new PayloadRowGroups(rows, count);
+      let table: SyncedTable | undefined;
+      for (let i = 0; i < count; i++) {
+        const offset = rows.offset;
+        const change = rows.read();
+        // a malformed payload is reported as such even when an earlier change names an unknown table
+        if (refused === null) {
+          try {
+            table = checkChange(fn, this, change, table);
+          } catch (error) {
+            refused = error;
+          }
+        }
+        groups.add(offset, change);
+        hooks.onChange?.(change);
+      }
+      rows.finish();
     } catch (error) {
       throw new CloudSyncError('PAYLOAD', `${fn}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
-    this.mergeGroups(fn, all, grouper.groups, alongside);
-    return all.length;
+    if (refused !== null) throw refused;
+    this.mergeGroups(fn, groups.changesByRow(), hooks.alongside);
+    return count;
   }
 
-  private mergeGroups(fn: string, changes: readonly Change[], groups: readonly (readonly Change[])[], alongside?: (changes: readonly Change[]) => void): void {
-    this.refreshIfChanged();
-    checkChanges(fn, this, changes);
+  /** Merges groups of changes (already checked) in one transaction, with `alongside` after them. */
+  private mergeGroups(fn: string, groups: Iterable<readonly Change[]>, alongside?: () => void): void {
     this.atomically(() => {
       this.mergingDepth++;
       try {
@@ -344,7 +371,7 @@ export class CloudSyncEngine {
       } finally {
         this.mergingDepth--;
       }
-      alongside?.(changes);
+      alongside?.();
     }, true);
   }
 

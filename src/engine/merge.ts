@@ -9,6 +9,7 @@ import { CloudSyncError } from './errors.js';
 import { quoteIdentifier as q } from './identifiers.js';
 import { type CellClock, type RowClocks, causalLength, readRowClocks, writeRowClocks } from './row-clocks.js';
 import { BatchedWrites, BatchRowError } from './batched-writes.js';
+import { rowHash } from './payload-row-groups.js';
 import type { SyncedTable } from './synced-table.js';
 import { formatUuid } from './uuid.js';
 
@@ -22,14 +23,17 @@ export interface MergeContext {
 /** Checks that every change names a known table and column; throws before anything is applied. */
 export function checkChanges(fn: string, context: MergeContext, changes: readonly Change[]): void {
   let last: SyncedTable | undefined;
-  for (const change of changes) {
-    const table = last?.name === change.tbl ? last : context.table(change.tbl);
-    if (!table) throw new CloudSyncError('NOT_FOUND', `${fn}: unknown table ${change.tbl}; run cloudsync_init on it before applying its changes`);
-    if (change.colName !== SENTINEL && table.indexOf(change.colName) < 0) {
-      throw new CloudSyncError('NOT_FOUND', `${fn}: unknown column ${change.colName} in table ${change.tbl}`);
-    }
-    last = table;
+  for (const change of changes) last = checkChange(fn, context, change, last);
+}
+
+/** Checks one change (`last`: the table of the previous one, a shortcut); returns its table. */
+export function checkChange(fn: string, context: MergeContext, change: Change, last?: SyncedTable): SyncedTable {
+  const table = last?.name === change.tbl ? last : context.table(change.tbl);
+  if (!table) throw new CloudSyncError('NOT_FOUND', `${fn}: unknown table ${change.tbl}; run cloudsync_init on it before applying its changes`);
+  if (change.colName !== SENTINEL && table.indexOf(change.colName) < 0) {
+    throw new CloudSyncError('NOT_FOUND', `${fn}: unknown column ${change.colName} in table ${change.tbl}`);
   }
+  return table;
 }
 
 /**
@@ -37,7 +41,7 @@ export function checkChanges(fn: string, context: MergeContext, changes: readonl
  * primary key are merged together, in their order: rows are independent of each other, so this
  * gives the same rows as merging the whole list in order, with one read and one write per row.
  */
-export function mergeChanges(fn: string, context: MergeContext, groups: readonly (readonly Change[])[]): void {
+export function mergeChanges(fn: string, context: MergeContext, groups: Iterable<readonly Change[]>): void {
   let lastSite: Uint8Array | null = null;
   let lastOrdinal = 0;
   const writes = new BatchedWrites();
@@ -120,16 +124,6 @@ export class RowGrouper {
     this.last = change;
     this.lastGroup = group;
   }
-}
-
-/** FNV-1a over the key bytes and the table name, cut to 30 bits. */
-function rowHash(change: Change): number {
-  let h = 0x811c9dc5;
-  const pk = change.pk;
-  for (let i = 0; i < pk.length; i++) h = Math.imul(h ^ (pk[i] as number), 0x01000193);
-  const tbl = change.tbl;
-  for (let i = 0; i < tbl.length; i++) h = Math.imul(h ^ tbl.charCodeAt(i), 0x01000193);
-  return h & 0x3fffffff; // a small integer: a cheaper Map key in V8
 }
 
 /**
