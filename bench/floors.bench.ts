@@ -10,6 +10,9 @@
 //   meta+index the same with an index on the meta row's version
 //   +1 js call the same, the value coming from one JavaScript function (what computing a clock costs)
 //   ours       sqlite-sync as shipped
+//   log        no meta row at write time: each write appends (key, version) to a log table, to be
+//              folded into per-row clocks later (when syncing); the write side of a log-structured
+//              design, whose fold cost moves to the read and apply paths and is not counted here
 // Same table, data and steps as bench/engine.bench.ts (sequential dataset).
 //
 // For the read and apply paths the floor is what the binding alone costs: reading every meta row
@@ -41,8 +44,8 @@ const SINGLE = Number(args.single);
 const folder = mkdtempSync(join(tmpdir(), 'sqlite-sync-floors-'));
 const SCHEMA = 'CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, a TEXT, b INTEGER, c REAL, d TEXT)';
 
-type Rung = 'plain' | 'meta' | 'meta+index' | '+1 js call' | 'ours';
-const RUNGS: Rung[] = ['plain', 'meta', 'meta+index', '+1 js call', 'ours'];
+type Rung = 'plain' | 'meta' | 'meta+index' | '+1 js call' | 'ours' | 'log';
+const RUNGS: Rung[] = ['plain', 'meta', 'meta+index', '+1 js call', 'ours', 'log'];
 const row = (i: number): [string, string, number, number, string] => [`id${String(i).padStart(6, '0')}`, `a${i}`, i, i * 1.5, 'text'];
 let counter = 0;
 const apis = new WeakMap<Database.Database, CloudSync>();
@@ -62,6 +65,12 @@ function open(storage: string, rung: Rung): Database.Database {
   if (rung === 'plain') return db;
   let next = 0;
   db.function('next_clock', () => ++next);
+  if (rung === 'log') {
+    db.exec(`CREATE TABLE log (pk TEXT NOT NULL, v INTEGER NOT NULL);
+      CREATE TRIGGER log_insert AFTER INSERT ON t BEGIN INSERT INTO log VALUES (NEW.id, next_clock()); END;
+      CREATE TRIGGER log_update AFTER UPDATE ON t BEGIN INSERT INTO log VALUES (NEW.id, next_clock()); END;`);
+    return db;
+  }
   const value = rung === '+1 js call' ? 'next_clock()' : '1';
   const update = rung === '+1 js call' ? 'next_clock()' : 'v + 1';
   db.exec(`CREATE TABLE m (pk TEXT PRIMARY KEY NOT NULL, v INTEGER NOT NULL) WITHOUT ROWID;
