@@ -18,6 +18,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { type CloudSync, load } from '../src/index.js';
+import { median, printTable, time } from './bench-support.js';
 import { createUuidBytes, formatUuid } from '../src/engine/uuid.js';
 
 const { values: args } = parseArgs({
@@ -73,12 +74,6 @@ function open(storage: string, engine: Engine): Database.Database {
   return db;
 }
 
-function time(work: () => void): number {
-  const start = process.hrtime.bigint();
-  work();
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
 interface Figures {
   insert: number;
   update: number;
@@ -127,11 +122,6 @@ function runOnce(storage: string, engine: Engine, row: (i: number) => Row): Figu
   return figures;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-}
-
 const engines: Engine[] = cExtension ? ['plain', 'ours', 'c'] : ['plain', 'ours'];
 const lines: string[][] = [];
 const wanted = args.data === 'both' ? ['uuid', 'sequential'] : [String(args.data)];
@@ -165,10 +155,5 @@ for (const data of wanted) {
   }
 }
 const header = ['data, storage', 'measure', 'sqlite-sync (TS)', cExtension ? 'C extension 1.1.4' : 'C extension (not installed)'];
-const widths = header.map((h, i) => Math.max(h.length, ...lines.map((r) => (r[i] ?? '').length)));
-const format = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
-console.log(`rows ${ROWS}, median of ${RUNS} runs, node ${process.version}; our encode goes through the TypeScript API, the C extension's through SQL`);
-console.log(format(header));
-console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-for (const r of lines) console.log(format(r));
+printTable(`rows ${ROWS}, median of ${RUNS} runs, node ${process.version}; our encode goes through the TypeScript API, the C extension's through SQL`, header, lines);
 rmSync(folder, { recursive: true, force: true });

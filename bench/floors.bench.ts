@@ -30,6 +30,7 @@ import { compressBlock, decompressBlock } from '../src/codec/compression.js';
 import { decodePayloadHeader } from '../src/codec/payload.js';
 import { PAYLOAD_HEADER_SIZE } from '../src/codec/payload-header.js';
 import { type CloudSync, load } from '../src/index.js';
+import { median, printTable, time } from './bench-support.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -78,12 +79,6 @@ function open(storage: string, rung: Rung): Database.Database {
     CREATE TRIGGER m_insert AFTER INSERT ON t BEGIN INSERT INTO m VALUES (NEW.id, ${value}); END;
     CREATE TRIGGER m_update AFTER UPDATE ON t BEGIN UPDATE m SET v = ${update} WHERE pk = NEW.id; END;`);
   return db;
-}
-
-function time(work: () => void): number {
-  const start = process.hrtime.bigint();
-  work();
-  return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
 interface Figures {
@@ -163,11 +158,6 @@ function runPaths(storage: string): PathFigures {
   return { changes, fetch, compress, encode, encodeSql, write, apply };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-}
-
 const lines: string[][] = [];
 for (const storage of ['memory', 'wal-file']) {
   const runs = new Map<Rung, Figures[]>(RUNGS.map((r) => [r, []]));
@@ -195,18 +185,6 @@ for (const storage of ['memory', 'wal-file']) {
     [storage, 'apply them to a fresh replica', `${rate(pick('write'))} (base + meta rows, prepared inserts)`, rate(pick('apply'))],
   );
 }
-const header = ['storage', 'measure', ...RUNGS.slice(1)];
-const widths = header.map((h, i) => Math.max(h.length, ...lines.map((r) => (r[i] ?? '').length)));
-const format = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
-console.log(`rows ${ROWS}, median of ${RUNS} interleaved runs, node ${process.version}`);
-console.log(format(header));
-console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-for (const r of lines) console.log(format(r));
-const pathHeader = ['storage', 'measure', 'binding alone (ceiling)', 'ours'];
-const pathWidths = pathHeader.map((h, i) => Math.max(h.length, ...pathLines.map((r) => (r[i] ?? '').length)));
-const formatPath = (r: string[]) => `| ${r.map((c, i) => c.padEnd(pathWidths[i] ?? 0)).join(' | ')} |`;
-console.log('');
-console.log(formatPath(pathHeader));
-console.log(`|${pathWidths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-for (const r of pathLines) console.log(formatPath(r));
+printTable(`rows ${ROWS}, median of ${RUNS} interleaved runs, node ${process.version}`, ['storage', 'measure', ...RUNGS.slice(1)], lines);
+printTable('', ['storage', 'measure', 'binding alone (ceiling)', 'ours'], pathLines);
 rmSync(folder, { recursive: true, force: true });

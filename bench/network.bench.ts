@@ -29,6 +29,7 @@ import { nodeHttpTransport } from '../src/client/node-http-transport.js';
 import type { AsyncTransport } from '../src/client/http-transport.js';
 import { createUuidBytes, formatUuid } from '../src/engine/uuid.js';
 import { openDataDir } from '../src/server/index.js';
+import { median, printTable, time } from './bench-support.js';
 import type { LoadMessage, LoadPlan } from './network-load-generator.js';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
@@ -399,27 +400,8 @@ function cpuMsOf(pid: number): number {
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-function time(work: () => void): number {
-  const start = performance.now();
-  work();
-  return performance.now() - start;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-}
-
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
 }
 
-function printTable(title: string, header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const format = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
-  console.log(`\n${title}`);
-  console.log(format(header));
-  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const r of rows) console.log(format(r));
-}

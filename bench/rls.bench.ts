@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { load } from '../src/index.js';
 import { createServer } from '../src/server/index.js';
+import { median } from './bench-support.js';
 
 const USERS = Number(process.env.USERS ?? 1000);
 const PER_USER = Number(process.env.PER_USER ?? 1000);
@@ -94,7 +95,3 @@ try {
   rmSync(folder, { recursive: true, force: true });
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-}
