@@ -125,7 +125,7 @@ export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): Clo
   const network = new NetworkSync(engine, options.network);
   registerNetworkFunctions(connection, network, deferred);
   instrumentBetterSqlite3(db, {
-    before: (readonly) => engine.beforeStatement(readonly),
+    before: (readonly, readsChanges) => engine.beforeStatement(readonly, readsChanges),
     capture: (statement, present) => deferred.capture(statement, present),
     after: () => engine.afterStatement(),
   });

@@ -140,7 +140,7 @@ function isComplete(sql: string): boolean {
 
 // Hides the tables, views, indexes and triggers that SQLite and sqlite-sync own.
 const isUserObject = (column: string) =>
-  ['sqlite\\_%', 'cloudsync\\_%', '%\\_cloudsync'].map((internal) => `${column} NOT LIKE '${internal}' ESCAPE '\\'`).join(' AND ');
+  ['sqlite\\_%', 'cloudsync\\_%', '%\\_cloudsync', '%\\_cloudsync\\_log'].map((internal) => `${column} NOT LIKE '${internal}' ESCAPE '\\'`).join(' AND ');
 
 function runDotCommand(db: Database.Database, line: string, output: NodeJS.WritableStream): 'quit' | undefined {
   const [command = '', ...args] = [...line.slice(1).matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3] ?? '');

@@ -11,8 +11,8 @@ type AnyStatement = BetterSqlite3.Statement<unknown[], unknown>;
 
 /** What the instrumented Database reports around each user statement. */
 export interface StatementHooks {
-  /** Before a statement runs (`readonly`: it cannot write). */
-  before(readonly: boolean): void;
+  /** Before a statement runs (`readonly`: it cannot write; `readsChanges`: its SQL names cloudsync_changes). */
+  before(readonly: boolean, readsChanges: boolean): void;
   /** Runs the statement, then any work it deferred; `present` converts the deferred results. */
   capture<T>(statement: () => T, present: (value: SqlValue) => unknown): T;
   /** After a statement or a transaction function finished. */
@@ -95,12 +95,13 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
       },
     });
     const present = presenter(statement);
+    const readsChanges = /cloudsync_changes/i.test(statement.source);
     for (const method of ['run', 'get', 'all'] as const) {
       const original = statement[method] as (...args: unknown[]) => unknown;
       Object.defineProperty(statement, method, {
         configurable: true,
         value: function (this: AnyStatement, ...args: unknown[]) {
-          hooks.before(statement.readonly);
+          hooks.before(statement.readonly, readsChanges);
           try {
             return hooks.capture(() => original.apply(this, args), present);
           } finally {
@@ -113,7 +114,7 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
     Object.defineProperty(statement, 'iterate', {
       configurable: true,
       value: function* (this: AnyStatement, ...args: unknown[]) {
-        hooks.before(statement.readonly);
+        hooks.before(statement.readonly, readsChanges);
         try {
           yield* iterate.apply(this, args);
         } finally {
@@ -130,7 +131,7 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
     configurable: true,
     value: (sql: string) => {
       if (!/cloudsync_/i.test(sql)) {
-        hooks.before(false);
+        hooks.before(false, false);
         try {
           proto.exec.call(db, sql);
         } finally {

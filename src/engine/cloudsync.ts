@@ -11,7 +11,8 @@ import type { Connection, Statement } from './connection.js';
 import { CloudSyncError } from './errors.js';
 import { quoteLiteral } from './identifiers.js';
 import { checkChange, checkChanges, groupByRow, mergeChanges } from './merge.js';
-import { type Algo, createChangesView, createMaxVersionView, createMetaTable, createTriggers, dropMetaTable, dropTriggers, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
+import { type Algo, createChangesView, createLogTable, createMaxVersionView, createMetaTable, createTriggers, dropMetaTable, dropTriggers, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
+import { foldLog, hasPendingLog } from './log-fold.js';
 import { PayloadRowGroups } from './payload-row-groups.js';
 import { type EncodedPayload, splitPayloads } from './payload-split.js';
 import { ALL_COLUMNS, dropGlobalTables, Settings } from './settings.js';
@@ -22,6 +23,9 @@ import { registerTriggerFunctions } from './trigger-functions.js';
 import { cryptoRandomBytes, createUuidBytes, formatUuid, type RandomBytes } from './uuid.js';
 
 export type { EncodedPayload } from './payload-split.js';
+
+/** Logged writes of this connection after which the end of an autocommit statement folds the logs. */
+const FOLD_AFTER_WRITES = 4096;
 
 /** The library version reported by cloudsync_version(). */
 export const LIBRARY_VERSION = '0.1.0';
@@ -58,6 +62,7 @@ export class CloudSyncEngine {
   readonly settings: Settings;
   private tables: Map<string, SyncedTable> | null = null;
   private mergingDepth = 0;
+  private loggedWrites = 0;
   private dataVersion: Statement | null = null;
   private lastDataVersion = -1;
   private schemaVersion: Statement | null = null;
@@ -165,6 +170,7 @@ export class CloudSyncEngine {
     const synced = this.requireTable('cloudsync_begin_alter', table);
     this.db.exec('SAVEPOINT cloudsync_alter');
     this.alterKeys.set(synced.name.toLowerCase(), JSON.stringify(synced.layout.pk.map((c) => c.name.toLowerCase())));
+    if (synced.layout.log) foldLog(synced);
     dropTriggers(this.db, synced.name);
   }
 
@@ -176,7 +182,7 @@ export class CloudSyncEngine {
       const shape = checkSyncable(this.db, fn, synced.name, true);
       this.keepClockFloor();
       const oldKeys = this.alterKeys.get(synced.name.toLowerCase()) ?? JSON.stringify(synced.layout.pk.map((c) => c.name.toLowerCase()));
-      const layout: TableLayout = { name: shape.name, pk: shape.pk, columns: shape.columns, algo: synced.layout.algo };
+      const layout: TableLayout = { name: shape.name, pk: shape.pk, columns: shape.columns, algo: synced.layout.algo, log: synced.layout.log };
       if (JSON.stringify(shape.pk.map((c) => c.name.toLowerCase())) !== oldKeys) {
         dropMetaTable(this.db, synced.name);
         this.registerLayout(layout, synced.enabled);
@@ -298,6 +304,7 @@ export class CloudSyncEngine {
   private visitChanges(filter: ChangeFilter, sink: ChangeSink, begin?: (count: number) => void): void {
     this.refreshIfChanged();
     if (!this.settings.exist()) return;
+    this.foldLogs();
     const wanted = filter.tables ? new Set(filter.tables.map((t) => t.toLowerCase())) : null;
     const tables = this.syncedTables().filter((t) => wanted === null || wanted.has(t.name.toLowerCase()));
     // A site this database never heard of matches no change (-1 is no ordinal).
@@ -367,6 +374,7 @@ export class CloudSyncEngine {
     this.atomically(() => {
       this.mergingDepth++;
       try {
+        for (const table of this.syncedTables()) if (table.layout.log) foldLog(table);
         mergeChanges(fn, this, groups);
       } finally {
         this.mergingDepth--;
@@ -378,7 +386,9 @@ export class CloudSyncEngine {
   // ---- transaction tracking (called by the driver around user statements) -------------------
 
   /** Called before a user statement runs; `readonly` statements cannot write. */
-  beforeStatement(readonly: boolean): void {
+  beforeStatement(readonly: boolean, readsChanges = false): void {
+    // cloudsync_changes is a view over the meta rows: fold the logged writes first
+    if (readsChanges && this.settings.exist()) this.foldLogs();
     if (this.db.inTransaction) return;
     this.clock.endTransaction();
     // Catch up with other connections before an autocommit write, never inside an explicit
@@ -389,7 +399,28 @@ export class CloudSyncEngine {
 
   /** Called after a user statement ran. */
   afterStatement(): void {
-    if (!this.db.inTransaction) this.clock.endTransaction();
+    if (this.db.inTransaction) return;
+    this.clock.endTransaction();
+    // keep the logs short for a database that does not sync for a while
+    if (this.loggedWrites >= FOLD_AFTER_WRITES) this.foldLogs();
+  }
+
+  /** Counts one write appended to a log (called by the log triggers). */
+  loggedWrite(): void {
+    this.loggedWrites++;
+  }
+
+  /**
+   * Folds the logged local writes of every log-structured table into its meta rows (see
+   * log-fold.ts), in one transaction; nothing to do when the logs are empty.
+   */
+  foldLogs(): void {
+    this.loggedWrites = 0;
+    const pending = this.syncedTables().filter((t) => t.layout.log && hasPendingLog(t));
+    if (pending.length === 0) return;
+    this.atomically(() => {
+      for (const table of pending) foldLog(table);
+    });
   }
 
   // ---- internals ----------------------------------------------------------------------------
@@ -406,7 +437,8 @@ export class CloudSyncEngine {
     if (storedAlgo !== null && storedAlgo !== algo) {
       throw new CloudSyncError('MISUSE', `${fn}: table ${shape.name} uses algorithm ${storedAlgo}; before changing a table algorithm you must call cloudsync_cleanup('${shape.name}')`);
     }
-    const layout: TableLayout = existing?.layout ?? { name: shape.name, pk: shape.pk, columns: shape.columns, algo };
+    const layout: TableLayout = existing?.layout ?? { name: shape.name, pk: shape.pk, columns: shape.columns, algo, log: algo !== 'dws' };
+    if (existing?.layout.log) foldLog(existing);
     this.registerLayout(layout, existing?.enabled ?? this.settings.getTable(shape.name, 'enabled') !== '0');
     createTriggers(this.db, layout);
     this.backfill(this.requireTable(fn, shape.name));
@@ -416,7 +448,9 @@ export class CloudSyncEngine {
   private registerLayout(layout: TableLayout, enabled: boolean): void {
     this.settings.setTable(layout.name, 'algo', layout.algo);
     this.settings.setTable(layout.name, 'columns', JSON.stringify(layout.columns));
+    this.settings.setTable(layout.name, 'writes', layout.log ? 'log' : 'direct');
     createMetaTable(this.db, layout);
+    if (layout.log) createLogTable(this.db, layout);
     this.registry().set(layout.name.toLowerCase(), new SyncedTable(this.db, layout, enabled));
   }
 
@@ -439,7 +473,7 @@ export class CloudSyncEngine {
     this.localSite = this.settings.localSiteId();
     this.settings.recordSchemaHash(toSignedInt64(this.cachedSchemaHash));
     createChangesView(this.db, this.syncedTables().map((t) => t.layout));
-    createMaxVersionView(this.db, this.syncedTables().map((t) => t.name));
+    createMaxVersionView(this.db, this.syncedTables().map((t) => t.layout));
     this.lastSchemaVersion = this.readSchemaVersion();
   }
 
@@ -511,7 +545,7 @@ export class CloudSyncEngine {
     if (this.settings.exist()) {
       createChangesView(this.db, [...tables.values()].map((t) => t.layout));
       const hasView = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = ?").get([MAX_VERSION_VIEW]);
-      if (!hasView) createMaxVersionView(this.db, [...tables.values()].map((t) => t.name));
+      if (!hasView) createMaxVersionView(this.db, [...tables.values()].map((t) => t.layout));
       this.readClock();
     }
     this.lastDataVersion = this.readDataVersion();

@@ -14,3 +14,8 @@ export function quoteLiteral(text: string): string {
 export function metaTableName(table: string): string {
   return `${table}_cloudsync`;
 }
+
+/** The name of a table's log of local writes (tables with log-structured writes). */
+export function logTableName(table: string): string {
+  return `${table}_cloudsync_log`;
+}

@@ -3,7 +3,7 @@
 
 import { SENTINEL } from '../codec/payload.js';
 import type { Connection } from './connection.js';
-import { metaTableName, quoteIdentifier as q, quoteLiteral } from './identifiers.js';
+import { logTableName, metaTableName, quoteIdentifier as q, quoteLiteral } from './identifiers.js';
 import type { PkColumn } from './table-schema.js';
 
 /** Algorithms with a real meaning here (aws is refused, see README). */
@@ -15,7 +15,15 @@ export interface TableLayout {
   pk: PkColumn[];
   columns: string[];
   algo: Algo;
+  /** Local writes append to a log that is folded into the meta rows later (see log-fold.ts). */
+  log: boolean;
 }
+
+/** Log operations (the `op` column of a log table). */
+export const LOG_INSERT = 1;
+export const LOG_UPDATE = 2;
+export const LOG_DELETE = 3;
+export const LOG_MOVE = 4;
 
 const MASK_BITS = 30;
 
@@ -26,9 +34,11 @@ export const MAX_VERSION_VIEW = 'cloudsync_max_version';
  * (Re)creates the view that gives the newest db_version stored: the max over every meta table's
  * index and the floor kept across dropped meta tables. Triggers read it once per transaction.
  */
-export function createMaxVersionView(db: Connection, tables: readonly string[]): void {
+export function createMaxVersionView(db: Connection, layouts: readonly TableLayout[]): void {
   const parts = [
-    ...tables.map((t) => `SELECT max(db_version) AS v FROM ${q(metaTableName(t))}`),
+    ...layouts.map((t) => `SELECT max(db_version) AS v FROM ${q(metaTableName(t.name))}`),
+    // appends come in version order (versions are taken under the write lock); -1 marks untracked writes
+    ...layouts.filter((t) => t.log).map((t) => `SELECT (SELECT clock >> 30 FROM ${q(logTableName(t.name))} WHERE clock >= 0 ORDER BY rowid DESC LIMIT 1) AS v`),
     "SELECT CAST(value AS INTEGER) AS v FROM cloudsync_settings WHERE key = 'pre_alter_dbversion'",
   ];
   db.exec(`DROP VIEW IF EXISTS main.${MAX_VERSION_VIEW}; CREATE VIEW ${MAX_VERSION_VIEW} AS SELECT max(v) AS v FROM (${parts.join(' UNION ALL ')});`);
@@ -45,9 +55,32 @@ export function createMetaTable(db: Connection, layout: TableLayout): void {
     CREATE INDEX IF NOT EXISTS ${q(`${meta}_db_idx`)} ON ${q(meta)} (db_version);`);
 }
 
-/** Drops the meta table. */
+/** Drops the meta table and the log table. */
 export function dropMetaTable(db: Connection, table: string): void {
-  db.exec(`DROP TABLE IF EXISTS ${q(metaTableName(table))};`);
+  db.exec(`DROP TABLE IF EXISTS ${q(metaTableName(table))}; DROP TABLE IF EXISTS ${q(logTableName(table))};`);
+}
+
+/**
+ * Creates the log table of a table with log-structured writes: one row per local write, in order.
+ * | column       | meaning                                                           |
+ * |--------------|-------------------------------------------------------------------|
+ * | pk1…         | the row's key (the new key of a key change)                       |
+ * | op           | LOG_INSERT, LOG_UPDATE, LOG_DELETE or LOG_MOVE                     |
+ * | clock        | db_version × 2^30 + the first seq reserved; -1: a write while disabled |
+ * | mask0…       | changed columns, 30 per mask (updates and key changes)            |
+ * | opk1…        | the old key of a key change                                       |
+ */
+export function createLogTable(db: Connection, layout: TableLayout): void {
+  const keys = layout.pk.map((c, i) => `pk${i + 1} ${typeClause(c)} COLLATE ${q(c.collation)} NOT NULL`).join(', ');
+  const oldKeys = layout.pk.map((c, i) => `, opk${i + 1} ${typeClause(c)} COLLATE ${q(c.collation)}`).join('');
+  const masks = maskCount(layout.columns.length);
+  const maskColumns = Array.from({ length: masks }, (_, i) => `, mask${i} INTEGER NOT NULL DEFAULT 0`).join('');
+  db.exec(`CREATE TABLE IF NOT EXISTS ${q(logTableName(layout.name))} (${keys}, op INTEGER NOT NULL, clock INTEGER NOT NULL${maskColumns}${oldKeys});`);
+}
+
+/** Number of mask columns (30 columns each) for `columns` tracked columns. */
+export function maskCount(columns: number): number {
+  return Math.ceil(columns / MASK_BITS);
 }
 
 /** Names of every trigger the engine may create for a table. */
@@ -74,6 +107,10 @@ export function createTriggers(db: Connection, layout: TableLayout): void {
   const when = `WHEN ${track}`;
   const n = layout.columns.length;
   const sql: string[] = [];
+  if (layout.log) {
+    db.exec(logTriggers(layout, track).join('\n'));
+    return;
+  }
 
   const initial = n > 0 ? `cloudsync_fresh_clocks(${lit}, ${n})` : `cloudsync_clocks_insert(${lit}, NULL)`;
   // >= 1: the insert trigger also runs for a disabled table (ready = 2), to leave an untracked meta row
@@ -116,6 +153,52 @@ END;`);
   ON CONFLICT DO UPDATE SET clocks = cloudsync_clocks_delete(${lit}, clocks);
 END;`);
   db.exec(sql.join('\n'));
+}
+
+/**
+ * The triggers of a table with log-structured writes: each tracked write appends one log row,
+ * with one call that takes its clock (see cloudsync_log_clock). A write while the table is
+ * disabled logs an insert with clock -1 (an untracked meta row, when the fold finds none).
+ */
+function logTriggers(layout: TableLayout, track: string): string[] {
+  const t = layout.name;
+  const T = q(t);
+  const lit = quoteLiteral(t);
+  const log = q(logTableName(t));
+  const keyColumns = layout.pk.map((_, i) => `pk${i + 1}`).join(', ');
+  const oldKeyColumns = layout.pk.map((_, i) => `opk${i + 1}`).join(', ');
+  const values = (prefix: string) => layout.pk.map((c) => `${prefix}.${q(c.name)}`).join(', ');
+  const masks = changeMasks(layout.columns);
+  const maskColumns = masks.map((_, i) => `, mask${i}`).join('');
+  const maskValues = masks.map((m) => `, ${m}`).join('');
+  const clock = (op: number) => `cloudsync_log_clock(${lit}, ${op})`;
+  const sameKey = layout.pk.map((c) => `(NEW.${q(c.name)} IS OLD.${q(c.name)} AND typeof(NEW.${q(c.name)}) = typeof(OLD.${q(c.name)}))`).join(' AND ');
+  const sql = [
+    `CREATE TRIGGER ${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} WHEN ${track.replace(/= 1$/, '>= 1')} BEGIN
+  INSERT INTO ${log} (${keyColumns}, op, clock) VALUES (${values('NEW')}, ${LOG_INSERT}, ${clock(LOG_INSERT)});
+END;`,
+  ];
+  if (layout.algo === 'gos') {
+    for (const op of ['UPDATE', 'DELETE']) {
+      sql.push(`CREATE TRIGGER ${q(`cloudsync_before_${op.toLowerCase()}_${t}`)} BEFORE ${op} ON ${T} WHEN cloudsync_is_sync(${lit}) = 0 BEGIN
+  SELECT RAISE(ABORT, ${quoteLiteral(`Error: ${op} operation is not allowed on table ${t}.`)});
+END;`);
+    }
+    return sql;
+  }
+  if (masks.length > 0) {
+    const anyChange = masks.map((m) => `(${m}) <> 0`).join(' OR ');
+    sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN ${sameKey} AND (${anyChange}) AND ${track} BEGIN
+  INSERT INTO ${log} (${keyColumns}, op, clock${maskColumns}) VALUES (${values('NEW')}, ${LOG_UPDATE}, ${clock(LOG_UPDATE)}${maskValues});
+END;`);
+  }
+  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_key_${t}`)} AFTER UPDATE ON ${T} WHEN NOT (${sameKey}) AND ${track} BEGIN
+  INSERT INTO ${log} (${keyColumns}, op, clock${maskColumns}, ${oldKeyColumns}) VALUES (${values('NEW')}, ${LOG_MOVE}, ${clock(LOG_MOVE)}${maskValues}, ${values('OLD')});
+END;`);
+  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_delete_${t}`)} AFTER DELETE ON ${T} WHEN ${track} BEGIN
+  INSERT INTO ${log} (${keyColumns}, op, clock) VALUES (${values('OLD')}, ${LOG_DELETE}, ${clock(LOG_DELETE)});
+END;`);
+  return sql;
 }
 
 /** (Re)creates the temporary cloudsync_changes view over the given tables, with its INSERT trigger. */

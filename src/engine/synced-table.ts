@@ -82,7 +82,7 @@ export function loadSyncedTables(db: Connection, settings: Settings): Map<string
     const algo = (settings.getTable(name, 'algo') ?? 'cls') as Algo;
     const stored = settings.getTable(name, 'columns');
     const columns = stored ? (JSON.parse(stored) as string[]) : shape.columns;
-    const layout: TableLayout = { name: shape.name, pk: shape.pk, columns, algo };
+    const layout: TableLayout = { name: shape.name, pk: shape.pk, columns, algo, log: settings.getTable(name, 'writes') === 'log' };
     tables.set(shape.name.toLowerCase(), new SyncedTable(db, layout, settings.getTable(name, 'enabled') !== '0'));
   }
   return tables;

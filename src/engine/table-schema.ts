@@ -85,5 +85,5 @@ export function userTables(db: Connection): string[] {
     .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")
     .all()
     .map((r) => String(r[0]))
-    .filter((name) => !/^sqlite_/i.test(name) && !/^cloudsync_/i.test(name) && !/_cloudsync$/i.test(name));
+    .filter((name) => !/^sqlite_/i.test(name) && !/^cloudsync_/i.test(name) && !/_cloudsync(_log)?$/i.test(name));
 }

@@ -8,6 +8,7 @@ import { CloudSyncError } from './errors.js';
 import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, clocksAfterUpdate, freshClocksAfterUpdate, textClocksAfterUpdate, type WriteTime } from './local-writes.js';
 import { freshClocks, type RowClocks, readRowClocks, UNTRACKED, writeRowClocks } from './row-clocks.js';
 import type { SyncedTable } from './synced-table.js';
+import { LOG_DELETE, LOG_INSERT, LOG_UPDATE } from './meta-schema.js';
 
 /** What the trigger functions need from the engine. */
 export interface TriggerContext {
@@ -16,6 +17,8 @@ export interface TriggerContext {
   table(name: string): SyncedTable | undefined;
   /** True while a merge writes (triggers must not track those writes). */
   readonly merging: boolean;
+  /** Counts one write appended to a log (the engine folds the logs when they grow). */
+  loggedWrite(): void;
 }
 
 const MASK_BITS = 30;
@@ -69,6 +72,16 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
   db.registerFunction('cloudsync_fresh_clocks', ([name, count]) => {
     if (!tableOf(name ?? null).enabled) return UNTRACKED;
     return freshClocks(context.clock.localVersion(), context.clock.takeSeq(Number(count)));
+  });
+  // Log-structured tables: the clock of one log row, reserving every seq the write may take when
+  // it is folded (see log-fold.ts); -1 for a write while the table is disabled.
+  db.registerFunction('cloudsync_log_clock', ([name, op]) => {
+    const table = tableOf(name ?? null);
+    if (!table.enabled) return -1n;
+    const n = table.cellCount;
+    const count = op === BigInt(LOG_INSERT) ? n + 1 : op === BigInt(LOG_UPDATE) ? n : op === BigInt(LOG_DELETE) ? 1 : 2 * n + 2;
+    context.loggedWrite();
+    return freshClocks(context.clock.localVersion(), context.clock.takeSeq(count));
   });
   db.registerFunction('cloudsync_clocks_insert', ([name, stored]) => {
     const table = tableOf(name ?? null);

@@ -86,7 +86,7 @@ export class ServerData {
         const sync = load(db);
         db.exec(schema);
         const synced = new Set(sync.engine.syncedTables().map((t) => t.name.toLowerCase()));
-        const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'cloudsync_%' AND name NOT LIKE '%_cloudsync' ORDER BY rowid").all() as { name: string }[]).map((r) => r.name);
+        const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'cloudsync_%' AND name NOT LIKE '%_cloudsync' AND name NOT LIKE '%_cloudsync_log' ORDER BY rowid").all() as { name: string }[]).map((r) => r.name);
         for (const table of tables) if (!synced.has(table.toLowerCase())) sync.init(table);
         if (sync.engine.syncedTables().length === 0) throw new HttpError(400, 'the schema creates no table');
       } finally {
