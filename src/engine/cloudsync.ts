@@ -24,8 +24,12 @@ import { cryptoRandomBytes, createUuidBytes, formatUuid, type RandomBytes } from
 
 export type { EncodedPayload } from './payload-split.js';
 
-/** Logged writes of this connection after which the end of an autocommit statement folds the logs. */
-const FOLD_AFTER_WRITES = 4096;
+/**
+ * Unfolded logged writes of this connection above which the end of an autocommit statement folds
+ * the oldest half: a database that does not sync keeps a bounded log, and writes pay for the fold
+ * only then.
+ */
+const LOG_SOFT_LIMIT = 200_000;
 
 /** The library version reported by cloudsync_version(). */
 export const LIBRARY_VERSION = '0.1.0';
@@ -34,6 +38,13 @@ export const LIBRARY_VERSION = '0.1.0';
 export interface EngineOptions {
   now?: () => number;
   random?: RandomBytes;
+  /**
+   * Tables initialised on this connection log their local writes and fold them into the meta rows
+   * when changes are read or merged (default true, see docs/design-log-writes.md); false: the
+   * triggers update the meta rows at once (slower writes, nothing to fold). `dws` tables always
+   * write at once. The choice is stored with the table.
+   */
+  logWrites?: boolean;
 }
 
 /** Payload options the engine passes through to the encoder. */
@@ -72,6 +83,7 @@ export class CloudSyncEngine {
   private localSite: Uint8Array | null = null;
   private cachedSchemaHash: bigint | null = null;
   private readonly now: () => number;
+  private readonly logWrites: boolean;
   private readonly random: RandomBytes;
 
   constructor(
@@ -79,6 +91,7 @@ export class CloudSyncEngine {
     options: EngineOptions = {},
   ) {
     this.now = options.now ?? Date.now;
+    this.logWrites = options.logWrites ?? true;
     this.random = options.random ?? cryptoRandomBytes;
     this.settings = new Settings(db);
     registerTriggerFunctions(db, this);
@@ -401,8 +414,8 @@ export class CloudSyncEngine {
   afterStatement(): void {
     if (this.db.inTransaction) return;
     this.clock.endTransaction();
-    // keep the logs short for a database that does not sync for a while
-    if (this.loggedWrites >= FOLD_AFTER_WRITES) this.foldLogs();
+    // keep the logs bounded for a database that does not sync for a while
+    if (this.loggedWrites > LOG_SOFT_LIMIT) this.foldLogs(this.loggedWrites / 2);
   }
 
   /** Counts one write appended to a log (called by the log triggers). */
@@ -412,14 +425,19 @@ export class CloudSyncEngine {
 
   /**
    * Folds the logged local writes of every log-structured table into its meta rows (see
-   * log-fold.ts), in one transaction; nothing to do when the logs are empty.
+   * log-fold.ts), oldest first and `limit` at most, in one transaction; nothing to do when the
+   * logs are empty.
    */
-  foldLogs(): void {
-    this.loggedWrites = 0;
+  foldLogs(limit = Number.POSITIVE_INFINITY): void {
     const pending = this.syncedTables().filter((t) => t.layout.log && hasPendingLog(t));
-    if (pending.length === 0) return;
+    if (pending.length === 0) {
+      this.loggedWrites = 0;
+      return;
+    }
     this.atomically(() => {
-      for (const table of pending) foldLog(table);
+      let folded = 0;
+      for (const table of pending) folded += foldLog(table, limit - folded);
+      this.loggedWrites = limit === Number.POSITIVE_INFINITY ? 0 : Math.max(0, this.loggedWrites - folded);
     });
   }
 
@@ -437,7 +455,7 @@ export class CloudSyncEngine {
     if (storedAlgo !== null && storedAlgo !== algo) {
       throw new CloudSyncError('MISUSE', `${fn}: table ${shape.name} uses algorithm ${storedAlgo}; before changing a table algorithm you must call cloudsync_cleanup('${shape.name}')`);
     }
-    const layout: TableLayout = existing?.layout ?? { name: shape.name, pk: shape.pk, columns: shape.columns, algo, log: algo !== 'dws' };
+    const layout: TableLayout = existing?.layout ?? { name: shape.name, pk: shape.pk, columns: shape.columns, algo, log: this.logWrites && algo !== 'dws' };
     if (existing?.layout.log) foldLog(existing);
     this.registerLayout(layout, existing?.enabled ?? this.settings.getTable(shape.name, 'enabled') !== '0');
     createTriggers(this.db, layout);

@@ -16,6 +16,8 @@ import type { SyncedTable } from './synced-table.js';
 interface RowState {
   key: SqlValue[];
   clocks: RowClocks | null;
+  /** A fresh insert of a row without meta, kept in its INTEGER form until another write needs objects. */
+  fresh: bigint | null;
   /** The row has the untracked meta row of a write while its table was disabled. */
   untracked: boolean;
   changed: boolean;
@@ -23,14 +25,29 @@ interface RowState {
 
 const MASK_BITS = 30;
 const SEQ_LIMIT = BigInt(FRESH_SEQ_LIMIT);
+/** Log rows read and folded per step: bounds the memory of a large fold. */
+const BATCH = 4096;
 
 /** True when the table's log holds writes not folded yet. */
 export function hasPendingLog(table: SyncedTable): boolean {
   return table.statement('log.any', () => `SELECT 1 FROM ${q(logTableName(table.name))} LIMIT 1`).get() !== undefined;
 }
 
-/** Folds every logged write of `table` into its meta rows and empties the log; returns how many. */
-export function foldLog(table: SyncedTable): number {
+/**
+ * Folds the logged writes of `table` into its meta rows, oldest first, `limit` log rows at most
+ * (default all), and deletes them from the log; returns how many it folded.
+ */
+export function foldLog(table: SyncedTable, limit = Number.POSITIVE_INFINITY): number {
+  let folded = 0;
+  while (folded < limit) {
+    const n = foldBatch(table, Math.min(BATCH, limit - folded));
+    folded += n;
+    if (n === 0) break;
+  }
+  return folded;
+}
+
+function foldBatch(table: SyncedTable, size: number): number {
   const keyCount = table.layout.pk.length;
   const cellCount = table.cellCount;
   const masks = maskCount(cellCount);
@@ -38,19 +55,28 @@ export function foldLog(table: SyncedTable): number {
   const keys = table.layout.pk.map((_, i) => `pk${i + 1}`);
   const oldKeys = table.layout.pk.map((_, i) => `opk${i + 1}`);
   const maskColumns = Array.from({ length: masks }, (_, i) => `mask${i}`);
-  const entries = table.statement('log.read', () => `SELECT rowid, ${[...keys, 'op', 'clock', ...maskColumns, ...oldKeys].join(', ')} FROM ${log} ORDER BY rowid`).all();
+  const entries = table
+    .statement('log.read', () => `SELECT rowid, ${[...keys, 'op', 'clock', ...maskColumns, ...oldKeys].join(', ')} FROM ${log} ORDER BY rowid LIMIT ?`)
+    .all([BigInt(size)]);
   if (entries.length === 0) return 0;
 
-  const rows = new Map<string, RowState>();
+  const rows = new Map<unknown, RowState>();
   const stateOf = (key: SqlValue[]): RowState => {
-    const id = Buffer.from(encodePk(key)).toString('latin1');
+    const id = keyCount === 1 && typeof key[0] === 'string' ? `s${key[0]}` : `b${Buffer.from(encodePk(key)).toString('latin1')}`;
     let state = rows.get(id);
     if (state === undefined) {
       const stored = table.storedClocks(key);
-      state = { key, clocks: stored === undefined ? null : readRowClocks(stored, cellCount), untracked: stored === UNTRACKED, changed: false };
+      state = { key, clocks: stored === undefined ? null : readRowClocks(stored, cellCount), fresh: null, untracked: stored === UNTRACKED, changed: false };
       rows.set(id, state);
     }
     return state;
+  };
+  const clocksOf = (state: RowState): RowClocks | null => {
+    if (state.fresh !== null) {
+      state.clocks = readRowClocks(state.fresh, cellCount);
+      state.fresh = null;
+    }
+    return state.clocks;
   };
   const at = (entry: SqlValue[], column: number) => entry[1 + column] ?? null;
 
@@ -61,11 +87,16 @@ export function foldLog(table: SyncedTable): number {
     if (typeof clock !== 'bigint') throw corruptLog(table);
     if (clock < 0n) {
       // an insert while the table was disabled: an untracked meta row unless the row has one
-      if (op === LOG_INSERT && state.clocks === null) {
+      if (op === LOG_INSERT && state.clocks === null && state.fresh === null) {
         state.clocks = readRowClocks(UNTRACKED, cellCount);
         state.untracked = true;
         state.changed = true;
       }
+      continue;
+    }
+    state.changed = true;
+    if (op === LOG_INSERT && state.clocks === null && state.fresh === null && cellCount > 0) {
+      state.fresh = clock; // the fresh form: no sentinel, every cell version 1 from the reserved seq
       continue;
     }
     let seq = Number(clock % SEQ_LIMIT);
@@ -75,12 +106,13 @@ export function foldLog(table: SyncedTable): number {
       for (let i = 0; i < cellCount; i++) flags.push((Number(at(entry, keyCount + 2 + Math.floor(i / MASK_BITS)) ?? 0) >> i % MASK_BITS) % 2 !== 0);
       return flags;
     };
-    if (op === LOG_INSERT) state.clocks = clocksAfterInsert(table.name, state.clocks, cellCount, time, false);
-    else if (op === LOG_UPDATE) state.clocks = clocksAfterUpdate(state.clocks, cellCount, changed(), time);
-    else if (op === LOG_DELETE) state.clocks = clocksAfterDelete(state.clocks, cellCount, time);
+    const clocks = clocksOf(state);
+    if (op === LOG_INSERT) state.clocks = clocksAfterInsert(table.name, clocks, cellCount, time, false);
+    else if (op === LOG_UPDATE) state.clocks = clocksAfterUpdate(clocks, cellCount, changed(), time);
+    else if (op === LOG_DELETE) state.clocks = clocksAfterDelete(clocks, cellCount, time);
     else if (op === LOG_MOVE) {
       const from = stateOf(entry.slice(1 + keyCount + 2 + masks, 1 + keyCount + 2 + masks + keyCount));
-      const moved = clocksAfterKeyChange(table.name, from.clocks, state.clocks, cellCount, changed(), time, false);
+      const moved = clocksAfterKeyChange(table.name, clocksOf(from), clocks, cellCount, changed(), time, false);
       from.clocks = moved.oldKey;
       from.untracked = false;
       from.changed = true;
@@ -89,13 +121,13 @@ export function foldLog(table: SyncedTable): number {
       throw corruptLog(table);
     }
     state.untracked = false;
-    state.changed = true;
   }
 
   const put = table.statement('meta.put', () => `INSERT OR REPLACE INTO ${table.quotedMeta} (${keys.join(', ')}, clocks) VALUES (${keys.map(() => '?').join(', ')}, ?)`);
   for (const state of rows.values()) {
-    if (!state.changed || state.clocks === null) continue;
-    put.run([...state.key, state.untracked ? UNTRACKED : storedForm(state.clocks)]);
+    if (!state.changed) continue;
+    if (state.fresh !== null) put.run([...state.key, state.fresh]);
+    else if (state.clocks !== null) put.run([...state.key, state.untracked ? UNTRACKED : storedForm(state.clocks)]);
   }
   table.statement('log.clear', () => `DELETE FROM ${log} WHERE rowid <= ?`).run([(entries[entries.length - 1] as SqlValue[])[0] ?? 0n]);
   return entries.length;

@@ -171,7 +171,7 @@ function logTriggers(layout: TableLayout, track: string): string[] {
   const masks = changeMasks(layout.columns);
   const maskColumns = masks.map((_, i) => `, mask${i}`).join('');
   const maskValues = masks.map((m) => `, ${m}`).join('');
-  const clock = (op: number) => `cloudsync_log_clock(${lit}, ${op})`;
+  const clock = (operation: number) => `cloudsync_log_clock(${lit}, ${operation})`;
   const sameKey = layout.pk.map((c) => `(NEW.${q(c.name)} IS OLD.${q(c.name)} AND typeof(NEW.${q(c.name)}) = typeof(OLD.${q(c.name)}))`).join(' AND ');
   const sql = [
     `CREATE TRIGGER ${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} WHEN ${track.replace(/= 1$/, '>= 1')} BEGIN
@@ -186,14 +186,12 @@ END;`);
     }
     return sql;
   }
-  if (masks.length > 0) {
-    const anyChange = masks.map((m) => `(${m}) <> 0`).join(' OR ');
-    sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN ${sameKey} AND (${anyChange}) AND ${track} BEGIN
-  INSERT INTO ${log} (${keyColumns}, op, clock${maskColumns}) VALUES (${values('NEW')}, ${LOG_UPDATE}, ${clock(LOG_UPDATE)}${maskValues});
-END;`);
-  }
-  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_key_${t}`)} AFTER UPDATE ON ${T} WHEN NOT (${sameKey}) AND ${track} BEGIN
-  INSERT INTO ${log} (${keyColumns}, op, clock${maskColumns}, ${oldKeyColumns}) VALUES (${values('NEW')}, ${LOG_MOVE}, ${clock(LOG_MOVE)}${maskValues}, ${values('OLD')});
+  // One trigger for updates and key changes (a second trigger would cost every update a frame).
+  const changes = masks.length > 0 ? `NOT (${sameKey}) OR ${masks.map((m) => `(${m}) <> 0`).join(' OR ')}` : `NOT (${sameKey})`;
+  const op = `CASE WHEN ${sameKey} THEN ${LOG_UPDATE} ELSE ${LOG_MOVE} END`;
+  const oldKeys = layout.pk.map((c) => `, CASE WHEN ${sameKey} THEN NULL ELSE OLD.${q(c.name)} END`).join('');
+  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN (${changes}) AND ${track} BEGIN
+  INSERT INTO ${log} (${keyColumns}, op, clock${maskColumns}, ${oldKeyColumns}) VALUES (${values('NEW')}, ${op}, cloudsync_log_clock(${lit}, ${op})${maskValues}${oldKeys});
 END;`);
   sql.push(`CREATE TRIGGER ${q(`cloudsync_after_delete_${t}`)} AFTER DELETE ON ${T} WHEN ${track} BEGIN
   INSERT INTO ${log} (${keyColumns}, op, clock) VALUES (${values('OLD')}, ${LOG_DELETE}, ${clock(LOG_DELETE)});
