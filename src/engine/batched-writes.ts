@@ -40,7 +40,7 @@ export class BatchedWrites {
   private readonly buffers = new Map<string, Buffer>();
 
   /** INSERT OR REPLACE of a meta row. */
-  putMeta(table: SyncedTable, pk: SqlValue[], clocks: string): void {
+  putMeta(table: SyncedTable, pk: SqlValue[], clocks: SqlValue): void {
     const key = `meta\u0000${table.name}`;
     let buffer = this.buffers.get(key);
     if (!buffer) {

@@ -6,27 +6,26 @@
 import { encodePk } from '../codec/pk.js';
 import type { SqlValue } from '../codec/value.js';
 import { logTableName, quoteIdentifier as q } from './identifiers.js';
-import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, clocksAfterUpdate, type WriteTime } from './local-writes.js';
+import { BatchedWrites } from './batched-writes.js';
+import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, clocksAfterUpdate, freshClocksAfterUpdate, textClocksAfterUpdate, type WriteTime } from './local-writes.js';
 import { LOG_DELETE, LOG_INSERT, LOG_MOVE, LOG_UPDATE, maskCount } from './meta-schema.js';
 import { FRESH_SEQ_LIMIT, freshClocks, type RowClocks, readRowClocks, UNTRACKED, writeRowClocks } from './row-clocks.js';
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 import { CloudSyncError } from './errors.js';
 import type { SyncedTable } from './synced-table.js';
 
 /** The state of one row while the log is replayed. */
 interface RowState {
   key: SqlValue[];
-  clocks: RowClocks | null;
-  /** A fresh insert of a row without meta, kept in its INTEGER form until another write needs objects. */
-  fresh: bigint | null;
-  /** The row has the untracked meta row of a write while its table was disabled. */
-  untracked: boolean;
+  /** The row's `clocks` as stored (INTEGER fresh form or TEXT), null without a meta row. */
+  stored: SqlValue;
   changed: boolean;
 }
 
 const MASK_BITS = 30;
-const SEQ_LIMIT = BigInt(FRESH_SEQ_LIMIT);
 /** Log rows read and folded per step: bounds the memory of a large fold. */
-const BATCH = 4096;
+const BATCH = 1 << 18;
 
 /** True when the table's log holds writes not folded yet. */
 export function hasPendingLog(table: SyncedTable): boolean {
@@ -47,6 +46,11 @@ export function foldLog(table: SyncedTable, limit = Number.POSITIVE_INFINITY): n
   return folded;
 }
 
+/**
+ * Folds the oldest `size` log rows. The meta rows they touch are read in one join; the entries
+ * are then replayed in order on each row's stored form, with the same fast paths as the direct
+ * triggers, and every touched row is written once.
+ */
 function foldBatch(table: SyncedTable, size: number): number {
   const keyCount = table.layout.pk.length;
   const cellCount = table.cellCount;
@@ -54,94 +58,104 @@ function foldBatch(table: SyncedTable, size: number): number {
   const log = q(logTableName(table.name));
   const keys = table.layout.pk.map((_, i) => `pk${i + 1}`);
   const oldKeys = table.layout.pk.map((_, i) => `opk${i + 1}`);
-  const maskColumns = Array.from({ length: masks }, (_, i) => `mask${i}`);
-  const entries = table
-    .statement('log.read', () => `SELECT rowid, ${[...keys, 'op', 'clock', ...maskColumns, ...oldKeys].join(', ')} FROM ${log} ORDER BY rowid LIMIT ?`)
-    .all([BigInt(size)]);
-  if (entries.length === 0) return 0;
+  const maskColumns = Array.from({ length: masks }, (_, i) => `, mask${i}`).join('');
+  const lastRow = table.statement('log.last', () => `SELECT max(rowid) FROM (SELECT rowid FROM ${log} ORDER BY rowid LIMIT ?)`).get([BigInt(size)]);
+  const last = lastRow?.[0];
+  if (typeof last !== 'bigint') return 0;
+  const touched = table.statement('log.meta', () => {
+    const match = keys.map((k) => `m.${k} = l.${k}`).join(' AND ');
+    return `SELECT ${keys.map((k) => `m.${k}`).join(', ')}, m.clocks FROM (
+      SELECT ${keys.join(', ')} FROM ${log} WHERE rowid <= ?
+      UNION SELECT ${oldKeys.map((k, i) => `${k} AS ${keys[i] as string}`).join(', ')} FROM ${log} WHERE rowid <= ? AND op = ${LOG_MOVE}
+    ) AS l JOIN ${table.quotedMeta} AS m ON ${match}`;
+  });
+  // one row per log entry: key, op, db_version (-1: written while disabled), first seq, masks, old key
+  const read = table.statement('log.read', () => `SELECT ${keys.join(', ')}, op, clock >> 30, clock & ${FRESH_SEQ_LIMIT - 1}${maskColumns}, ${oldKeys.join(', ')} FROM ${log} WHERE rowid <= ? ORDER BY rowid`);
+  // without key changes rows are independent: one row per key, its entries in order as text
+  // ("op,db_version,seq,mask0,…;…"), a third of the rows to bring into JavaScript here
+  const hasMoves = table.statement('log.moves', () => `SELECT 1 FROM ${log} WHERE rowid <= ? AND op = ${LOG_MOVE} LIMIT 1`);
+  const grouped = table.statement('log.grouped', () => {
+    const fields = ['op', 'clock >> 30', `clock & ${FRESH_SEQ_LIMIT - 1}`, ...Array.from({ length: masks }, (_, i) => `mask${i}`)].map((f) => `(${f})`).join(" || ',' || ");
+    return `SELECT ${keys.join(', ')}, group_concat(${fields}, ';' ORDER BY rowid), count(*) FROM ${log} WHERE rowid <= ? GROUP BY ${keys.join(', ')}`;
+  });
 
-  const rows = new Map<unknown, RowState>();
+  const rows = new Map<string, RowState>();
+  const idOf = (key: SqlValue[]) => (keyCount === 1 && typeof key[0] === 'string' ? `s${key[0]}` : `b${Buffer.from(encodePk(key)).toString('latin1')}`);
+  for (const row of touched.iterate([last, last])) rows.set(idOf(row.slice(0, keyCount)), { key: row.slice(0, keyCount), stored: row[keyCount] ?? null, changed: false });
   const stateOf = (key: SqlValue[]): RowState => {
-    const id = keyCount === 1 && typeof key[0] === 'string' ? `s${key[0]}` : `b${Buffer.from(encodePk(key)).toString('latin1')}`;
+    const id = idOf(key);
     let state = rows.get(id);
     if (state === undefined) {
-      const stored = table.storedClocks(key);
-      state = { key, clocks: stored === undefined ? null : readRowClocks(stored, cellCount), fresh: null, untracked: stored === UNTRACKED, changed: false };
+      state = { key, stored: null, changed: false };
       rows.set(id, state);
     }
     return state;
   };
-  const clocksOf = (state: RowState): RowClocks | null => {
-    if (state.fresh !== null) {
-      state.clocks = readRowClocks(state.fresh, cellCount);
-      state.fresh = null;
-    }
-    return state.clocks;
-  };
-  const at = (entry: SqlValue[], column: number) => entry[1 + column] ?? null;
+  const objects = (state: RowState): RowClocks | null => (state.stored === null ? null : readRowClocks(state.stored, cellCount));
 
-  for (const entry of entries) {
-    const state = stateOf(entry.slice(1, 1 + keyCount));
-    const op = Number(at(entry, keyCount));
-    const clock = at(entry, keyCount + 1);
-    if (typeof clock !== 'bigint') throw corruptLog(table);
-    if (clock < 0n) {
+  /** Replays one entry on `state` (`mask(k)`: its k-th mask; `from`: the old key of a key change). */
+  const replay = (state: RowState, op: number, dbVersion: number, firstSeq: number, mask: (k: number) => number, from?: RowState): void => {
+    if (dbVersion < 0) {
       // an insert while the table was disabled: an untracked meta row unless the row has one
-      if (op === LOG_INSERT && state.clocks === null && state.fresh === null) {
-        state.clocks = readRowClocks(UNTRACKED, cellCount);
-        state.untracked = true;
+      if (op === LOG_INSERT && state.stored === null) {
+        state.stored = UNTRACKED;
         state.changed = true;
       }
-      continue;
+      return;
     }
-    state.changed = true;
-    if (op === LOG_INSERT && state.clocks === null && state.fresh === null && cellCount > 0) {
-      state.fresh = clock; // the fresh form: no sentinel, every cell version 1 from the reserved seq
-      continue;
-    }
-    let seq = Number(clock % SEQ_LIMIT);
-    const time: WriteTime = { dbVersion: Number(clock / SEQ_LIMIT), takeSeq: () => seq++ };
+    let seq = firstSeq;
+    const time: WriteTime = { dbVersion, takeSeq: () => seq++ };
     const changed = () => {
       const flags: boolean[] = [];
-      for (let i = 0; i < cellCount; i++) flags.push((Number(at(entry, keyCount + 2 + Math.floor(i / MASK_BITS)) ?? 0) >> i % MASK_BITS) % 2 !== 0);
+      for (let c = 0; c < cellCount; c++) flags.push((mask(Math.floor(c / MASK_BITS)) >> c % MASK_BITS) % 2 !== 0);
       return flags;
     };
-    const clocks = clocksOf(state);
-    if (op === LOG_INSERT) state.clocks = clocksAfterInsert(table.name, clocks, cellCount, time, false);
-    else if (op === LOG_UPDATE) state.clocks = clocksAfterUpdate(clocks, cellCount, changed(), time);
-    else if (op === LOG_DELETE) state.clocks = clocksAfterDelete(clocks, cellCount, time);
-    else if (op === LOG_MOVE) {
-      const from = stateOf(entry.slice(1 + keyCount + 2 + masks, 1 + keyCount + 2 + masks + keyCount));
-      const moved = clocksAfterKeyChange(table.name, clocksOf(from), clocks, cellCount, changed(), time, false);
-      from.clocks = moved.oldKey;
-      from.untracked = false;
+    const stored = state.stored;
+    state.changed = true;
+    if (op === LOG_INSERT) {
+      state.stored = stored === null && cellCount > 0 ? freshClocks(dbVersion, seq) : writeRowClocks(clocksAfterInsert(table.name, objects(state), cellCount, time, false));
+    } else if (op === LOG_UPDATE) {
+      if (typeof stored === 'bigint' && stored <= MAX_SAFE) state.stored = freshClocksAfterUpdate(Number(stored), cellCount, changed(), time);
+      else if (typeof stored === 'string') state.stored = textClocksAfterUpdate(stored, cellCount, changed(), time);
+      else state.stored = writeRowClocks(clocksAfterUpdate(objects(state), cellCount, changed(), time));
+    } else if (op === LOG_DELETE) {
+      state.stored = writeRowClocks(clocksAfterDelete(objects(state), cellCount, time));
+    } else if (op === LOG_MOVE && from !== undefined) {
+      const moved = clocksAfterKeyChange(table.name, objects(from), objects(state), cellCount, changed(), time, false);
+      from.stored = writeRowClocks(moved.oldKey);
       from.changed = true;
-      state.clocks = moved.newKey;
+      state.stored = writeRowClocks(moved.newKey);
     } else {
       throw corruptLog(table);
     }
-    state.untracked = false;
+  };
+
+  // Rows are read one at a time (no statement runs meanwhile) and die young; only row states stay.
+  let count = 0;
+  if (hasMoves.get([last]) === undefined) {
+    for (const row of grouped.iterate([last])) {
+      const state = stateOf(row.slice(0, keyCount));
+      count += Number(row[keyCount + 1]);
+      for (const text of String(row[keyCount]).split(';')) {
+        const fields = text.split(',').map(Number);
+        if (fields.length !== 3 + masks || !fields.every(Number.isSafeInteger)) throw corruptLog(table);
+        replay(state, fields[0] as number, fields[1] as number, fields[2] as number, (k) => fields[3 + k] as number);
+      }
+    }
+  } else {
+    for (const entry of read.iterate([last])) {
+      count++;
+      const op = Number(entry[keyCount]);
+      const from = op === LOG_MOVE ? stateOf(entry.slice(keyCount + 3 + masks, keyCount + 3 + masks + keyCount)) : undefined;
+      replay(stateOf(entry.slice(0, keyCount)), op, Number(entry[keyCount + 1]), Number(entry[keyCount + 2]), (k) => Number(entry[keyCount + 3 + k]), from);
+    }
   }
 
-  const put = table.statement('meta.put', () => `INSERT OR REPLACE INTO ${table.quotedMeta} (${keys.join(', ')}, clocks) VALUES (${keys.map(() => '?').join(', ')}, ?)`);
-  for (const state of rows.values()) {
-    if (!state.changed) continue;
-    if (state.fresh !== null) put.run([...state.key, state.fresh]);
-    else if (state.clocks !== null) put.run([...state.key, state.untracked ? UNTRACKED : storedForm(state.clocks)]);
-  }
-  table.statement('log.clear', () => `DELETE FROM ${log} WHERE rowid <= ?`).run([(entries[entries.length - 1] as SqlValue[])[0] ?? 0n]);
-  return entries.length;
-}
-
-/** The INTEGER form when the clocks are a fresh insert's (what the direct insert trigger writes), else the TEXT form. */
-function storedForm(clocks: RowClocks): bigint | string {
-  const first = clocks.cells[0];
-  if (clocks.sentinel !== null || !first || first.version !== 1 || first.site !== 0) return writeRowClocks(clocks);
-  for (let i = 0; i < clocks.cells.length; i++) {
-    const cell = clocks.cells[i];
-    if (!cell || cell.version !== 1 || cell.site !== 0 || cell.dbVersion !== first.dbVersion || cell.seq !== first.seq + i) return writeRowClocks(clocks);
-  }
-  return first.seq + clocks.cells.length <= FRESH_SEQ_LIMIT ? freshClocks(first.dbVersion, first.seq) : writeRowClocks(clocks);
+  const writes = new BatchedWrites();
+  for (const state of rows.values()) if (state.changed && state.stored !== null) writes.putMeta(table, state.key, state.stored);
+  writes.flush();
+  table.statement('log.clear', () => `DELETE FROM ${log} WHERE rowid <= ?`).run([last]);
+  return count;
 }
 
 function corruptLog(table: SyncedTable): CloudSyncError {
