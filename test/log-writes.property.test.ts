@@ -127,3 +127,26 @@ test('folding logged writes gives the clocks of direct writes', (t) => {
     { seed, numRuns: Number(process.env.RUNS ?? 200), ...(path ? { path } : {}) },
   );
 });
+
+test('a database with logged writes syncs with one that writes at once, and its log stays bounded without syncing', () => {
+  const db = new Database(':memory:');
+  const logged = load(db, { logWrites: true, logSoftLimit: 100 });
+  for (const sql of SCHEMA) db.exec(sql);
+  logged.init('*');
+  const direct = open(false);
+  const logSize = () => db.prepare('SELECT count(*) FROM todo_cloudsync_log').pluck().get() as number;
+  const insert = db.prepare('INSERT INTO todo (id, title) VALUES (?, ?)');
+  for (let i = 0; i < 90; i++) insert.run(`r${i}`, `title ${i}`);
+  assert.equal(logSize(), 90, 'below the soft limit the writes stay in the log');
+  for (let i = 90; i < 101; i++) insert.run(`r${i}`, `title ${i}`);
+  assert.ok(logSize() <= 51, `past the soft limit the older half is folded (log holds ${logSize()})`);
+  db.prepare("UPDATE todo SET done = 1 WHERE id = 'r3'").run();
+  direct.db.prepare("INSERT INTO todo (id, title) VALUES ('d1', 'from direct')").run();
+  direct.sync.applyPayload(logged.encodePayload() as Uint8Array);
+  logged.applyPayload(direct.sync.encodePayload() as Uint8Array);
+  assert.equal(logSize(), 0);
+  assert.deepEqual(rowsOf(db, 'todo'), rowsOf(direct.db, 'todo'));
+  assert.equal((rowsOf(direct.db, 'todo') as unknown[][]).length, 102);
+  db.close();
+  direct.db.close();
+});

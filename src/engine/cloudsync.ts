@@ -24,11 +24,7 @@ import { cryptoRandomBytes, createUuidBytes, formatUuid, type RandomBytes } from
 
 export type { EncodedPayload } from './payload-split.js';
 
-/**
- * Unfolded logged writes of this connection above which the end of an autocommit statement folds
- * the oldest half: a database that does not sync keeps a bounded log, and writes pay for the fold
- * only then.
- */
+/** Default of EngineOptions.logSoftLimit. */
 const LOG_SOFT_LIMIT = 200_000;
 
 /** The library version reported by cloudsync_version(). */
@@ -40,11 +36,17 @@ export interface EngineOptions {
   random?: RandomBytes;
   /**
    * Tables initialised on this connection log their local writes and fold them into the meta rows
-   * when changes are read or merged (default true, see docs/design-log-writes.md); false: the
-   * triggers update the meta rows at once (slower writes, nothing to fold). `dws` tables always
-   * write at once. The choice is stored with the table.
+   * when changes are read or merged (see docs/design-log-writes.md): writes cost about half, the
+   * next sync pays the fold. Default false: the triggers update the meta rows at once. `dws`
+   * tables always write at once. The choice is stored with the table.
    */
   logWrites?: boolean;
+  /**
+   * With logged writes: once this connection has more unfolded writes than this, the end of an
+   * autocommit statement folds the older half (default 200,000), so a database that does not sync
+   * keeps a bounded log.
+   */
+  logSoftLimit?: number;
 }
 
 /** Payload options the engine passes through to the encoder. */
@@ -84,6 +86,7 @@ export class CloudSyncEngine {
   private cachedSchemaHash: bigint | null = null;
   private readonly now: () => number;
   private readonly logWrites: boolean;
+  private readonly logSoftLimit: number;
   private readonly random: RandomBytes;
 
   constructor(
@@ -91,7 +94,8 @@ export class CloudSyncEngine {
     options: EngineOptions = {},
   ) {
     this.now = options.now ?? Date.now;
-    this.logWrites = options.logWrites ?? true;
+    this.logWrites = options.logWrites ?? false;
+    this.logSoftLimit = options.logSoftLimit ?? LOG_SOFT_LIMIT;
     this.random = options.random ?? cryptoRandomBytes;
     this.settings = new Settings(db);
     registerTriggerFunctions(db, this);
@@ -415,7 +419,7 @@ export class CloudSyncEngine {
     if (this.db.inTransaction) return;
     this.clock.endTransaction();
     // keep the logs bounded for a database that does not sync for a while
-    if (this.loggedWrites > LOG_SOFT_LIMIT) this.foldLogs(this.loggedWrites / 2);
+    if (this.loggedWrites > this.logSoftLimit) this.foldLogs(Math.ceil(this.loggedWrites / 2));
   }
 
   /** Counts one write appended to a log (called by the log triggers). */
