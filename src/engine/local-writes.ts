@@ -3,7 +3,9 @@
 
 import { clockBuffer, formatClockParts, PART_SIZE, parseClockText } from './clock-text.js';
 import { CloudSyncError } from './errors.js';
-import { type CellClock, causalLength, corruptClocks, FRESH_SEQ_LIMIT, type RowClocks } from './row-clocks.js';
+import { type CellClock, causalLength, corruptClocks, FRESH_SEQ_LIMIT, readRowClocks, type RowClocks, writeRowClocks } from './row-clocks.js';
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 let scratch = new Float64Array(64);
 
@@ -28,6 +30,16 @@ export function clocksAfterUpdate(old: RowClocks | null, cellCount: number, chan
     if (changed[i]) cells[i] = stamp((cells[i]?.version ?? 0) + 1, time);
   }
   return { sentinel: old?.sentinel ?? null, cells };
+}
+
+/**
+ * The stored form of a row's clocks after a local UPDATE, from its stored form (`clocks` of its
+ * meta row, null or undefined without one), through the fast paths below when they apply.
+ */
+export function storedAfterUpdate(stored: unknown, cellCount: number, changed: readonly boolean[], time: WriteTime): string {
+  if (typeof stored === 'bigint' && stored <= MAX_SAFE) return freshClocksAfterUpdate(Number(stored), cellCount, changed, time);
+  if (typeof stored === 'string') return textClocksAfterUpdate(stored, cellCount, changed, time);
+  return writeRowClocks(clocksAfterUpdate(stored === null || stored === undefined ? null : readRowClocks(stored, cellCount), cellCount, changed, time));
 }
 
 /**

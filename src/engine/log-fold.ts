@@ -7,11 +7,9 @@ import { encodePk } from '../codec/pk.js';
 import type { SqlValue } from '../codec/value.js';
 import { logTableName, quoteIdentifier as q } from './identifiers.js';
 import { BatchedWrites } from './batched-writes.js';
-import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, clocksAfterUpdate, freshClocksAfterUpdate, textClocksAfterUpdate, type WriteTime } from './local-writes.js';
+import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, storedAfterUpdate, type WriteTime } from './local-writes.js';
 import { LOG_DELETE, LOG_INSERT, LOG_MOVE, LOG_UPDATE, maskCount } from './meta-schema.js';
 import { FRESH_SEQ_LIMIT, freshClocks, type RowClocks, readRowClocks, UNTRACKED, writeRowClocks } from './row-clocks.js';
-
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 import { CloudSyncError } from './errors.js';
 import type { SyncedTable } from './synced-table.js';
 
@@ -115,9 +113,7 @@ function foldBatch(table: SyncedTable, size: number): number {
     if (op === LOG_INSERT) {
       state.stored = stored === null && cellCount > 0 ? freshClocks(dbVersion, seq) : writeRowClocks(clocksAfterInsert(table.name, objects(state), cellCount, time, false));
     } else if (op === LOG_UPDATE) {
-      if (typeof stored === 'bigint' && stored <= MAX_SAFE) state.stored = freshClocksAfterUpdate(Number(stored), cellCount, changed(), time);
-      else if (typeof stored === 'string') state.stored = textClocksAfterUpdate(stored, cellCount, changed(), time);
-      else state.stored = writeRowClocks(clocksAfterUpdate(objects(state), cellCount, changed(), time));
+      state.stored = storedAfterUpdate(stored, cellCount, changed(), time);
     } else if (op === LOG_DELETE) {
       state.stored = writeRowClocks(clocksAfterDelete(objects(state), cellCount, time));
     } else if (op === LOG_MOVE && from !== undefined) {

@@ -5,7 +5,7 @@ import type { SqlValue } from '../codec/value.js';
 import type { Clock } from './clock.js';
 import type { Connection } from './connection.js';
 import { CloudSyncError } from './errors.js';
-import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, clocksAfterUpdate, freshClocksAfterUpdate, textClocksAfterUpdate, type WriteTime } from './local-writes.js';
+import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, storedAfterUpdate, type WriteTime } from './local-writes.js';
 import { freshClocks, type RowClocks, readRowClocks, UNTRACKED, writeRowClocks } from './row-clocks.js';
 import type { SyncedTable } from './synced-table.js';
 import { LOG_DELETE, LOG_INSERT, LOG_UPDATE } from './meta-schema.js';
@@ -22,7 +22,6 @@ export interface TriggerContext {
 }
 
 const MASK_BITS = 30;
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Registers the trigger helper functions on a connection. */
 export function registerTriggerFunctions(db: Connection, context: TriggerContext): void {
@@ -90,9 +89,7 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
   });
   db.registerFunction('cloudsync_clocks_update', ([name, stored, ...masks]) => {
     const table = tableOf(name ?? null);
-    if (typeof stored === 'bigint' && stored <= MAX_SAFE) return freshClocksAfterUpdate(Number(stored), table.cellCount, changedColumns(table, masks), now());
-    if (typeof stored === 'string') return textClocksAfterUpdate(stored, table.cellCount, changedColumns(table, masks), now());
-    return writeRowClocks(clocksAfterUpdate(clocksOf(table, stored), table.cellCount, changedColumns(table, masks), now()));
+    return storedAfterUpdate(stored, table.cellCount, changedColumns(table, masks), now());
   });
   db.registerFunction('cloudsync_clocks_delete', ([name, stored]) => {
     const table = tableOf(name ?? null);
