@@ -150,3 +150,26 @@ test('a database with logged writes syncs with one that writes at once, and its 
   db.close();
   direct.db.close();
 });
+
+test('logged writes across ALTER TABLE (past 30 columns, a second mask) and on a grow-only table', () => {
+  const columns = Array.from({ length: 30 }, (_, i) => `c${i} INTEGER`).join(', ');
+  const dbs = [true, false].map((logWrites) => {
+    const db = new Database(':memory:');
+    const sync = load(db, { logWrites });
+    db.exec(`CREATE TABLE wide (id TEXT PRIMARY KEY NOT NULL, ${columns}); CREATE TABLE events (id TEXT PRIMARY KEY NOT NULL, what TEXT)`);
+    sync.init('wide');
+    sync.init('events', { algo: 'gos' });
+    db.exec("INSERT INTO wide (id, c0) VALUES ('w1', 1); UPDATE wide SET c29 = 2 WHERE id = 'w1'; INSERT INTO events VALUES ('e1', 'x')");
+    assert.throws(() => db.exec("UPDATE events SET what = 'y'"), /UPDATE operation is not allowed/);
+    sync.beginAlter('wide');
+    db.exec('ALTER TABLE wide ADD COLUMN c30 INTEGER');
+    sync.commitAlter('wide');
+    db.exec("UPDATE wide SET c30 = 3, c1 = 4 WHERE id = 'w1'; INSERT INTO wide (id, c30) VALUES ('w2', 5); DELETE FROM wide WHERE id = 'w1'; INSERT INTO events VALUES ('e2', 'z')");
+    return db;
+  });
+  const [logged, direct] = dbs as [Database.Database, Database.Database];
+  assert.deepEqual(changesOf(logged), changesOf(direct));
+  assert.deepEqual(rowsOf(logged, 'wide'), rowsOf(direct, 'wide'));
+  assert.deepEqual(rowsOf(logged, 'events'), rowsOf(direct, 'events'));
+  assert.equal(logged.prepare("SELECT count(*) FROM pragma_table_info('wide_cloudsync_log') WHERE name LIKE 'mask%'").pluck().get(), 2);
+});

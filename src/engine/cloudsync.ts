@@ -11,7 +11,7 @@ import type { Connection, Statement } from './connection.js';
 import { CloudSyncError } from './errors.js';
 import { quoteLiteral } from './identifiers.js';
 import { checkChange, checkChanges, groupByRow, mergeChanges } from './merge.js';
-import { type Algo, createChangesView, createLogTable, createMaxVersionView, createMetaTable, createTriggers, dropMetaTable, dropTriggers, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
+import { type Algo, createChangesView, createLogTable, createMaxVersionView, createMetaTable, dropLogTable, createTriggers, dropMetaTable, dropTriggers, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
 import { foldLog, hasPendingLog } from './log-fold.js';
 import { PayloadRowGroups } from './payload-row-groups.js';
 import { type EncodedPayload, splitPayloads } from './payload-split.js';
@@ -205,6 +205,8 @@ export class CloudSyncEngine {
         this.registerLayout(layout, synced.enabled);
         this.backfill(this.requireTable(fn, layout.name));
       } else {
+        // the log was folded and emptied by beginAlter; its mask columns follow the new columns
+        if (synced.layout.log) dropLogTable(this.db, synced.name);
         this.migrateClocks(synced, layout);
         this.backfill(this.requireTable(fn, layout.name)); // rows written between begin and commit
       }

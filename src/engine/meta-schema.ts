@@ -60,6 +60,11 @@ export function dropMetaTable(db: Connection, table: string): void {
   db.exec(`DROP TABLE IF EXISTS ${q(metaTableName(table))}; DROP TABLE IF EXISTS ${q(logTableName(table))};`);
 }
 
+/** Drops the log table (empty it first: folding is the caller's job). */
+export function dropLogTable(db: Connection, table: string): void {
+  db.exec(`DROP TABLE IF EXISTS ${q(logTableName(table))};`);
+}
+
 /**
  * Creates the log table of a table with log-structured writes: one row per local write, in order.
  * | column       | meaning                                                           |
