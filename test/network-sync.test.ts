@@ -43,6 +43,31 @@ describe('sync through the server (async API)', () => {
     assert.match(rowsOf(b, 'my_data')[0] ?? '', /Hello from device A!/);
   });
 
+  it('a device with logged writes syncs with one that writes at once; a sync folds its log', async () => {
+    const a = openDevice(folder.path('logged-a.db'), server.url, 'todos.sqlite', key, undefined, { logWrites: true });
+    const b = openDevice(folder.path('logged-b.db'), server.url, 'todos.sqlite', key);
+    const logSize = () => a.db.prepare('SELECT count(*) FROM todos_cloudsync_log').pluck().get();
+    a.db.prepare("INSERT INTO todos (id, title) VALUES ('l1', 'logged one'), ('l2', 'logged two'), ('l3', 'gone soon')").run();
+    a.db.prepare("UPDATE todos SET done = 1 WHERE id = 'l1'").run();
+    a.db.prepare("DELETE FROM todos WHERE id = 'l3'").run();
+    assert.equal(logSize(), 5);
+    assert.equal(a.sync.network.hasUnsentChanges(), true);
+    await a.sync.network.sync();
+    assert.equal(logSize(), 0);
+    await b.sync.network.sync();
+    b.db.prepare("UPDATE todos SET title = 'changed on b' WHERE id = 'l2'").run();
+    await b.sync.network.sync();
+    a.db.prepare("INSERT INTO todos (id, title) VALUES ('l4', 'after')").run();
+    await a.sync.network.sync();
+    await b.sync.network.sync();
+    assert.deepEqual(rowsOf(a).filter((r) => r.startsWith('{"id":"l')), rowsOf(b).filter((r) => r.startsWith('{"id":"l')));
+    assert.deepEqual(rowsOf(a).filter((r) => r.startsWith('{"id":"l')), [
+      JSON.stringify({ id: 'l1', title: 'logged one', done: 1, owner: null }),
+      JSON.stringify({ id: 'l2', title: 'changed on b', done: 0, owner: null }),
+      JSON.stringify({ id: 'l4', title: 'after', done: 0, owner: null }),
+    ]);
+  });
+
   it('shares a to-do list between two devices, conflicts included', async () => {
     const a = openDevice(folder.path('todo-a.db'), server.url, 'todos.sqlite', key);
     const b = openDevice(folder.path('todo-b.db'), server.url, 'todos.sqlite', key);
