@@ -12,7 +12,7 @@ import { CloudSyncError } from './errors.js';
 import { quoteLiteral } from './identifiers.js';
 import { checkChange, checkChanges, groupByRow, mergeChanges } from './merge.js';
 import { type Algo, createChangesView, createLogTable, createMaxVersionView, createMetaTable, dropLogTable, createTriggers, dropMetaTable, dropTriggers, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
-import { foldLog, hasPendingLog } from './log-fold.js';
+import { foldLog, hasPendingLog, registerFoldAggregate } from './log-fold.js';
 import { PayloadRowGroups } from './payload-row-groups.js';
 import { type EncodedPayload, splitPayloads } from './payload-split.js';
 import { ALL_COLUMNS, dropGlobalTables, Settings } from './settings.js';
@@ -99,6 +99,7 @@ export class CloudSyncEngine {
     this.random = options.random ?? cryptoRandomBytes;
     this.settings = new Settings(db);
     registerTriggerFunctions(db, this);
+    registerFoldAggregate(db, (name) => this.table(name));
     this.reload();
   }
 

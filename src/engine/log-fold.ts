@@ -5,7 +5,8 @@
 
 import { encodePk } from '../codec/pk.js';
 import type { SqlValue } from '../codec/value.js';
-import { logTableName, quoteIdentifier as q } from './identifiers.js';
+import type { Connection } from './connection.js';
+import { logTableName, quoteIdentifier as q, quoteLiteral } from './identifiers.js';
 import { BatchedWrites } from './batched-writes.js';
 import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, storedAfterUpdate, type WriteTime } from './local-writes.js';
 import { LOG_DELETE, LOG_INSERT, LOG_MOVE, LOG_UPDATE, maskCount } from './meta-schema.js';
@@ -69,13 +70,23 @@ function foldBatch(table: SyncedTable, size: number): number {
   });
   // one row per log entry: key, op, db_version (-1: written while disabled), first seq, masks, old key
   const read = table.statement('log.read', () => `SELECT ${keys.join(', ')}, op, clock >> 30, clock & ${FRESH_SEQ_LIMIT - 1}${maskColumns}, ${oldKeys.join(', ')} FROM ${log} WHERE rowid <= ? ORDER BY rowid`);
-  // without key changes rows are independent: one row per key, its entries in order as text
-  // ("op,db_version,seq,mask0,…;…"), a third of the rows to bring into JavaScript here
+  // Without key changes rows are independent: SQLite groups the entries per key and the
+  // cloudsync_fold aggregate replays each group, so no entry crosses into a JavaScript row.
   const hasMoves = table.statement('log.moves', () => `SELECT 1 FROM ${log} WHERE rowid <= ? AND op = ${LOG_MOVE} LIMIT 1`);
-  const grouped = table.statement('log.grouped', () => {
-    const fields = ['op', 'clock >> 30', `clock & ${FRESH_SEQ_LIMIT - 1}`, ...Array.from({ length: masks }, (_, i) => `mask${i}`)].map((f) => `(${f})`).join(" || ',' || ");
-    return `SELECT ${keys.join(', ')}, group_concat(${fields}, ';' ORDER BY rowid), count(*) FROM ${log} WHERE rowid <= ? GROUP BY ${keys.join(', ')}`;
+  const foldInSql = table.statement('log.fold', () => {
+    const join = keys.map((k) => `m.${k} = l.${k}`).join(' AND ');
+    const args = [quoteLiteral(table.name), 'm.clocks', 'l.op', 'l.clock >> 30', `l.clock & ${FRESH_SEQ_LIMIT - 1}`, ...Array.from({ length: masks }, (_, i) => `l.mask${i}`)].join(', ');
+    return `INSERT OR REPLACE INTO ${table.quotedMeta} (${keys.join(', ')}, clocks)
+      SELECT ${keys.join(', ')}, c FROM (
+        SELECT ${keys.map((k) => `l.${k}`).join(', ')}, cloudsync_fold(${args} ORDER BY l.rowid) AS c
+        FROM ${log} AS l LEFT JOIN ${table.quotedMeta} AS m ON ${join}
+        WHERE l.rowid <= ? GROUP BY ${keys.map((k) => `l.${k}`).join(', ')}
+      ) WHERE c IS NOT NULL`;
   });
+  if (hasMoves.get([last]) === undefined) {
+    foldInSql.run([last]);
+    return clearLog(table, last);
+  }
 
   const rows = new Map<string, RowState>();
   const idOf = (key: SqlValue[]) => (keyCount === 1 && typeof key[0] === 'string' ? `s${key[0]}` : `b${Buffer.from(encodePk(key)).toString('latin1')}`);
@@ -93,65 +104,86 @@ function foldBatch(table: SyncedTable, size: number): number {
 
   /** Replays one entry on `state` (`mask(k)`: its k-th mask; `from`: the old key of a key change). */
   const replay = (state: RowState, op: number, dbVersion: number, firstSeq: number, mask: (k: number) => number, from?: RowState): void => {
-    if (dbVersion < 0) {
-      // an insert while the table was disabled: an untracked meta row unless the row has one
-      if (op === LOG_INSERT && state.stored === null) {
-        state.stored = UNTRACKED;
-        state.changed = true;
-      }
+    if (op !== LOG_MOVE) {
+      const stored = afterEntry(table, state.stored, op, dbVersion, firstSeq, mask);
+      if (stored !== state.stored) state.changed = true;
+      state.stored = stored;
       return;
     }
+    if (from === undefined || dbVersion < 0) throw corruptLog(table);
     let seq = firstSeq;
     const time: WriteTime = { dbVersion, takeSeq: () => seq++ };
-    const changed = () => {
-      const flags: boolean[] = [];
-      for (let c = 0; c < cellCount; c++) flags.push((mask(Math.floor(c / MASK_BITS)) >> c % MASK_BITS) % 2 !== 0);
-      return flags;
-    };
-    const stored = state.stored;
+    const moved = clocksAfterKeyChange(table.name, objects(from), objects(state), cellCount, changedColumns(cellCount, mask), time, false);
+    from.stored = writeRowClocks(moved.oldKey);
+    from.changed = true;
+    state.stored = writeRowClocks(moved.newKey);
     state.changed = true;
-    if (op === LOG_INSERT) {
-      state.stored = stored === null && cellCount > 0 ? freshClocks(dbVersion, seq) : writeRowClocks(clocksAfterInsert(table.name, objects(state), cellCount, time, false));
-    } else if (op === LOG_UPDATE) {
-      state.stored = storedAfterUpdate(stored, cellCount, changed(), time);
-    } else if (op === LOG_DELETE) {
-      state.stored = writeRowClocks(clocksAfterDelete(objects(state), cellCount, time));
-    } else if (op === LOG_MOVE && from !== undefined) {
-      const moved = clocksAfterKeyChange(table.name, objects(from), objects(state), cellCount, changed(), time, false);
-      from.stored = writeRowClocks(moved.oldKey);
-      from.changed = true;
-      state.stored = writeRowClocks(moved.newKey);
-    } else {
-      throw corruptLog(table);
-    }
   };
 
-  // Rows are read one at a time (no statement runs meanwhile) and die young; only row states stay.
-  let count = 0;
-  if (hasMoves.get([last]) === undefined) {
-    for (const row of grouped.iterate([last])) {
-      const state = stateOf(row.slice(0, keyCount));
-      count += Number(row[keyCount + 1]);
-      for (const text of String(row[keyCount]).split(';')) {
-        const fields = text.split(',').map(Number);
-        if (fields.length !== 3 + masks || !fields.every(Number.isSafeInteger)) throw corruptLog(table);
-        replay(state, fields[0] as number, fields[1] as number, fields[2] as number, (k) => fields[3 + k] as number);
-      }
-    }
-  } else {
-    for (const entry of read.iterate([last])) {
-      count++;
-      const op = Number(entry[keyCount]);
-      const from = op === LOG_MOVE ? stateOf(entry.slice(keyCount + 3 + masks, keyCount + 3 + masks + keyCount)) : undefined;
-      replay(stateOf(entry.slice(0, keyCount)), op, Number(entry[keyCount + 1]), Number(entry[keyCount + 2]), (k) => Number(entry[keyCount + 3 + k]), from);
-    }
+  // Entries are read one at a time (no statement runs meanwhile) and die young; only row states stay.
+  for (const entry of read.iterate([last])) {
+    const op = Number(entry[keyCount]);
+    const from = op === LOG_MOVE ? stateOf(entry.slice(keyCount + 3 + masks, keyCount + 3 + masks + keyCount)) : undefined;
+    replay(stateOf(entry.slice(0, keyCount)), op, Number(entry[keyCount + 1]), Number(entry[keyCount + 2]), (k) => Number(entry[keyCount + 3 + k]), from);
   }
 
   const writes = new BatchedWrites();
   for (const state of rows.values()) if (state.changed && state.stored !== null) writes.putMeta(table, state.key, state.stored);
   writes.flush();
-  table.statement('log.clear', () => `DELETE FROM ${log} WHERE rowid <= ?`).run([last]);
-  return count;
+  return clearLog(table, last);
+}
+
+/** Deletes the log rows up to `last` (folded); returns how many. */
+function clearLog(table: SyncedTable, last: bigint): number {
+  return table.statement('log.clear', () => `DELETE FROM ${q(logTableName(table.name))} WHERE rowid <= ?`).run([last]);
+}
+
+/**
+ * The stored form of a row's clocks (`stored`: INTEGER fresh form, TEXT, or null without a meta
+ * row) after one logged write other than a key change, through the direct triggers' fast paths.
+ * A write while the table was disabled (db_version -1) leaves an untracked meta row if none.
+ */
+export function afterEntry(table: SyncedTable, stored: SqlValue, op: number, dbVersion: number, firstSeq: number, mask: (k: number) => number): SqlValue {
+  const cellCount = table.cellCount;
+  if (dbVersion < 0) return op === LOG_INSERT && stored === null ? UNTRACKED : stored;
+  let seq = firstSeq;
+  const time: WriteTime = { dbVersion, takeSeq: () => seq++ };
+  const clocks = () => (stored === null ? null : readRowClocks(stored, cellCount));
+  if (op === LOG_INSERT) return stored === null && cellCount > 0 ? freshClocks(dbVersion, seq) : writeRowClocks(clocksAfterInsert(table.name, clocks(), cellCount, time, false));
+  if (op === LOG_UPDATE) return storedAfterUpdate(stored, cellCount, changedColumns(cellCount, mask), time);
+  if (op === LOG_DELETE) return writeRowClocks(clocksAfterDelete(clocks(), cellCount, time));
+  throw corruptLog(table);
+}
+
+/** Registers the cloudsync_fold aggregate: (table, stored clocks, op, db_version, first seq, masks…) in log order → the stored form after them, or NULL when they change nothing. */
+export function registerFoldAggregate(db: Connection, tableOf: (name: string) => SyncedTable | undefined): void {
+  interface Fold {
+    table: SyncedTable | null;
+    stored: SqlValue;
+    changed: boolean;
+  }
+  db.registerAggregate<Fold>('cloudsync_fold', {
+    start: () => ({ table: null, stored: null, changed: false }),
+    step: (fold, [name, stored, op, dbVersion, seq, ...masks]) => {
+      if (fold.table === null) {
+        const table = tableOf(String(name));
+        if (table === undefined) throw new CloudSyncError('MISUSE', `cloudsync_fold: table ${String(name)} is not synced`);
+        fold.table = table;
+        fold.stored = stored ?? null;
+      }
+      const next = afterEntry(fold.table, fold.stored, Number(op), Number(dbVersion), Number(seq), (k) => Number(masks[k] ?? 0));
+      if (next !== fold.stored) fold.changed = true;
+      fold.stored = next;
+      return fold;
+    },
+    result: (fold) => (fold.changed ? fold.stored : null),
+  });
+}
+
+function changedColumns(cellCount: number, mask: (k: number) => number): boolean[] {
+  const flags: boolean[] = [];
+  for (let c = 0; c < cellCount; c++) flags.push((mask(Math.floor(c / MASK_BITS)) >> c % MASK_BITS) % 2 !== 0);
+  return flags;
 }
 
 function corruptLog(table: SyncedTable): CloudSyncError {
