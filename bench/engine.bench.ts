@@ -9,8 +9,8 @@
 // encoded into one payload and applied to a freshly initialised replica; on :memory: and on a WAL
 // file (synchronous = NORMAL). Datasets: "uuid" (UUIDv7 keys, varied values: what an app writes)
 // and "sequential" (keys id000001…, values a1…, i, i*1.5, 'text': like the figures the brief quotes
-// for the C extension). "logged writes" is load(db, { logWrites: true }) (docs/design-log-writes.md):
-// its encode includes folding the logged writes into the meta rows.
+// for the C extension). Ours logs its writes (the default, docs/design-log-writes.md), so its encode
+// includes folding them into the meta rows; "direct writes" is load(db, { logWrites: false }).
 
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -38,7 +38,7 @@ const SCHEMA = 'CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, a TEXT, b INTEGER,
 const ENCODE_SQL = 'SELECT cloudsync_payload_encode(tbl, pk, col_name, col_value, col_version, db_version, site_id, cl, seq) FROM cloudsync_changes';
 
 type Row = [string, string, number, number, string];
-type Engine = 'plain' | 'ours' | 'log' | 'c';
+type Engine = 'plain' | 'ours' | 'direct' | 'c';
 
 const datasets: Record<string, (i: number) => Row> = {
   uuid: (() => {
@@ -68,7 +68,7 @@ function open(storage: string, engine: Engine): Database.Database {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
   }
-  if (engine === 'ours' || engine === 'log') apis.set(db, load(db, { logWrites: engine === 'log' }));
+  if (engine === 'ours' || engine === 'direct') apis.set(db, load(db, { logWrites: engine === 'ours' }));
   if (engine === 'c') db.loadExtension(cExtension as string);
   db.exec(SCHEMA);
   if (engine !== 'plain') db.prepare("SELECT cloudsync_init('t')").get();
@@ -123,7 +123,7 @@ function runOnce(storage: string, engine: Engine, row: (i: number) => Row): Figu
   return figures;
 }
 
-const engines: Engine[] = cExtension ? ['plain', 'ours', 'log', 'c'] : ['plain', 'ours', 'log'];
+const engines: Engine[] = cExtension ? ['plain', 'ours', 'direct', 'c'] : ['plain', 'ours', 'direct'];
 const lines: string[][] = [];
 const wanted = args.data === 'both' ? ['uuid', 'sequential'] : [String(args.data)];
 for (const data of wanted) {
@@ -145,16 +145,16 @@ for (const data of wanted) {
     const perChange = (engine: Engine) => (m[engine] ? `${((m[engine] as Figures).bytes / (m[engine] as Figures).changes).toFixed(2)}` : 'n/a');
     const at = `${data}, ${storage}`;
     lines.push(
-      [at, `insert ${ROWS} rows, 1 tx (plain ${plain.insert.toFixed(0)} ms)`, ratio('ours', 'insert'), ratio('log', 'insert'), ratio('c', 'insert')],
-      [at, `update b of every row, 1 UPDATE per row, 1 tx (plain ${plain.update.toFixed(0)} ms)`, ratio('ours', 'update'), ratio('log', 'update'), ratio('c', 'update')],
-      [at, `update c of every row, 1 set-based UPDATE (plain ${plain.updateSet.toFixed(0)} ms)`, ratio('ours', 'updateSet'), ratio('log', 'updateSet'), ratio('c', 'updateSet')],
-      [at, `${SINGLE} single-row insert transactions (plain ${plain.single.toFixed(0)} ms)`, ratio('ours', 'single'), ratio('log', 'single'), ratio('c', 'single')],
-      [at, `encode all ${(m.ours as Figures).changes} changes into one payload, changes/s`, rate('ours', 'encode'), rate('log', 'encode'), rate('c', 'encode')],
-      [at, 'apply that payload to a fresh replica, changes/s', rate('ours', 'apply'), rate('log', 'apply'), rate('c', 'apply')],
-      [at, 'payload bytes per change', perChange('ours'), perChange('log'), perChange('c')],
+      [at, `insert ${ROWS} rows, 1 tx (plain ${plain.insert.toFixed(0)} ms)`, ratio('ours', 'insert'), ratio('direct', 'insert'), ratio('c', 'insert')],
+      [at, `update b of every row, 1 UPDATE per row, 1 tx (plain ${plain.update.toFixed(0)} ms)`, ratio('ours', 'update'), ratio('direct', 'update'), ratio('c', 'update')],
+      [at, `update c of every row, 1 set-based UPDATE (plain ${plain.updateSet.toFixed(0)} ms)`, ratio('ours', 'updateSet'), ratio('direct', 'updateSet'), ratio('c', 'updateSet')],
+      [at, `${SINGLE} single-row insert transactions (plain ${plain.single.toFixed(0)} ms)`, ratio('ours', 'single'), ratio('direct', 'single'), ratio('c', 'single')],
+      [at, `encode all ${(m.ours as Figures).changes} changes into one payload, changes/s`, rate('ours', 'encode'), rate('direct', 'encode'), rate('c', 'encode')],
+      [at, 'apply that payload to a fresh replica, changes/s', rate('ours', 'apply'), rate('direct', 'apply'), rate('c', 'apply')],
+      [at, 'payload bytes per change', perChange('ours'), perChange('direct'), perChange('c')],
     );
   }
 }
-const header = ['data, storage', 'measure', 'sqlite-sync (TS)', 'TS, logged writes', cExtension ? 'C extension 1.1.4' : 'C extension (not installed)'];
+const header = ['data, storage', 'measure', 'sqlite-sync (TS)', 'TS, direct writes', cExtension ? 'C extension 1.1.4' : 'C extension (not installed)'];
 printTable(`rows ${ROWS}, median of ${RUNS} runs, node ${process.version}; our encode goes through the TypeScript API, the C extension's through SQL`, header, lines);
 rmSync(folder, { recursive: true, force: true });

@@ -9,7 +9,8 @@
 //   meta       a trigger writes one meta row (an integer) per base row, no index
 //   meta+index the same with an index on the meta row's version
 //   +1 js call the same, the value coming from one JavaScript function (what computing a clock costs)
-//   ours       sqlite-sync as shipped
+//   direct     sqlite-sync with load(db, { logWrites: false }): the triggers write the meta rows
+//   ours       sqlite-sync as shipped (logged writes: the triggers append to a log, folded later)
 //   log        no meta row at write time: each write appends (key, version) to a log table, to be
 //              folded into per-row clocks later (when syncing); the write side of a log-structured
 //              design, whose fold cost moves to the read and apply paths and is not counted here
@@ -45,8 +46,8 @@ const SINGLE = Number(args.single);
 const folder = mkdtempSync(join(tmpdir(), 'sqlite-sync-floors-'));
 const SCHEMA = 'CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, a TEXT, b INTEGER, c REAL, d TEXT)';
 
-type Rung = 'plain' | 'meta' | 'meta+index' | '+1 js call' | 'ours' | 'log';
-const RUNGS: Rung[] = ['plain', 'meta', 'meta+index', '+1 js call', 'ours', 'log'];
+type Rung = 'plain' | 'meta' | 'meta+index' | '+1 js call' | 'direct' | 'ours' | 'log';
+const RUNGS: Rung[] = ['plain', 'meta', 'meta+index', '+1 js call', 'direct', 'ours', 'log'];
 const row = (i: number): [string, string, number, number, string] => [`id${String(i).padStart(6, '0')}`, `a${i}`, i, i * 1.5, 'text'];
 let counter = 0;
 const apis = new WeakMap<Database.Database, CloudSync>();
@@ -58,8 +59,8 @@ function open(storage: string, rung: Rung): Database.Database {
     db.pragma('synchronous = NORMAL');
   }
   db.exec(SCHEMA);
-  if (rung === 'ours') {
-    apis.set(db, load(db));
+  if (rung === 'ours' || rung === 'direct') {
+    apis.set(db, load(db, { logWrites: rung === 'ours' }));
     db.prepare("SELECT cloudsync_init('t')").get();
     return db;
   }

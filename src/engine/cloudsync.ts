@@ -36,9 +36,9 @@ export interface EngineOptions {
   random?: RandomBytes;
   /**
    * Tables initialised on this connection log their local writes and fold them into the meta rows
-   * when changes are read or merged (see docs/design-log-writes.md): writes cost about half, the
-   * next sync pays the fold. Default false: the triggers update the meta rows at once. `dws`
-   * tables always write at once. The choice is stored with the table.
+   * when changes are read or merged (default true, see docs/design-log-writes.md): writes cost
+   * about half, the next sync pays the fold. false: the triggers update the meta rows at once.
+   * `dws` tables always write at once. The choice is stored with the table.
    */
   logWrites?: boolean;
   /**
@@ -94,7 +94,7 @@ export class CloudSyncEngine {
     options: EngineOptions = {},
   ) {
     this.now = options.now ?? Date.now;
-    this.logWrites = options.logWrites ?? false;
+    this.logWrites = options.logWrites ?? true;
     this.logSoftLimit = options.logSoftLimit ?? LOG_SOFT_LIMIT;
     this.random = options.random ?? cryptoRandomBytes;
     this.settings = new Settings(db);
