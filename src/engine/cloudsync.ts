@@ -1,7 +1,7 @@
 // The engine: makes tables of one SQLite connection replicated, and produces and merges changes.
 // Every cloudsync_* SQL function and the TypeScript API end up in these methods.
 
-import { encodePayload, type Change, PayloadRows } from '../codec/payload.js';
+import { encodePayload, type Change } from '../codec/payload.js';
 import { schemaHash, toSignedInt64 } from '../codec/schema-hash.js';
 import type { SqlValue } from '../codec/value.js';
 import { parseAlgo } from './algorithms.js';
@@ -13,7 +13,7 @@ import { quoteLiteral } from './identifiers.js';
 import { checkChange, checkChanges, groupByRow, mergeChanges } from './merge.js';
 import { type Algo, createChangesView, createLogTable, createMaxVersionView, createMetaTable, dropLogTable, createTriggers, dropMetaTable, dropTriggers, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
 import { foldLog, hasPendingLog, registerFoldAggregate } from './log-fold.js';
-import { PayloadRowGroups } from './payload-row-groups.js';
+import { groupPayloadRows } from './payload-row-groups.js';
 import { type EncodedPayload, splitPayloads } from './payload-split.js';
 import { ALL_COLUMNS, dropGlobalTables, Settings } from './settings.js';
 import { loadSyncedTables, SyncedTable } from './synced-table.js';
@@ -21,53 +21,16 @@ import { checkSyncable, userTables } from './table-schema.js';
 import { backfillMeta, fillMissingCells, migrateClocks } from './table-migrations.js';
 import { registerTriggerFunctions } from './trigger-functions.js';
 import { cryptoRandomBytes, createUuidBytes, formatUuid, type RandomBytes } from './uuid.js';
+import type { ApplyHooks, EngineOptions, InitOptions, PayloadOptions } from './engine-options.js';
 
 export type { EncodedPayload } from './payload-split.js';
+export type { ApplyHooks, EngineOptions, InitOptions, PayloadOptions } from './engine-options.js';
 
 /** Default of EngineOptions.logSoftLimit. */
 const LOG_SOFT_LIMIT = 200_000;
 
 /** The library version reported by cloudsync_version(). */
 export const LIBRARY_VERSION = '0.1.0';
-
-/** Options of the engine; time and randomness are injectable for tests. */
-export interface EngineOptions {
-  now?: () => number;
-  random?: RandomBytes;
-  /**
-   * Tables initialised on this connection log their local writes and fold them into the meta rows
-   * when changes are read or merged (default true, see docs/design-log-writes.md): writes cost
-   * about half, the next sync pays the fold. false: the triggers update the meta rows at once.
-   * `dws` tables always write at once. The choice is stored with the table.
-   */
-  logWrites?: boolean;
-  /**
-   * With logged writes: once this connection has more unfolded writes than this, the end of an
-   * autocommit statement folds the older half (default 200,000), so a database that does not sync
-   * keeps a bounded log.
-   */
-  logSoftLimit?: number;
-}
-
-/** Payload options the engine passes through to the encoder. */
-export interface PayloadOptions {
-  compress?: boolean;
-  version?: 1 | 2;
-  /** LZ4 effort, 1 (fastest) to 9 (smallest); default 2. */
-  compressionLevel?: number;
-}
-
-/** What a caller of applyPayload may add: a look at every change, and work inside its transaction. */
-export interface ApplyHooks {
-  onChange?: (change: Change) => void;
-  alongside?: () => void;
-}
-
-/** Options of `init`. */
-export interface InitOptions {
-  algo?: string;
-  force?: boolean;
-}
 
 /** The cloudsync engine of one connection. */
 export class CloudSyncEngine {
@@ -358,33 +321,8 @@ export class CloudSyncEngine {
    */
   applyPayload(payload: Uint8Array, fn = 'cloudsync_payload_decode', hooks: ApplyHooks = {}): number {
     this.refreshIfChanged();
-    let groups: PayloadRowGroups;
-    let count: number;
-    let refused: unknown = null;
-    try {
-      const rows = new PayloadRows(payload);
-      count = rows.header.nrows;
-      groups = new PayloadRowGroups(rows, count);
-      let table: SyncedTable | undefined;
-      for (let i = 0; i < count; i++) {
-        const offset = rows.offset;
-        const change = rows.read();
-        // a malformed payload is reported as such even when an earlier change names an unknown table
-        if (refused === null) {
-          try {
-            table = checkChange(fn, this, change, table);
-          } catch (error) {
-            refused = error;
-          }
-        }
-        groups.add(offset, change);
-        hooks.onChange?.(change);
-      }
-      rows.finish();
-    } catch (error) {
-      throw new CloudSyncError('PAYLOAD', `${fn}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-    }
-    if (refused !== null) throw refused;
+    let table: SyncedTable | undefined;
+    const { count, groups } = groupPayloadRows(payload, fn, (change) => (table = checkChange(fn, this, change, table)), hooks.onChange);
     this.mergeGroups(fn, groups.changesByRow(), hooks.alongside);
     return count;
   }

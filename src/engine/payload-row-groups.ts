@@ -4,7 +4,41 @@
 // changes die young instead of all living until the end of a large apply.
 
 import { type Change, PayloadRows } from '../codec/payload.js';
-import { unexpected } from './errors.js';
+import { CloudSyncError, unexpected } from './errors.js';
+
+/**
+ * Reads a payload once: verifies it whole (a CodecError becomes a PAYLOAD error of `fn`), passes
+ * every change to `check` (which throws to refuse it; a malformed payload is reported as such even
+ * when an earlier change was refused) and to `onChange`, and groups the changes by row.
+ */
+export function groupPayloadRows(payload: Uint8Array, fn: string, check: (change: Change) => void, onChange?: (change: Change) => void): { count: number; groups: PayloadRowGroups } {
+  let refused: unknown = null;
+  let result: { count: number; groups: PayloadRowGroups };
+  try {
+    const rows = new PayloadRows(payload);
+    const count = rows.header.nrows;
+    const groups = new PayloadRowGroups(rows, count);
+    for (let i = 0; i < count; i++) {
+      const offset = rows.offset;
+      const change = rows.read();
+      if (refused === null) {
+        try {
+          check(change);
+        } catch (error) {
+          refused = error;
+        }
+      }
+      groups.add(offset, change);
+      onChange?.(change);
+    }
+    rows.finish();
+    result = { count, groups };
+  } catch (error) {
+    throw new CloudSyncError('PAYLOAD', `${fn}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  if (refused !== null) throw refused;
+  return result;
+}
 
 /** The rows of one payload, grouped by table and primary key in order of first appearance. */
 export class PayloadRowGroups {
