@@ -10,7 +10,6 @@
 // | check | POST {site}/{check_dbversion}/{check_seq}/check    | empty: nothing new; else a download URL |
 // |       | GET  {download URL}                                | a payload                               |
 
-import type { Change } from '../codec/payload.js';
 import type { CloudSyncEngine } from '../engine/cloudsync.js';
 import { redact } from './fetch-transport.js';
 import type { HttpRequest, HttpResponse } from './http-transport.js';
