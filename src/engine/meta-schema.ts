@@ -125,12 +125,7 @@ export function createTriggers(db: Connection, layout: TableLayout): void {
 END;`);
 
   if (layout.algo === 'gos') {
-    for (const op of ['UPDATE', 'DELETE']) {
-      sql.push(`CREATE TRIGGER ${q(`cloudsync_before_${op.toLowerCase()}_${t}`)} BEFORE ${op} ON ${T} WHEN cloudsync_is_sync(${lit}) = 0 BEGIN
-  SELECT RAISE(ABORT, ${quoteLiteral(`Error: ${op} operation is not allowed on table ${t}.`)});
-END;`);
-    }
-    db.exec(sql.join('\n'));
+    db.exec([...sql, ...growOnlyGuards(t)].join('\n'));
     return;
   }
 
@@ -183,14 +178,7 @@ function logTriggers(layout: TableLayout, track: string): string[] {
   INSERT INTO ${log} (${keyColumns}, op, clock) VALUES (${values('NEW')}, ${LOG_INSERT}, ${clock(LOG_INSERT)});
 END;`,
   ];
-  if (layout.algo === 'gos') {
-    for (const op of ['UPDATE', 'DELETE']) {
-      sql.push(`CREATE TRIGGER ${q(`cloudsync_before_${op.toLowerCase()}_${t}`)} BEFORE ${op} ON ${T} WHEN cloudsync_is_sync(${lit}) = 0 BEGIN
-  SELECT RAISE(ABORT, ${quoteLiteral(`Error: ${op} operation is not allowed on table ${t}.`)});
-END;`);
-    }
-    return sql;
-  }
+  if (layout.algo === 'gos') return [...sql, ...growOnlyGuards(t)];
   // One trigger for updates and key changes (a second trigger would cost every update a frame).
   const changes = masks.length > 0 ? `NOT (${sameKey}) OR ${masks.map((m) => `(${m}) <> 0`).join(' OR ')}` : `NOT (${sameKey})`;
   const op = `CASE WHEN ${sameKey} THEN ${LOG_UPDATE} ELSE ${LOG_MOVE} END`;
@@ -202,6 +190,15 @@ END;`);
   INSERT INTO ${log} (${keyColumns}, op, clock) VALUES (${values('OLD')}, ${LOG_DELETE}, ${clock(LOG_DELETE)});
 END;`);
   return sql;
+}
+
+/** The triggers of a grow-only table that refuse local updates and deletes (merges may still write). */
+function growOnlyGuards(table: string): string[] {
+  return ['UPDATE', 'DELETE'].map(
+    (op) => `CREATE TRIGGER ${q(`cloudsync_before_${op.toLowerCase()}_${table}`)} BEFORE ${op} ON ${q(table)} WHEN cloudsync_is_sync(${quoteLiteral(table)}) = 0 BEGIN
+  SELECT RAISE(ABORT, ${quoteLiteral(`Error: ${op} operation is not allowed on table ${table}.`)});
+END;`,
+  );
 }
 
 /** (Re)creates the temporary cloudsync_changes view over the given tables, with its INSERT trigger. */
