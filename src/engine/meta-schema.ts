@@ -137,7 +137,7 @@ END;`);
   const upsert = (prefix: string, clocksOf: (stored: string) => string) => `UPDATE ${meta} AS m SET clocks = ${clocksOf('clocks')} WHERE ${match('m', prefix)};
   INSERT INTO ${meta} (${keyColumns}, clocks) SELECT ${values(prefix)}, ${clocksOf('NULL')} WHERE changes() = 0;`;
   if (n > 0) {
-    const anyChange = masks.map((m) => `(${m}) <> 0`).join(' OR ');
+    const anyChange = anyColumnChanged(layout.columns);
     // Cheap native conditions first: SQLite stops at the first false one, before calling JavaScript.
     // Every base row has a meta row (see cloudsync_fresh_clocks), so one UPDATE is enough.
     sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN ${sameKey} AND (${anyChange}) AND ${track} BEGIN
@@ -180,7 +180,7 @@ END;`,
   ];
   if (layout.algo === 'gos') return [...sql, ...growOnlyGuards(t)];
   // One trigger for updates and key changes (a second trigger would cost every update a frame).
-  const changes = masks.length > 0 ? `NOT (${sameKey}) OR ${masks.map((m) => `(${m}) <> 0`).join(' OR ')}` : `NOT (${sameKey})`;
+  const changes = masks.length > 0 ? `NOT (${sameKey}) OR ${anyColumnChanged(layout.columns)}` : `NOT (${sameKey})`;
   const op = `CASE WHEN ${sameKey} THEN ${LOG_UPDATE} ELSE ${LOG_MOVE} END`;
   const oldKeys = layout.pk.map((c) => `, CASE WHEN ${sameKey} THEN NULL ELSE OLD.${q(c.name)} END`).join('');
   sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN (${changes}) AND ${track} BEGIN
@@ -260,16 +260,24 @@ WHERE j.type = 'array' AND j.key <= ${n} AND (j.key = 0 OR r.present)`;
   return [...fresh, stored].join('\nUNION ALL\n');
 }
 
+/** The bit masks of the changed columns, 30 columns per mask (`NEW` against `OLD`, type included). */
 function changeMasks(columns: readonly string[]): string[] {
   const masks: string[] = [];
   for (let start = 0; start < columns.length; start += MASK_BITS) {
-    const parts = columns.slice(start, start + MASK_BITS).map((name, i) => {
-      const c = q(name);
-      return `((NEW.${c} IS NOT OLD.${c} OR typeof(NEW.${c}) <> typeof(OLD.${c})) << ${i})`;
-    });
-    masks.push(parts.join(' | '));
+    masks.push(columns.slice(start, start + MASK_BITS).map((name, i) => `(${columnChanged(name)} << ${i})`).join(' | '));
   }
   return masks;
+}
+
+/** True when any column changed: a logical OR, which stops at the first changed column (the masks compute every bit). */
+function anyColumnChanged(columns: readonly string[]): string {
+  return `(${columns.map(columnChanged).join(' OR ')})`;
+}
+
+/** A column changed: another value, or the same value as another type (1 and 1.0 compare equal). */
+function columnChanged(name: string): string {
+  const c = q(name);
+  return `(NEW.${c} IS NOT OLD.${c} OR typeof(NEW.${c}) <> typeof(OLD.${c}))`;
 }
 
 function typeClause(column: PkColumn): string {
