@@ -8,6 +8,9 @@
 // Replay a failure with SEED=<seed> (and PATH_FC=<path> from fast-check's report) in the environment.
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
@@ -172,4 +175,39 @@ test('logged writes across ALTER TABLE (past 30 columns, a second mask) and on a
   assert.deepEqual(rowsOf(logged, 'wide'), rowsOf(direct, 'wide'));
   assert.deepEqual(rowsOf(logged, 'events'), rowsOf(direct, 'events'));
   assert.equal(logged.prepare("SELECT count(*) FROM pragma_table_info('wide_cloudsync_log') WHERE name LIKE 'mask%'").pluck().get(), 2);
+});
+
+test('logged writes inside an explicit transaction, a rollback, and a second connection that folds the first one\'s log', () => {
+  const folder = mkdtempSync(join(tmpdir(), 'sqlite-sync-log-'));
+  try {
+    const file = join(folder, 'shared.db');
+    const first = new Database(file);
+    first.pragma('journal_mode = WAL');
+    const a = load(first);
+    first.exec(SCHEMA[0] as string);
+    a.init('todo');
+    const changes = (db: Database.Database) => db.prepare("SELECT count(*) FROM cloudsync_changes WHERE tbl = 'todo'").pluck().get();
+    first.transaction(() => {
+      first.prepare("INSERT INTO todo (id, title) VALUES ('t1', 'in a transaction')").run();
+      assert.equal(changes(first), 3, 'a read inside the transaction sees its own logged writes');
+      first.prepare("UPDATE todo SET done = 1 WHERE id = 't1'").run();
+    })();
+    assert.throws(() =>
+      first.transaction(() => {
+        first.prepare("INSERT INTO todo (id, title) VALUES ('t2', 'rolled back')").run();
+        assert.equal(changes(first), 6);
+        throw new Error('roll back');
+      })(),
+    );
+    assert.equal(changes(first), 3, 'a rolled-back fold leaves nothing behind');
+    first.prepare("INSERT INTO todo (id, title) VALUES ('t3', 'pending')").run();
+    const second = new Database(file);
+    const b = load(second);
+    assert.equal(changes(second), 6, "the second connection folds the first one's log before reading");
+    assert.deepEqual(b.changes(), a.changes());
+    first.close();
+    second.close();
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
 });
