@@ -211,3 +211,18 @@ test('logged writes inside an explicit transaction, a rollback, and a second con
     rmSync(folder, { recursive: true, force: true });
   }
 });
+
+test('a NOCASE key re-inserted in another case is the same row in a fold with key changes', () => {
+  const schema = 'CREATE TABLE tags (name TEXT PRIMARY KEY NOT NULL COLLATE NOCASE, color TEXT)';
+  const dbs = [true, false].map((logWrites) => {
+    const db = new Database(':memory:');
+    const sync = load(db, { logWrites });
+    db.exec(schema);
+    sync.init('tags');
+    db.exec("INSERT INTO tags VALUES ('Red', 'r'); DELETE FROM tags WHERE name = 'red'; INSERT INTO tags VALUES ('RED', 'R'); INSERT INTO tags VALUES ('blue', 'b'); UPDATE tags SET name = 'navy' WHERE name = 'BLUE'");
+    return db;
+  });
+  const [logged, direct] = dbs as [Database.Database, Database.Database];
+  assert.deepEqual(changesOf(logged), changesOf(direct));
+  assert.equal(logged.prepare("SELECT cl FROM cloudsync_changes WHERE col_name = '__[RIP]__' AND cloudsync_pk_decode(pk, 1) = 'Red'").pluck().get(), 3, 'delete and re-insert count in the causal length');
+});

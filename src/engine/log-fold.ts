@@ -89,7 +89,13 @@ function foldBatch(table: SyncedTable, size: number): number {
   }
 
   const rows = new Map<string, RowState>();
-  const idOf = (key: SqlValue[]) => (keyCount === 1 && typeof key[0] === 'string' ? `s${key[0]}` : `b${Buffer.from(encodePk(key)).toString('latin1')}`);
+  // keys equal under their column's collation (NOCASE, RTRIM) are the same row, as in SQLite
+  const collations = table.layout.pk.map((c) => c.collation.toUpperCase());
+  const canonical = (key: SqlValue[]) => key.map((v, i) => (typeof v === 'string' ? collate(v, collations[i] ?? 'BINARY') : v));
+  const idOf = (key: SqlValue[]) => {
+    const values = canonical(key);
+    return keyCount === 1 && typeof values[0] === 'string' ? `s${values[0]}` : `b${Buffer.from(encodePk(values)).toString('latin1')}`;
+  };
   for (const row of touched.iterate([last, last])) rows.set(idOf(row.slice(0, keyCount)), { key: row.slice(0, keyCount), stored: row[keyCount] ?? null, changed: false });
   const stateOf = (key: SqlValue[]): RowState => {
     const id = idOf(key);
@@ -178,6 +184,13 @@ export function registerFoldAggregate(db: Connection, tableOf: (name: string) =>
     },
     result: (fold) => (fold.changed ? fold.stored : null),
   });
+}
+
+/** A text key as the collation compares it: NOCASE folds ASCII letters, RTRIM ignores trailing spaces. */
+function collate(text: string, collation: string): string {
+  if (collation === 'NOCASE') return text.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  if (collation === 'RTRIM') return text.replace(/ +$/, '');
+  return text;
 }
 
 function changedColumns(cellCount: number, mask: (k: number) => number): boolean[] {
