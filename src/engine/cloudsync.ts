@@ -332,7 +332,7 @@ export class CloudSyncEngine {
     this.atomically(() => {
       this.mergingDepth++;
       try {
-        for (const table of this.syncedTables()) if (table.layout.log) foldLog(table);
+        this.foldPending();
         mergeChanges(fn, this, groups);
       } finally {
         this.mergingDepth--;
@@ -374,16 +374,15 @@ export class CloudSyncEngine {
    * logs are empty.
    */
   foldLogs(limit = Number.POSITIVE_INFINITY): void {
-    const pending = this.syncedTables().filter((t) => t.layout.log && hasPendingLog(t));
-    if (pending.length === 0) {
-      this.loggedWrites = 0;
-      return;
-    }
-    this.atomically(() => {
-      let folded = 0;
-      for (const table of pending) folded += foldLog(table, limit - folded);
-      this.loggedWrites = limit === Number.POSITIVE_INFINITY ? 0 : Math.max(0, this.loggedWrites - folded);
-    });
+    if (this.syncedTables().some((t) => t.layout.log && hasPendingLog(t))) this.atomically(() => this.foldPending(limit));
+    else this.loggedWrites = 0;
+  }
+
+  /** Folds up to `limit` logged writes, oldest first, in the caller's transaction; keeps the count of unfolded writes. */
+  private foldPending(limit = Number.POSITIVE_INFINITY): void {
+    let folded = 0;
+    for (const table of this.syncedTables()) if (table.layout.log && folded < limit) folded += foldLog(table, limit - folded);
+    this.loggedWrites = limit === Number.POSITIVE_INFINITY ? 0 : Math.max(0, this.loggedWrites - folded);
   }
 
   // ---- internals ----------------------------------------------------------------------------

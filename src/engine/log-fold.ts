@@ -61,15 +61,6 @@ function foldBatch(table: SyncedTable, size: number): number {
   const lastRow = table.statement('log.last', () => `SELECT max(rowid) FROM (SELECT rowid FROM ${log} ORDER BY rowid LIMIT ?)`).get([BigInt(size)]);
   const last = lastRow?.[0];
   if (typeof last !== 'bigint') return 0;
-  const touched = table.statement('log.meta', () => {
-    const match = keys.map((k) => `m.${k} = l.${k}`).join(' AND ');
-    return `SELECT ${keys.map((k) => `m.${k}`).join(', ')}, m.clocks FROM (
-      SELECT ${keys.join(', ')} FROM ${log} WHERE rowid <= ?
-      UNION SELECT ${oldKeys.map((k, i) => `${k} AS ${keys[i] as string}`).join(', ')} FROM ${log} WHERE rowid <= ? AND op = ${LOG_MOVE}
-    ) AS l JOIN ${table.quotedMeta} AS m ON ${match}`;
-  });
-  // one row per log entry: key, op, db_version (-1: written while disabled), first seq, masks, old key
-  const read = table.statement('log.read', () => `SELECT ${keys.join(', ')}, op, clock >> 30, clock & ${FRESH_SEQ_LIMIT - 1}${maskColumns}, ${oldKeys.join(', ')} FROM ${log} WHERE rowid <= ? ORDER BY rowid`);
   // Without key changes rows are independent: SQLite groups the entries per key and the
   // cloudsync_fold aggregate replays each group, so no entry crosses into a JavaScript row.
   const hasMoves = table.statement('log.moves', () => `SELECT 1 FROM ${log} WHERE rowid <= ? AND op = ${LOG_MOVE} LIMIT 1`);
@@ -88,6 +79,15 @@ function foldBatch(table: SyncedTable, size: number): number {
     return clearLog(table, last);
   }
 
+  const touched = table.statement('log.meta', () => {
+    const match = keys.map((k) => `m.${k} = l.${k}`).join(' AND ');
+    return `SELECT ${keys.map((k) => `m.${k}`).join(', ')}, m.clocks FROM (
+      SELECT ${keys.join(', ')} FROM ${log} WHERE rowid <= ?
+      UNION SELECT ${oldKeys.map((k, i) => `${k} AS ${keys[i] as string}`).join(', ')} FROM ${log} WHERE rowid <= ? AND op = ${LOG_MOVE}
+    ) AS l JOIN ${table.quotedMeta} AS m ON ${match}`;
+  });
+  // one row per log entry: key, op, db_version (-1: written while disabled), first seq, masks, old key
+  const read = table.statement('log.read', () => `SELECT ${keys.join(', ')}, op, clock >> 30, clock & ${FRESH_SEQ_LIMIT - 1}${maskColumns}, ${oldKeys.join(', ')} FROM ${log} WHERE rowid <= ? ORDER BY rowid`);
   const rows = new Map<string, RowState>();
   // keys equal under their column's collation (NOCASE, RTRIM) are the same row, as in SQLite
   const collations = table.layout.pk.map((c) => c.collation.toUpperCase());
