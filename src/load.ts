@@ -126,7 +126,7 @@ export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): Clo
   registerNetworkFunctions(connection, network, deferred);
   instrumentBetterSqlite3(db, {
     before: (readonly, readsChanges) => engine.beforeStatement(readonly, readsChanges),
-    capture: (statement, present) => deferred.capture(statement, present),
+    capture: (method, statement, args, present) => deferred.capture(method, statement, args, present),
     after: () => engine.afterStatement(),
   });
   return new CloudSync(engine, network);

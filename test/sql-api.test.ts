@@ -151,6 +151,34 @@ describe('identity and clocks', () => {
     assert.equal(new Set(pairs).size, pairs.length);
   });
 
+  for (const logWrites of [true, false]) {
+    test(`what counts as a change, ${logWrites ? 'logged' : 'direct'} writes: a new case under NOCASE, 1.0 for 1 without affinity; the same value is none`, () => {
+      const schema = 'CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, name TEXT COLLATE NOCASE, v, r REAL)';
+      const open = () => {
+        const db = new Database(':memory:');
+        load(db, { logWrites });
+        db.exec(schema);
+        db.prepare("SELECT cloudsync_init('t')").get();
+        return db;
+      };
+      const [a, b] = [open(), open()];
+      a.exec("INSERT INTO t VALUES ('k', 'abc', 1, 1.5)");
+      sendSql(a, b);
+      const versionOf = (column: string) => a.prepare('SELECT col_version FROM cloudsync_changes WHERE col_name = ?').pluck().get(column);
+      a.exec("UPDATE t SET name = 'ABC'");
+      assert.equal(versionOf('name'), 2, 'a case-only change of a NOCASE column is a change');
+      a.exec('UPDATE t SET v = 1.0');
+      assert.equal(versionOf('v'), 2, 'in a column without affinity 1.0 is not 1');
+      const before = a.prepare('SELECT cloudsync_db_version()').pluck().get();
+      a.exec("UPDATE t SET r = 1.5, name = 'ABC', v = 1.0");
+      assert.equal(a.prepare('SELECT cloudsync_db_version()').pluck().get(), before, 'writing the same values changes nothing');
+      assert.equal(versionOf('r'), 1);
+      sendSql(a, b);
+      assert.deepEqual(rowsOf(b, 't'), rowsOf(a, 't'));
+      assert.equal(b.prepare('SELECT typeof(v) FROM t').pluck().get(), 'real');
+    });
+  }
+
   test('cloudsync_pk_encode and cloudsync_pk_decode round-trip typed values', () => {
     const { db } = openSynced(':memory:');
     assert.equal((db.prepare("SELECT hex(cloudsync_pk_encode('a', 2))").pluck().get() as string).toLowerCase(), '020b01610902');

@@ -13,8 +13,8 @@ type AnyStatement = BetterSqlite3.Statement<unknown[], unknown>;
 export interface StatementHooks {
   /** Before a statement runs (`readonly`: it cannot write; `readsChanges`: its SQL names cloudsync_changes). */
   before(readonly: boolean, readsChanges: boolean): void;
-  /** Runs the statement, then any work it deferred; `present` converts the deferred results. */
-  capture<T>(statement: () => T, present: (value: SqlValue) => unknown): T;
+  /** Runs `method` on `statement`, then any work it deferred; `present` converts the deferred results. */
+  capture(method: (...args: unknown[]) => unknown, statement: unknown, args: unknown[], present: (value: SqlValue) => unknown): unknown;
   /** After a statement or a transaction function finished. */
   after(): void;
 }
@@ -96,14 +96,15 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
     });
     const present = presenter(statement);
     const readsChanges = /cloudsync_changes/i.test(statement.source);
+    const readonly = statement.readonly;
     for (const method of ['run', 'get', 'all'] as const) {
       const original = statement[method] as (...args: unknown[]) => unknown;
       Object.defineProperty(statement, method, {
         configurable: true,
         value: function (this: AnyStatement, ...args: unknown[]) {
-          hooks.before(statement.readonly, readsChanges);
+          hooks.before(readonly, readsChanges);
           try {
-            return hooks.capture(() => original.apply(this, args), present);
+            return hooks.capture(original, this, args, present);
           } finally {
             hooks.after();
           }
@@ -114,7 +115,7 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
     Object.defineProperty(statement, 'iterate', {
       configurable: true,
       value: function* (this: AnyStatement, ...args: unknown[]) {
-        hooks.before(statement.readonly, readsChanges);
+        hooks.before(readonly, readsChanges);
         try {
           yield* iterate.apply(this, args);
         } finally {

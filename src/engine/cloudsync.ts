@@ -72,7 +72,8 @@ export class CloudSyncEngine {
 
   /** The synced table by name (case-insensitive), or undefined. */
   table(name: string): SyncedTable | undefined {
-    return this.registry().get(name.toLowerCase());
+    const registry = this.registry();
+    return registry.get(name) ?? registry.get(name.toLowerCase());
   }
 
   /** The ordinal of a site id in cloudsync_site_id, adding it when new. */

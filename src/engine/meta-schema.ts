@@ -108,12 +108,14 @@ export function createTriggers(db: Connection, layout: TableLayout): void {
   const keyColumns = layout.pk.map((_, i) => `pk${i + 1}`).join(', ');
   const values = (prefix: string) => layout.pk.map((c) => `${prefix}.${q(c.name)}`).join(', ');
   const match = (alias: string, prefix: string) => layout.pk.map((c, i) => `${alias}.pk${i + 1} = ${prefix}.${q(c.name)}`).join(' AND ');
-  const track = `coalesce(cloudsync_write_ready(${lit}), cloudsync_write_first((SELECT v FROM ${MAX_VERSION_VIEW}))) = 1`;
+  // the registry's key (lower case): the call runs for every write, so it should not fold case
+  const track = `coalesce(cloudsync_write_ready(${quoteLiteral(t.toLowerCase())}), cloudsync_write_first((SELECT v FROM ${MAX_VERSION_VIEW}))) = 1`;
   const when = `WHEN ${track}`;
   const n = layout.columns.length;
   const sql: string[] = [];
+  const untyped = untypedColumns(db, t);
   if (layout.log) {
-    db.exec(logTriggers(layout, track).join('\n'));
+    db.exec(logTriggers(layout, track, untyped).join('\n'));
     return;
   }
 
@@ -129,15 +131,15 @@ END;`);
     return;
   }
 
-  const sameKey = layout.pk.map((c) => `(NEW.${q(c.name)} IS OLD.${q(c.name)} AND typeof(NEW.${q(c.name)}) = typeof(OLD.${q(c.name)}))`).join(' AND ');
-  const masks = changeMasks(layout.columns);
+  const sameKey = sameKeyCondition(layout.pk, untyped);
+  const masks = changeMasks(layout.columns, untyped);
   const maskArgs = masks.map((m) => `, ${m}`).join('');
   // No INSERT OR REPLACE here: an UPDATE OR IGNORE on the table would turn it into OR IGNORE.
   const lookup = (prefix: string) => `(SELECT o.clocks FROM ${meta} AS o WHERE ${match('o', prefix)})`;
   const upsert = (prefix: string, clocksOf: (stored: string) => string) => `UPDATE ${meta} AS m SET clocks = ${clocksOf('clocks')} WHERE ${match('m', prefix)};
   INSERT INTO ${meta} (${keyColumns}, clocks) SELECT ${values(prefix)}, ${clocksOf('NULL')} WHERE changes() = 0;`;
   if (n > 0) {
-    const anyChange = anyColumnChanged(layout.columns);
+    const anyChange = anyColumnChanged(layout.columns, untyped);
     // Cheap native conditions first: SQLite stops at the first false one, before calling JavaScript.
     // Every base row has a meta row (see cloudsync_fresh_clocks), so one UPDATE is enough.
     sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN ${sameKey} AND (${anyChange}) AND ${track} BEGIN
@@ -156,38 +158,40 @@ END;`);
 }
 
 /**
- * The triggers of a table with log-structured writes: each tracked write appends one log row,
- * with one call that takes its clock (see cloudsync_log_clock). A write while the table is
- * disabled logs an insert with clock -1 (an untracked meta row, when the fold finds none).
+ * The triggers of a table with log-structured writes: each tracked write appends one log row.
+ * The WHEN clause's cloudsync_write_ready names the table; cloudsync_log_seqs, in the body, then
+ * takes the write's clock and reserves the seqs its fold may use (insert: cells + 1, update:
+ * cells, delete: 1, key change: 2 × cells + 2). A write while the table is disabled logs an
+ * insert with clock -1 (an untracked meta row, when the fold finds none).
  */
-function logTriggers(layout: TableLayout, track: string): string[] {
+function logTriggers(layout: TableLayout, track: string, untyped: ReadonlySet<string>): string[] {
   const t = layout.name;
   const T = q(t);
-  const lit = quoteLiteral(t);
+  const n = layout.columns.length;
   const log = q(logTableName(t));
   const keyColumns = layout.pk.map((_, i) => `pk${i + 1}`).join(', ');
   const oldKeyColumns = layout.pk.map((_, i) => `opk${i + 1}`).join(', ');
   const values = (prefix: string) => layout.pk.map((c) => `${prefix}.${q(c.name)}`).join(', ');
-  const masks = changeMasks(layout.columns);
+  const masks = changeMasks(layout.columns, untyped);
   const maskColumns = masks.map((_, i) => `, mask${i}`).join('');
   const maskValues = masks.map((m) => `, ${m}`).join('');
-  const clock = (operation: number) => `cloudsync_log_clock(${lit}, ${operation})`;
-  const sameKey = layout.pk.map((c) => `(NEW.${q(c.name)} IS OLD.${q(c.name)} AND typeof(NEW.${q(c.name)}) = typeof(OLD.${q(c.name)}))`).join(' AND ');
+  const sameKey = sameKeyCondition(layout.pk, untyped);
   const sql = [
     `CREATE TRIGGER ${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} WHEN ${track.replace(/= 1$/, '>= 1')} BEGIN
-  INSERT INTO ${log} (${keyColumns}, op, clock) VALUES (${values('NEW')}, ${LOG_INSERT}, ${clock(LOG_INSERT)});
+  INSERT INTO ${log} (${keyColumns}, op, clock) VALUES (${values('NEW')}, ${LOG_INSERT}, cloudsync_log_seqs(${n + 1}));
 END;`,
   ];
   if (layout.algo === 'gos') return [...sql, ...growOnlyGuards(t)];
   // One trigger for updates and key changes (a second trigger would cost every update a frame).
-  const changes = masks.length > 0 ? `NOT (${sameKey}) OR ${anyColumnChanged(layout.columns)}` : `NOT (${sameKey})`;
+  const changes = masks.length > 0 ? `NOT (${sameKey}) OR ${anyColumnChanged(layout.columns, untyped)}` : `NOT (${sameKey})`;
   const op = `CASE WHEN ${sameKey} THEN ${LOG_UPDATE} ELSE ${LOG_MOVE} END`;
+  const seqs = `CASE WHEN ${sameKey} THEN ${n} ELSE ${2 * n + 2} END`;
   const oldKeys = layout.pk.map((c) => `, CASE WHEN ${sameKey} THEN NULL ELSE OLD.${q(c.name)} END`).join('');
   sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN (${changes}) AND ${track} BEGIN
-  INSERT INTO ${log} (${keyColumns}, op, clock${maskColumns}, ${oldKeyColumns}) VALUES (${values('NEW')}, ${op}, cloudsync_log_clock(${lit}, ${op})${maskValues}${oldKeys});
+  INSERT INTO ${log} (${keyColumns}, op, clock${maskColumns}, ${oldKeyColumns}) VALUES (${values('NEW')}, ${op}, cloudsync_log_seqs(${seqs})${maskValues}${oldKeys});
 END;`);
   sql.push(`CREATE TRIGGER ${q(`cloudsync_after_delete_${t}`)} AFTER DELETE ON ${T} WHEN ${track} BEGIN
-  INSERT INTO ${log} (${keyColumns}, op, clock) VALUES (${values('OLD')}, ${LOG_DELETE}, ${clock(LOG_DELETE)});
+  INSERT INTO ${log} (${keyColumns}, op, clock) VALUES (${values('OLD')}, ${LOG_DELETE}, cloudsync_log_seqs(1));
 END;`);
   return sql;
 }
@@ -261,23 +265,55 @@ WHERE j.type = 'array' AND j.key <= ${n} AND (j.key = 0 OR r.present)`;
 }
 
 /** The bit masks of the changed columns, 30 columns per mask (`NEW` against `OLD`, type included). */
-function changeMasks(columns: readonly string[]): string[] {
+function changeMasks(columns: readonly string[], untyped: ReadonlySet<string>): string[] {
   const masks: string[] = [];
   for (let start = 0; start < columns.length; start += MASK_BITS) {
-    masks.push(columns.slice(start, start + MASK_BITS).map((name, i) => `(${columnChanged(name)} << ${i})`).join(' | '));
+    masks.push(columns.slice(start, start + MASK_BITS).map((name, i) => `(${columnChanged(name, untyped)} << ${i})`).join(' | '));
   }
   return masks;
 }
 
 /** True when any column changed: a logical OR, which stops at the first changed column (the masks compute every bit). */
-function anyColumnChanged(columns: readonly string[]): string {
-  return `(${columns.map(columnChanged).join(' OR ')})`;
+function anyColumnChanged(columns: readonly string[], untyped: ReadonlySet<string>): string {
+  return `(${columns.map((name) => columnChanged(name, untyped)).join(' OR ')})`;
 }
 
-/** A column changed: another value, or the same value as another type (1 and 1.0 compare equal). */
-function columnChanged(name: string): string {
+/**
+ * A column changed: another value byte for byte (COLLATE BINARY: under the column's NOCASE, 'a'
+ * to 'A' would be no change, and peers would keep the old case), or, in a column without type
+ * affinity, the same number as another type (1 and 1.0 compare equal; any other affinity stores
+ * equal numbers as one type, so typeof() would only cost time there).
+ */
+function columnChanged(name: string, untyped: ReadonlySet<string>): string {
   const c = q(name);
-  return `(NEW.${c} IS NOT OLD.${c} OR typeof(NEW.${c}) <> typeof(OLD.${c}))`;
+  return untyped.has(name.toLowerCase()) ? `(NEW.${c} IS NOT OLD.${c} COLLATE BINARY OR typeof(NEW.${c}) <> typeof(OLD.${c}))` : `(NEW.${c} IS NOT OLD.${c} COLLATE BINARY)`;
+}
+
+/**
+ * The key did not change: the same row as SQLite sees it, under the key columns' own collations
+ * (a NOCASE key changed only in case stays the same row); typeof() only for untyped columns.
+ */
+function sameKeyCondition(pk: readonly PkColumn[], untyped: ReadonlySet<string>): string {
+  return pk
+    .map((c) => {
+      const k = q(c.name);
+      return untyped.has(c.name.toLowerCase()) ? `(NEW.${k} IS OLD.${k} AND typeof(NEW.${k}) = typeof(OLD.${k}))` : `NEW.${k} IS OLD.${k}`;
+    })
+    .join(' AND ');
+}
+
+/** The columns of `table` whose declared type gives them no affinity (BLOB), lower-cased. */
+function untypedColumns(db: Connection, table: string): Set<string> {
+  const rows = db.prepare(`SELECT name, type FROM pragma_table_xinfo(${quoteLiteral(table)})`).all();
+  return new Set(rows.filter((r) => hasNoAffinity(String(r[1] ?? ''))).map((r) => String(r[0]).toLowerCase()));
+}
+
+/** SQLite's affinity rules (datatype3.html, 3.1): BLOB affinity is a type naming none of the others. */
+function hasNoAffinity(declared: string): boolean {
+  const type = declared.toUpperCase();
+  if (/INT|CHAR|CLOB|TEXT/.test(type)) return false;
+  if (type === '' || type.includes('BLOB')) return true;
+  return false;
 }
 
 function typeClause(column: PkColumn): string {

@@ -43,6 +43,7 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     return changed;
   };
   let movedFrom: string | null = null;
+  let current: SyncedTable | undefined;
 
   db.registerFunction('cloudsync_is_sync', ([name]) => {
     if (context.merging) return 1n;
@@ -56,9 +57,12 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
   // SQLite evaluates only then: the first tracked write of a transaction reads the newest stored
   // version while it holds the write lock, so that no other connection's transaction can have
   // taken the same db_version.
+  // ready also remembers the table (`current`): the body of a log trigger runs right after its
+  // WHEN clause, and its cloudsync_log_seqs call needs no name then.
   db.registerFunction('cloudsync_write_ready', ([name]) => {
     if (context.merging) return 0n;
     const table = context.table(String(name));
+    current = table;
     if (table !== undefined && !table.enabled) return 2n;
     return context.clock.allocated ? 1n : null;
   });
@@ -72,8 +76,16 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     if (!tableOf(name ?? null).enabled) return UNTRACKED;
     return freshClocks(context.clock.localVersion(), context.clock.takeSeq(Number(count)));
   });
-  // Log-structured tables: the clock of one log row, reserving every seq the write may take when
-  // it is folded (see log-fold.ts); -1 for a write while the table is disabled.
+  // Log-structured tables: the clock of one log row, reserving the `count` seqs the write may take
+  // when it is folded (see log-fold.ts); -1 for a write while the table is disabled.
+  db.registerFunction('cloudsync_log_seqs', ([count]) => {
+    const table = current;
+    if (table === undefined) throw new CloudSyncError('MISUSE', 'cloudsync_log_seqs: called outside a tracking trigger');
+    if (!table.enabled) return -1n;
+    context.loggedWrite();
+    return freshClocks(context.clock.localVersion(), context.clock.takeSeq(Number(count)));
+  });
+  // The same for triggers created by 0.1.0 before cloudsync_log_seqs: (table, operation).
   db.registerFunction('cloudsync_log_clock', ([name, op]) => {
     const table = tableOf(name ?? null);
     if (!table.enabled) return -1n;

@@ -32,14 +32,15 @@ export class DeferredCalls {
   }
 
   /**
-   * Runs `statement`, then the calls it deferred; returns its result with placeholders replaced by
-   * their values, passed through `present` (the binding's own representation of a value).
+   * Runs `method` on `statement` with `args`, then the calls it deferred; returns its result with
+   * placeholders replaced by their values, passed through `present` (the binding's own
+   * representation of a value).
    */
-  capture<T>(statement: () => T, present: (value: SqlValue) => unknown = (value) => value): T {
+  capture(method: (...args: unknown[]) => unknown, statement: unknown, args: unknown[], present: (value: SqlValue) => unknown = (value) => value): unknown {
     this.depth++;
-    let result: T;
+    let result: unknown;
     try {
-      result = statement();
+      result = method.apply(statement, args);
     } catch (error) {
       this.depth--;
       if (this.depth === 0) this.queue = [];
@@ -51,7 +52,7 @@ export class DeferredCalls {
     this.queue = [];
     const values = new Map<string, unknown>();
     for (const { token, work } of queue) values.set(token, present(work()));
-    return substitute(result, values) as T;
+    return substitute(result, values);
   }
 }
 
