@@ -8,6 +8,7 @@ import { createBetterSqlite3Connection, instrumentBetterSqlite3 } from './driver
 import type { ChangeFilter } from './engine/changes.js';
 import { CloudSyncEngine, type EncodedPayload, type EngineOptions, type InitOptions } from './engine/cloudsync.js';
 import { NetworkSync, type NetworkOptions } from './client/network-sync.js';
+import { CloudSyncError } from './engine/errors.js';
 import { DeferredCalls } from './sql/deferred-calls.js';
 import { registerNetworkFunctions } from './sql/register-network.js';
 import { registerSqlFunctions } from './sql/register.js';
@@ -125,7 +126,12 @@ export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): Clo
   const network = new NetworkSync(engine, options.network);
   registerNetworkFunctions(connection, network, deferred);
   instrumentBetterSqlite3(db, {
-    before: (readonly, readsChanges) => engine.beforeStatement(readonly, readsChanges),
+    before: (readonly, readsChanges, retried) => engine.beforeStatement(readonly, readsChanges, retried),
+    retry: (error) => {
+      if (!(error instanceof CloudSyncError) || error.code !== 'STALE') return false;
+      engine.resync();
+      return true;
+    },
     capture: (method, statement, args, present) => deferred.capture(method, statement, args, present),
     after: () => engine.afterStatement(),
   });

@@ -417,4 +417,51 @@ describe('connections', () => {
     second.db.close();
     first.db.close();
   });
+
+  for (const logWrites of [true, false]) {
+    test(`statements prepared before another connection's init, disable, enable and ALTER track by the new state (${logWrites ? 'logged' : 'direct'} writes)`, () => {
+      const file = folder.path(`prepared-${logWrites}.db`);
+      const first = new Database(file);
+      first.pragma('journal_mode = WAL');
+      load(first, { logWrites });
+      first.exec(`${TODO}; CREATE TABLE notes (id TEXT PRIMARY KEY NOT NULL, body TEXT)`);
+      first.prepare("SELECT cloudsync_init('todo')").get();
+      const insertTodo = first.prepare('INSERT INTO todo (id, title) VALUES (?, ?)');
+      const insertNote = first.prepare('INSERT INTO notes (id, body) VALUES (?, ?)');
+      const setDone = first.prepare('UPDATE todo SET done = ? WHERE id = ?');
+      insertTodo.run('before', 'tracked');
+      const second = new Database(file);
+      load(second, { logWrites });
+      const tracked = () => first.prepare("SELECT DISTINCT tbl || ':' || cloudsync_pk_decode(pk, 1) FROM cloudsync_changes ORDER BY 1").pluck().all();
+
+      second.exec("SELECT cloudsync_init('notes'); SELECT cloudsync_disable('todo')");
+      insertNote.run('n1', 'hello');
+      insertTodo.run('while-disabled', 'untracked');
+      assert.deepEqual(tracked(), ['notes:n1', 'todo:before']);
+
+      second.exec("SELECT cloudsync_enable('todo')");
+      // inside an explicit transaction the retried statement runs in the same transaction
+      first.transaction(() => {
+        setDone.run(1, 'before');
+        insertTodo.run('after-enable', 'tracked');
+      })();
+      assert.deepEqual(tracked(), ['notes:n1', 'todo:after-enable', 'todo:before']);
+      assert.equal(first.prepare("SELECT col_version FROM cloudsync_changes WHERE col_name = 'done' AND cloudsync_pk_decode(pk, 1) = 'before'").pluck().get(), 2);
+
+      second.exec("SELECT cloudsync_begin_alter('notes'); ALTER TABLE notes ADD COLUMN tag TEXT; SELECT cloudsync_commit_alter('notes')");
+      first.prepare("UPDATE notes SET tag = 'x' WHERE id = 'n1'").run();
+      assert.equal(first.prepare("SELECT col_version FROM cloudsync_changes WHERE col_name = 'tag' AND cloudsync_pk_decode(pk, 1) = 'n1'").pluck().get(), 2);
+
+      // what the first connection wrote reaches a replica as written
+      const replica = new Database(':memory:');
+      load(replica);
+      replica.exec(`${TODO}; CREATE TABLE notes (id TEXT PRIMARY KEY NOT NULL, body TEXT, tag TEXT)`);
+      replica.exec("SELECT cloudsync_init('todo'); SELECT cloudsync_init('notes')");
+      sendSql(first, replica);
+      assert.deepEqual(rowsOf(replica, 'notes'), rowsOf(first, 'notes'));
+      assert.deepEqual(replica.prepare('SELECT id, done FROM todo ORDER BY id').raw(true).all(), [['after-enable', 0], ['before', 1]]);
+      second.close();
+      first.close();
+    });
+  }
 });

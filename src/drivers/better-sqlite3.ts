@@ -11,8 +11,13 @@ type AnyStatement = BetterSqlite3.Statement<unknown[], unknown>;
 
 /** What the instrumented Database reports around each user statement. */
 export interface StatementHooks {
-  /** Before a statement runs (`readonly`: it cannot write; `readsChanges`: its SQL names cloudsync_changes). */
-  before(readonly: boolean, readsChanges: boolean): void;
+  /**
+   * Before a statement runs (`readonly`: it cannot write; `readsChanges`: its SQL names
+   * cloudsync_changes; `retried`: a failure that `retry` accepts runs it again).
+   */
+  before(readonly: boolean, readsChanges: boolean, retried: boolean): void;
+  /** After a statement failed: true when the hooks caught up with the cause and it should run once more. */
+  retry(error: unknown): boolean;
   /** Runs `method` on `statement`, then any work it deferred; `present` converts the deferred results. */
   capture(method: (...args: unknown[]) => unknown, statement: unknown, args: unknown[], present: (value: SqlValue) => unknown): unknown;
   /** After a statement or a transaction function finished. */
@@ -102,8 +107,12 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
       Object.defineProperty(statement, method, {
         configurable: true,
         value: function (this: AnyStatement, ...args: unknown[]) {
-          hooks.before(readonly, readsChanges);
+          hooks.before(readonly, readsChanges, true);
           try {
+            return hooks.capture(original, this, args, present);
+          } catch (error) {
+            // A failed statement left nothing behind (SQLite undoes it), so it can run again.
+            if (!hooks.retry(error)) throw error;
             return hooks.capture(original, this, args, present);
           } finally {
             hooks.after();
@@ -115,7 +124,7 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
     Object.defineProperty(statement, 'iterate', {
       configurable: true,
       value: function* (this: AnyStatement, ...args: unknown[]) {
-        hooks.before(readonly, readsChanges);
+        hooks.before(readonly, readsChanges, false);
         try {
           yield* iterate.apply(this, args);
         } finally {
@@ -132,7 +141,7 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
     configurable: true,
     value: (sql: string) => {
       if (!/cloudsync_/i.test(sql)) {
-        hooks.before(false, false);
+        hooks.before(false, false, false);
         try {
           proto.exec.call(db, sql);
         } finally {

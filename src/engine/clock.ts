@@ -9,12 +9,15 @@ export class Clock {
   private pending = -1;
   /** Next seq of the open transaction. */
   private nextSeq = 0;
+  /** True once the open transaction's first write checked the schema (see cloudsync_write_first). */
+  checked = false;
 
   /** Sets the committed version, as read from the database. */
   reset(committed: number): void {
     this.committed = committed;
     this.pending = -1;
     this.nextSeq = 0;
+    this.checked = false;
   }
 
   /** The current database version (the open transaction's, if it wrote). */
@@ -66,5 +69,6 @@ export class Clock {
     if (this.pending > this.committed) this.committed = this.pending;
     this.pending = -1;
     this.nextSeq = 0;
+    this.checked = false;
   }
 }

@@ -133,7 +133,10 @@ export class CloudSyncEngine {
       for (const target of targets) {
         this.settings.setTable(target.name, 'enabled', enabled ? '1' : '0');
         target.enabled = enabled;
+        // the same triggers again: a schema change, which other connections' triggers notice
+        createTriggers(this.db, target.layout);
       }
+      this.lastSchemaVersion = this.readSchemaVersion();
     });
   }
 
@@ -344,16 +347,20 @@ export class CloudSyncEngine {
 
   // ---- transaction tracking (called by the driver around user statements) -------------------
 
-  /** Called before a user statement runs; `readonly` statements cannot write. */
-  beforeStatement(readonly: boolean, readsChanges = false): void {
+  /**
+   * Called before a user statement runs; `readonly` statements cannot write; `retried`: the driver
+   * runs the statement again when a trigger finds the schema changed (STALE, see
+   * cloudsync_write_first), so there is nothing to look for beforehand.
+   */
+  beforeStatement(readonly: boolean, readsChanges = false, retried = false): void {
     // cloudsync_changes is a view over the meta rows: fold the logged writes first
     if (readsChanges && this.settings.exist()) this.foldLogs();
     if (this.db.inTransaction) return;
     this.clock.endTransaction();
-    // Catch up with other connections before an autocommit write, never inside an explicit
-    // transaction: a read there would pin a snapshot that a later write may fail to upgrade
-    // (SQLITE_BUSY). The clock itself is safe either way (see cloudsync_write_first).
-    if (!readonly) this.refreshIfChanged();
+    // Catch up with other connections before an autocommit write that cannot be run again, never
+    // inside an explicit transaction: a read there would pin a snapshot that a later write may
+    // fail to upgrade (SQLITE_BUSY). The clock itself is safe either way (see cloudsync_write_first).
+    if (!readonly && !retried) this.refreshIfChanged();
   }
 
   /** Called after a user statement ran. */
@@ -367,6 +374,19 @@ export class CloudSyncEngine {
   /** Counts one write appended to a log (called by the log triggers). */
   loggedWrite(): void {
     this.loggedWrites++;
+  }
+
+  /** True when `version` is not the schema version the tables were loaded at (a file only: a memory database has no other connection). */
+  schemaChanged(version: number): boolean {
+    return !this.db.isMemory && version !== this.lastSchemaVersion;
+  }
+
+  /** Catches up with other connections' work after a write failed with STALE (inside the caller's transaction, if any). */
+  resync(): void {
+    this.lastDataVersion = -1;
+    this.refreshIfChanged();
+    // our own DDL (CREATE TABLE …) changes the schema version without a new data version
+    this.lastSchemaVersion = this.readSchemaVersion();
   }
 
   /**

@@ -9,7 +9,9 @@ export type CloudSyncErrorCode =
   | 'CONSTRAINT'
   | 'PAYLOAD'
   | 'UNSUPPORTED'
-  | 'IO';
+  | 'IO'
+  /** The schema changed under this connection (another connection's init, ALTER, enable or disable): the driver reloads and runs the statement again. */
+  | 'STALE';
 
 /** An expected failure of a cloudsync operation; the message starts with the operation's SQL name. */
 export class CloudSyncError extends Error {

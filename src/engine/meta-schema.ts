@@ -108,8 +108,10 @@ export function createTriggers(db: Connection, layout: TableLayout): void {
   const keyColumns = layout.pk.map((_, i) => `pk${i + 1}`).join(', ');
   const values = (prefix: string) => layout.pk.map((c) => `${prefix}.${q(c.name)}`).join(', ');
   const match = (alias: string, prefix: string) => layout.pk.map((c, i) => `${alias}.pk${i + 1} = ${prefix}.${q(c.name)}`).join(' AND ');
-  // the registry's key (lower case): the call runs for every write, so it should not fold case
-  const track = `coalesce(cloudsync_write_ready(${quoteLiteral(t.toLowerCase())}), cloudsync_write_first((SELECT v FROM ${MAX_VERSION_VIEW}))) = 1`;
+  // ready takes the registry's key (lower case): it runs for every write, so it should not fold
+  // case. first runs for the first write of a transaction, under the write lock: it reads the
+  // newest version stored and the schema version (see cloudsync_write_first).
+  const track = `coalesce(cloudsync_write_ready(${quoteLiteral(t.toLowerCase())}), cloudsync_write_first((SELECT v FROM ${MAX_VERSION_VIEW}), (SELECT schema_version FROM pragma_schema_version))) = 1`;
   const when = `WHEN ${track}`;
   const n = layout.columns.length;
   const sql: string[] = [];

@@ -19,6 +19,8 @@ export interface TriggerContext {
   readonly merging: boolean;
   /** Counts one write appended to a log (the engine folds the logs when they grow). */
   loggedWrite(): void;
+  /** True when `version` is not the schema version the engine's tables were loaded at. */
+  schemaChanged(version: number): boolean;
 }
 
 const MASK_BITS = 30;
@@ -51,23 +53,41 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     return table === undefined || table.enabled ? 0n : 1n;
   });
   // The WHEN clause of every tracking trigger:
-  //   coalesce(cloudsync_write_ready('t'), cloudsync_write_first((SELECT v FROM cloudsync_max_version))) = 1
+  //   coalesce(cloudsync_write_ready('t'), cloudsync_write_first(
+  //     (SELECT v FROM cloudsync_max_version), (SELECT schema_version FROM pragma_schema_version))) = 1
   // ready: 0 skips the trigger (merging), 2 means the table is disabled (only the insert trigger
   // runs then, to leave an untracked meta row), 1 proceeds, NULL asks for the second call, which
-  // SQLite evaluates only then: the first tracked write of a transaction reads the newest stored
-  // version while it holds the write lock, so that no other connection's transaction can have
-  // taken the same db_version.
+  // SQLite evaluates only then: for the first write of a transaction, and for the first tracked
+  // one (which takes the db_version). Both hold the write lock:
+  // - the first tracked write reads the newest stored version, so that no other connection's transaction can have
+  //   taken the same db_version;
+  // - the first write checks that the schema is the one the engine's tables were loaded at. Another
+  //   connection's init, ALTER, enable or disable changes the schema (enable and disable re-create
+  //   the triggers for that), and then the write fails with STALE: the driver reloads and runs the
+  //   statement again. So a connection need not look for other connections' work before every
+  //   statement, which on a WAL file costs a read transaction (about 10 µs).
   // ready also remembers the table (`current`): the body of a log trigger runs right after its
   // WHEN clause, and its cloudsync_log_seqs call needs no name then.
   db.registerFunction('cloudsync_write_ready', ([name]) => {
     if (context.merging) return 0n;
     const table = context.table(String(name));
     current = table;
+    const clock = context.clock;
+    if (!clock.checked) return null;
     if (table !== undefined && !table.enabled) return 2n;
-    return context.clock.allocated ? 1n : null;
+    return clock.allocated ? 1n : null;
   });
-  db.registerFunction('cloudsync_write_first', ([stored]) => {
-    context.clock.startLocal(stored == null ? 0 : Number(stored));
+  db.registerFunction('cloudsync_write_first', ([stored, schema]) => {
+    const clock = context.clock;
+    if (!clock.checked) {
+      // (no schema argument: a trigger created before the check existed)
+      if (schema !== undefined && context.schemaChanged(Number(schema))) {
+        throw new CloudSyncError('STALE', 'cloudsync: the schema changed since this connection loaded its synced tables (another connection ran cloudsync_init, ALTER, enable or disable); run the statement again');
+      }
+      clock.checked = true;
+    }
+    if (current !== undefined && !current.enabled) return 2n;
+    clock.startLocal(stored == null ? 0 : Number(stored));
     return 1n;
   });
   // A row inserted while its table is disabled gets an untracked meta row, so that every base row
