@@ -14,6 +14,9 @@
 //   log        no meta row at write time: each write appends (key, version) to a log table, to be
 //              folded into per-row clocks later (when syncing); the write side of a log-structured
 //              design, whose fold cost moves to the read and apply paths and is not counted here
+//   log+mask   the log row a per-cell merge needs (ours has this shape): key, operation, clock
+//              (one JavaScript call), the changed columns as a bit mask and the old key of a key
+//              change, with the update trigger skipping updates that change nothing
 // Same table, data and steps as bench/engine.bench.ts (sequential dataset).
 //
 // For the read and apply paths the floor is what the binding alone costs: reading every meta row
@@ -46,8 +49,8 @@ const SINGLE = Number(args.single);
 const folder = mkdtempSync(join(tmpdir(), 'sqlite-sync-floors-'));
 const SCHEMA = 'CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, a TEXT, b INTEGER, c REAL, d TEXT)';
 
-type Rung = 'plain' | 'meta' | 'meta+index' | '+1 js call' | 'direct' | 'ours' | 'log';
-const RUNGS: Rung[] = ['plain', 'meta', 'meta+index', '+1 js call', 'direct', 'ours', 'log'];
+type Rung = 'plain' | 'meta' | 'meta+index' | '+1 js call' | 'direct' | 'ours' | 'log' | 'log+mask';
+const RUNGS: Rung[] = ['plain', 'meta', 'meta+index', '+1 js call', 'direct', 'ours', 'log', 'log+mask'];
 const row = (i: number): [string, string, number, number, string] => [`id${String(i).padStart(6, '0')}`, `a${i}`, i, i * 1.5, 'text'];
 let counter = 0;
 const apis = new WeakMap<Database.Database, CloudSync>();
@@ -67,6 +70,17 @@ function open(storage: string, rung: Rung): Database.Database {
   if (rung === 'plain') return db;
   let next = 0;
   db.function('next_clock', () => ++next);
+  if (rung === 'log+mask') {
+    const changed = ['a', 'b', 'c', 'd'].map((c) => `NEW.${c} IS NOT OLD.${c} COLLATE BINARY`);
+    const mask = changed.map((c, i) => `((${c}) << ${i})`).join(' | ');
+    const same = 'NEW.id IS OLD.id';
+    db.exec(`CREATE TABLE log (pk1 TEXT NOT NULL, op INTEGER NOT NULL, clock INTEGER NOT NULL, mask0 INTEGER NOT NULL DEFAULT 0, opk1 TEXT);
+      CREATE TRIGGER log_insert AFTER INSERT ON t BEGIN INSERT INTO log (pk1, op, clock) VALUES (NEW.id, 1, next_clock()); END;
+      CREATE TRIGGER log_update AFTER UPDATE ON t WHEN NOT (${same}) OR ${changed.join(' OR ')} BEGIN
+        INSERT INTO log VALUES (NEW.id, CASE WHEN ${same} THEN 2 ELSE 4 END, next_clock(), ${mask}, CASE WHEN ${same} THEN NULL ELSE OLD.id END);
+      END;`);
+    return db;
+  }
   if (rung === 'log') {
     db.exec(`CREATE TABLE log (pk TEXT NOT NULL, v INTEGER NOT NULL);
       CREATE TRIGGER log_insert AFTER INSERT ON t BEGIN INSERT INTO log VALUES (NEW.id, next_clock()); END;

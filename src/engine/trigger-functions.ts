@@ -6,7 +6,7 @@ import type { Clock } from './clock.js';
 import type { Connection } from './connection.js';
 import { CloudSyncError } from './errors.js';
 import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, storedAfterUpdate, type WriteTime } from './local-writes.js';
-import { freshClocks, type RowClocks, readRowClocks, UNTRACKED, writeRowClocks } from './row-clocks.js';
+import { FRESH_SEQ_LIMIT, freshClocks, type RowClocks, readRowClocks, UNTRACKED, writeRowClocks } from './row-clocks.js';
 import type { SyncedTable } from './synced-table.js';
 import { LOG_DELETE, LOG_INSERT, LOG_UPDATE } from './meta-schema.js';
 
@@ -103,7 +103,10 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     if (table === undefined) throw new CloudSyncError('MISUSE', 'cloudsync_log_seqs: called outside a tracking trigger');
     if (!table.enabled) return -1n;
     context.loggedWrite();
-    return freshClocks(context.clock.localVersion(), context.clock.takeSeq(Number(count)));
+    const version = context.clock.localVersion();
+    const first = context.clock.takeSeq(Number(count));
+    // a number while it is exact (versions below 2^23): no BigInt to allocate; the INTEGER column stores it as an integer
+    return version < 2 ** 23 && first < FRESH_SEQ_LIMIT ? version * FRESH_SEQ_LIMIT + first : freshClocks(version, first);
   });
   // The same for triggers created by 0.1.0 before cloudsync_log_seqs: (table, operation).
   db.registerFunction('cloudsync_log_clock', ([name, op]) => {
