@@ -464,4 +464,25 @@ describe('connections', () => {
       first.close();
     });
   }
+
+  test("db.exec inside a transaction after another connection's disable: one statement runs again by itself, a longer text fails with STALE and works when run again", () => {
+    const file = folder.path('exec-stale.db');
+    const { db: first } = openSynced(file, TODO);
+    first.exec("SELECT cloudsync_init('todo')");
+    const { db: second } = openSynced(file);
+    first.exec('BEGIN');
+    second.exec("SELECT cloudsync_disable('todo')");
+    first.exec("INSERT INTO todo (id) VALUES ('while-disabled')");
+    first.exec('COMMIT');
+    first.exec('BEGIN');
+    second.exec("SELECT cloudsync_enable('todo')");
+    const two = "INSERT INTO todo (id) VALUES ('y'); INSERT INTO todo (id) VALUES ('z')";
+    assert.throws(() => first.exec(two), (error: Error & { code?: string }) => error.code === 'STALE' && /run the statement again/.test(error.message));
+    first.exec(two);
+    first.exec('COMMIT');
+    assert.deepEqual(first.prepare("SELECT DISTINCT cloudsync_pk_decode(pk, 1) FROM cloudsync_changes ORDER BY 1").pluck().all(), ['y', 'z']);
+    assert.deepEqual(first.prepare('SELECT id FROM todo ORDER BY id').pluck().all(), ['while-disabled', 'y', 'z']);
+    second.close();
+    first.close();
+  });
 });

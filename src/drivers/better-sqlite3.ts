@@ -16,7 +16,7 @@ export interface StatementHooks {
    * cloudsync_changes; `retried`: a failure that `retry` accepts runs it again).
    */
   before(readonly: boolean, readsChanges: boolean, retried: boolean): void;
-  /** After a statement failed: true when the hooks caught up with the cause and it should run once more. */
+  /** After a statement failed: true when the hooks caught up with the cause, so that running it once more can succeed. */
   retry(error: unknown): boolean;
   /** Runs `method` on `statement`, then any work it deferred; `present` converts the deferred results. */
   capture(method: (...args: unknown[]) => unknown, statement: unknown, args: unknown[], present: (value: SqlValue) => unknown): unknown;
@@ -127,6 +127,10 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
         hooks.before(readonly, readsChanges, false);
         try {
           yield* iterate.apply(this, args);
+        } catch (error) {
+          // rows may have been yielded already: catch up (so that a second call works), do not rerun
+          hooks.retry(error);
+          throw error;
         } finally {
           hooks.after();
         }
@@ -143,6 +147,11 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
       if (!/cloudsync_/i.test(sql)) {
         hooks.before(false, false, false);
         try {
+          proto.exec.call(db, sql);
+        } catch (error) {
+          // Caught up either way; runs again only a text of one statement (with more, the earlier
+          // ones have run), else the caller may run it again.
+          if (!hooks.retry(error) || splitStatements(sql).length !== 1) throw error;
           proto.exec.call(db, sql);
         } finally {
           hooks.after();
