@@ -51,7 +51,7 @@ export function createBetterSqlite3Connection(db: Database): Connection {
     registerAggregate: <State>(name: string, options: AggregateOptions<State>) => {
       db.aggregate(name, {
         varargs: true,
-        safeIntegers: true,
+        safeIntegers: !(options.numbers ?? false),
         start: () => options.start(),
         step: (state: State, ...args: unknown[]) => options.step(state, args as SqlValue[]),
         result: (state: State) => options.result(state),

@@ -12,7 +12,7 @@ import { CloudSyncError } from './errors.js';
 import { quoteLiteral } from './identifiers.js';
 import { checkChange, checkChanges, groupByRow, mergeChanges } from './merge.js';
 import { type Algo, createChangesView, createLogTable, createMaxVersionView, createMetaTable, dropLogTable, createTriggers, dropMetaTable, dropTriggers, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
-import { foldLog, hasPendingLog, registerFoldAggregate } from './log-fold.js';
+import { foldLog, hasPendingLog, LogFolder } from './log-fold.js';
 import { groupPayloadRows } from './payload-row-groups.js';
 import { type EncodedPayload, splitPayloads } from './payload-split.js';
 import { ALL_COLUMNS, dropGlobalTables, Settings } from './settings.js';
@@ -51,6 +51,7 @@ export class CloudSyncEngine {
   private readonly logWrites: boolean;
   private readonly logSoftLimit: number;
   private readonly random: RandomBytes;
+  private readonly folder: LogFolder;
 
   constructor(
     readonly db: Connection,
@@ -62,7 +63,7 @@ export class CloudSyncEngine {
     this.random = options.random ?? cryptoRandomBytes;
     this.settings = new Settings(db);
     registerTriggerFunctions(db, this);
-    registerFoldAggregate(db, (name) => this.table(name));
+    this.folder = new LogFolder(db);
     this.reload();
   }
 
@@ -155,7 +156,7 @@ export class CloudSyncEngine {
     const synced = this.requireTable('cloudsync_begin_alter', table);
     this.db.exec('SAVEPOINT cloudsync_alter');
     this.alterKeys.set(synced.name.toLowerCase(), JSON.stringify(synced.layout.pk.map((c) => c.name.toLowerCase())));
-    if (synced.layout.log) foldLog(synced);
+    if (synced.layout.log) foldLog(synced, this.folder);
     dropTriggers(this.db, synced.name);
   }
 
@@ -402,7 +403,7 @@ export class CloudSyncEngine {
   /** Folds up to `limit` logged writes, oldest first, in the caller's transaction; keeps the count of unfolded writes. */
   private foldPending(limit = Number.POSITIVE_INFINITY): void {
     let folded = 0;
-    for (const table of this.syncedTables()) if (table.layout.log && folded < limit) folded += foldLog(table, limit - folded);
+    for (const table of this.syncedTables()) if (table.layout.log && folded < limit) folded += foldLog(table, this.folder, limit - folded);
     this.loggedWrites = limit === Number.POSITIVE_INFINITY ? 0 : Math.max(0, this.loggedWrites - folded);
   }
 
@@ -421,7 +422,7 @@ export class CloudSyncEngine {
       throw new CloudSyncError('MISUSE', `${fn}: table ${shape.name} uses algorithm ${storedAlgo}; before changing a table algorithm you must call cloudsync_cleanup('${shape.name}')`);
     }
     const layout: TableLayout = existing?.layout ?? { name: shape.name, pk: shape.pk, columns: shape.columns, algo, log: this.logWrites && algo !== 'dws' };
-    if (existing?.layout.log) foldLog(existing);
+    if (existing?.layout.log) foldLog(existing, this.folder);
     this.registerLayout(layout, existing?.enabled ?? this.settings.getTable(shape.name, 'enabled') !== '0');
     createTriggers(this.db, layout);
     this.backfill(this.requireTable(fn, shape.name));

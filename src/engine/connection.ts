@@ -25,6 +25,8 @@ export interface FunctionOptions {
 
 /** Callbacks of an aggregate SQL function. */
 export interface AggregateOptions<State> {
+  /** Integers arrive as JS numbers instead of bigint (the caller knows they stay below 2^53). */
+  numbers?: boolean;
   start: () => State;
   step: (state: State, args: SqlValue[]) => State;
   result: (state: State) => SqlValue;

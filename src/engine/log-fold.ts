@@ -6,7 +6,7 @@
 import { encodePk } from '../codec/pk.js';
 import type { SqlValue } from '../codec/value.js';
 import type { Connection } from './connection.js';
-import { logTableName, quoteIdentifier as q, quoteLiteral } from './identifiers.js';
+import { logTableName, quoteIdentifier as q } from './identifiers.js';
 import { BatchedWrites } from './batched-writes.js';
 import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, storedAfterUpdate, type WriteTime } from './local-writes.js';
 import { LOG_DELETE, LOG_INSERT, LOG_MOVE, LOG_UPDATE, maskCount } from './meta-schema.js';
@@ -35,10 +35,10 @@ export function hasPendingLog(table: SyncedTable): boolean {
  * Folds the logged writes of `table` into its meta rows, oldest first, `limit` log rows at most
  * (default all), and deletes them from the log; returns how many it folded.
  */
-export function foldLog(table: SyncedTable, limit = Number.POSITIVE_INFINITY): number {
+export function foldLog(table: SyncedTable, folder: LogFolder, limit = Number.POSITIVE_INFINITY): number {
   let folded = 0;
   while (folded < limit) {
-    const n = foldBatch(table, Math.min(BATCH, limit - folded));
+    const n = foldBatch(table, folder, Math.min(BATCH, limit - folded));
     folded += n;
     if (n === 0) break;
   }
@@ -50,7 +50,7 @@ export function foldLog(table: SyncedTable, limit = Number.POSITIVE_INFINITY): n
  * are then replayed in order on each row's stored form, with the same fast paths as the direct
  * triggers, and every touched row is written once.
  */
-function foldBatch(table: SyncedTable, size: number): number {
+function foldBatch(table: SyncedTable, folder: LogFolder, size: number): number {
   const keyCount = table.layout.pk.length;
   const cellCount = table.cellCount;
   const masks = maskCount(cellCount);
@@ -61,21 +61,24 @@ function foldBatch(table: SyncedTable, size: number): number {
   const lastRow = table.statement('log.last', () => `SELECT max(rowid) FROM (SELECT rowid FROM ${log} ORDER BY rowid LIMIT ?)`).get([BigInt(size)]);
   const last = lastRow?.[0];
   if (typeof last !== 'bigint') return 0;
-  // Without key changes rows are independent: SQLite groups the entries per key and the
-  // cloudsync_fold aggregate replays each group, so no entry crosses into a JavaScript row.
+  // Without key changes rows are independent: SQLite groups the entries per key, the
+  // cloudsync_fold_collect aggregate keeps each group's entries (numbers only) and returns a
+  // handle, and cloudsync_fold_apply replays them on the row's meta clocks, read once per row. No
+  // entry crosses into a JavaScript row. (LIMIT -1 keeps SQLite from flattening the outer
+  // subquery, which would call cloudsync_fold_apply twice.)
   const hasMoves = table.statement('log.moves', () => `SELECT 1 FROM ${log} WHERE rowid <= ? AND op = ${LOG_MOVE} LIMIT 1`);
   const foldInSql = table.statement('log.fold', () => {
-    const join = keys.map((k) => `m.${k} = l.${k}`).join(' AND ');
-    const args = [quoteLiteral(table.name), 'm.clocks', 'l.op', 'l.clock >> 30', `l.clock & ${FRESH_SEQ_LIMIT - 1}`, ...Array.from({ length: masks }, (_, i) => `l.mask${i}`)].join(', ');
+    const join = keys.map((k) => `m.${k} = g.${k}`).join(' AND ');
+    const args = ['rowid', 'op', 'clock >> 30', `clock & ${FRESH_SEQ_LIMIT - 1}`, ...Array.from({ length: masks }, (_, i) => `mask${i}`)].join(', ');
     return `INSERT OR REPLACE INTO ${table.quotedMeta} (${keys.join(', ')}, clocks)
       SELECT ${keys.join(', ')}, c FROM (
-        SELECT ${keys.map((k) => `l.${k}`).join(', ')}, cloudsync_fold(${args} ORDER BY l.rowid) AS c
-        FROM ${log} AS l LEFT JOIN ${table.quotedMeta} AS m ON ${join}
-        WHERE l.rowid <= ? GROUP BY ${keys.map((k) => `l.${k}`).join(', ')}
+        SELECT ${keys.map((k) => `g.${k}`).join(', ')}, cloudsync_fold_apply(m.clocks, g.entries) AS c
+        FROM (SELECT ${keys.join(', ')}, cloudsync_fold_collect(${args}) AS entries FROM ${log} WHERE rowid <= ? GROUP BY ${keys.join(', ')}) AS g
+        LEFT JOIN ${table.quotedMeta} AS m ON ${join} LIMIT -1
       ) WHERE c IS NOT NULL`;
   });
   if (hasMoves.get([last]) === undefined) {
-    foldInSql.run([last]);
+    folder.over(table, () => foldInSql.run([last]));
     return clearLog(table, last);
   }
 
@@ -161,29 +164,75 @@ export function afterEntry(table: SyncedTable, stored: SqlValue, op: number, dbV
   throw corruptLog(table);
 }
 
-/** Registers the cloudsync_fold aggregate: (table, stored clocks, op, db_version, first seq, masks…) in log order → the stored form after them, or NULL when they change nothing. */
-export function registerFoldAggregate(db: Connection, tableOf: (name: string) => SyncedTable | undefined): void {
-  interface Fold {
-    table: SyncedTable | null;
-    stored: SqlValue;
-    changed: boolean;
+/**
+ * The fold's SQL functions on one connection, for the table set around each fold statement
+ * (`over`):
+ * - cloudsync_fold_collect(rowid, op, db_version, first seq, masks…), an aggregate over one row's
+ *   log entries (integers as numbers), keeps them and returns a handle;
+ * - cloudsync_fold_apply(stored clocks, handle) replays them in log (rowid) order on the row's
+ *   stored form and returns the new one, or NULL when they change nothing.
+ * The aggregate sees a group's entries in no particular order (SQLite promises none without an
+ * ORDER BY, whose sorter would cost a third of the fold), so apply sorts them when they are not.
+ */
+export class LogFolder {
+  private table: SyncedTable | null = null;
+  /** Entries of the groups collected by the running statement, `width` numbers each. */
+  private groups: number[][] = [];
+  private width = 0;
+
+  constructor(db: Connection) {
+    db.registerAggregate<number[]>('cloudsync_fold_collect', {
+      numbers: true,
+      start: () => [],
+      step: (entries, args) => {
+        for (const value of args) entries.push(Number(value ?? 0));
+        return entries;
+      },
+      result: (entries) => {
+        this.groups.push(entries);
+        return BigInt(this.groups.length - 1);
+      },
+    });
+    db.registerFunction('cloudsync_fold_apply', ([stored, handle]) => {
+      const table = this.table;
+      const entries = this.groups[Number(handle)];
+      if (table === null || entries === undefined) throw new CloudSyncError('MISUSE', 'cloudsync_fold_apply: runs only inside a fold of the logged writes');
+      return this.replay(table, stored ?? null, entries);
+    });
   }
-  db.registerAggregate<Fold>('cloudsync_fold', {
-    start: () => ({ table: null, stored: null, changed: false }),
-    step: (fold, [name, stored, op, dbVersion, seq, ...masks]) => {
-      if (fold.table === null) {
-        const table = tableOf(String(name));
-        if (table === undefined) throw new CloudSyncError('MISUSE', `cloudsync_fold: table ${String(name)} is not synced`);
-        fold.table = table;
-        fold.stored = stored ?? null;
+
+  /** Runs `fold` (a statement calling the fold functions) for `table`. */
+  over<T>(table: SyncedTable, fold: () => T): T {
+    this.table = table;
+    this.width = 4 + maskCount(table.cellCount);
+    this.groups = [];
+    try {
+      return fold();
+    } finally {
+      this.table = null;
+      this.groups = [];
+    }
+  }
+
+  private replay(table: SyncedTable, stored: SqlValue, entries: number[]): SqlValue {
+    const width = this.width;
+    const count = entries.length / width;
+    let order: number[] | null = null;
+    for (let i = 1; i < count && order === null; i++) {
+      if ((entries[i * width] as number) < (entries[(i - 1) * width] as number)) {
+        order = Array.from({ length: count }, (_, k) => k).sort((a, b) => (entries[a * width] as number) - (entries[b * width] as number));
       }
-      const next = afterEntry(fold.table, fold.stored, Number(op), Number(dbVersion), Number(seq), (k) => Number(masks[k] ?? 0));
-      if (next !== fold.stored) fold.changed = true;
-      fold.stored = next;
-      return fold;
-    },
-    result: (fold) => (fold.changed ? fold.stored : null),
-  });
+    }
+    let state = stored;
+    let changed = false;
+    for (let k = 0; k < count; k++) {
+      const at = (order === null ? k : (order[k] as number)) * width;
+      const next = afterEntry(table, state, entries[at + 1] as number, entries[at + 2] as number, entries[at + 3] as number, (m) => entries[at + 4 + m] ?? 0);
+      if (next !== state) changed = true;
+      state = next;
+    }
+    return changed ? state : null;
+  }
 }
 
 /** A text key as the collation compares it: NOCASE folds ASCII letters, RTRIM ignores trailing spaces. */
