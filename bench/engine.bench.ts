@@ -26,7 +26,7 @@ const { values: args } = parseArgs({
   options: {
     rows: { type: 'string', default: '50000' },
     runs: { type: 'string', default: '3' },
-    single: { type: 'string', default: '2000' },
+    single: { type: 'string', default: '5000' },
     data: { type: 'string', default: 'both' },
   },
 });

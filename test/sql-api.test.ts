@@ -480,8 +480,11 @@ describe('connections', () => {
     assert.throws(() => first.exec(two), (error: Error & { code?: string }) => error.code === 'STALE' && /run the statement again/.test(error.message));
     first.exec(two);
     first.exec('COMMIT');
-    assert.deepEqual(first.prepare("SELECT DISTINCT cloudsync_pk_decode(pk, 1) FROM cloudsync_changes ORDER BY 1").pluck().all(), ['y', 'z']);
-    assert.deepEqual(first.prepare('SELECT id FROM todo ORDER BY id').pluck().all(), ['while-disabled', 'y', 'z']);
+    // this connection's own DDL changes the schema version too: a text with DDL runs statement by statement
+    first.exec("CREATE TABLE other (x); INSERT INTO todo (id) VALUES ('after-ddl'); INSERT INTO todo (id) VALUES ('after-ddl-2')");
+    first.transaction(() => first.exec("CREATE INDEX other_x ON other (x); INSERT INTO todo (id) VALUES ('in-tx')"))();
+    assert.deepEqual(first.prepare("SELECT DISTINCT cloudsync_pk_decode(pk, 1) FROM cloudsync_changes ORDER BY 1").pluck().all(), ['after-ddl', 'after-ddl-2', 'in-tx', 'y', 'z']);
+    assert.deepEqual(first.prepare('SELECT id FROM todo ORDER BY id').pluck().all(), ['after-ddl', 'after-ddl-2', 'in-tx', 'while-disabled', 'y', 'z']);
     second.close();
     first.close();
   });

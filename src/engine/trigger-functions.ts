@@ -82,7 +82,7 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     if (!clock.checked) {
       // (no schema argument: a trigger created before the check existed)
       if (schema !== undefined && context.schemaChanged(Number(schema))) {
-        throw new CloudSyncError('STALE', 'cloudsync: the schema changed since this connection loaded its synced tables (another connection ran cloudsync_init, ALTER, enable or disable); run the statement again');
+        throw new CloudSyncError('STALE', 'cloudsync: the schema changed since this connection loaded its synced tables (a CREATE, ALTER or DROP, or another connection\'s cloudsync_init, enable or disable); run the statement again');
       }
       clock.checked = true;
     }
