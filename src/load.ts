@@ -126,7 +126,7 @@ export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): Clo
   const network = new NetworkSync(engine, options.network);
   registerNetworkFunctions(connection, network, deferred);
   instrumentBetterSqlite3(db, {
-    before: (readonly, readsChanges, retried) => engine.beforeStatement(readonly, readsChanges, retried),
+    before: (readsChanges, lookFirst) => engine.beforeStatement(readsChanges, lookFirst),
     retry: (error) => {
       if (!(error instanceof CloudSyncError) || error.code !== 'STALE') return false;
       engine.resync();

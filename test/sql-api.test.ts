@@ -465,6 +465,22 @@ describe('connections', () => {
     });
   }
 
+  test("cloudsync_* reads after another connection's writes see them: is_enabled, db_version", () => {
+    const file = folder.path('reads-after-other.db');
+    const { db: first } = openSynced(file, TODO);
+    first.exec("SELECT cloudsync_init('todo')");
+    const isEnabled = first.prepare("SELECT cloudsync_is_enabled('todo')").pluck();
+    const dbVersion = first.prepare('SELECT cloudsync_db_version()').pluck();
+    assert.equal(isEnabled.get(), 1);
+    const { db: second } = openSynced(file);
+    second.prepare("INSERT INTO todo (id) VALUES ('from-second')").run();
+    assert.equal(dbVersion.get(), second.prepare('SELECT cloudsync_db_version()').pluck().get());
+    second.prepare("SELECT cloudsync_disable('todo')").get();
+    assert.equal(isEnabled.get(), 0);
+    second.close();
+    first.close();
+  });
+
   test("db.exec inside a transaction after another connection's disable: one statement runs again by itself, a longer text fails with STALE and works when run again", () => {
     const file = folder.path('exec-stale.db');
     const { db: first } = openSynced(file, TODO);

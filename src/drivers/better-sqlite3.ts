@@ -12,10 +12,11 @@ type AnyStatement = BetterSqlite3.Statement<unknown[], unknown>;
 /** What the instrumented Database reports around each user statement. */
 export interface StatementHooks {
   /**
-   * Before a statement runs (`readonly`: it cannot write; `readsChanges`: its SQL names
-   * cloudsync_changes; `retried`: a failure that `retry` accepts runs it again).
+   * Before a statement runs (`readsChanges`: its SQL names cloudsync_changes; `lookFirst`: catch up
+   * with other connections beforehand, for a statement that calls cloudsync_* or that writes
+   * and cannot be run again after a failure that `retry` accepts).
    */
-  before(readonly: boolean, readsChanges: boolean, retried: boolean): void;
+  before(readsChanges: boolean, lookFirst: boolean): void;
   /** After a statement failed: true when the hooks caught up with the cause, so that running it once more can succeed. */
   retry(error: unknown): boolean;
   /** Runs `method` on `statement`, then any work it deferred; `present` converts the deferred results. */
@@ -101,13 +102,14 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
     });
     const present = presenter(statement);
     const readsChanges = /cloudsync_changes/i.test(statement.source);
+    const callsCloudsync = /cloudsync_/i.test(statement.source);
     const readonly = statement.readonly;
     for (const method of ['run', 'get', 'all'] as const) {
       const original = statement[method] as (...args: unknown[]) => unknown;
       Object.defineProperty(statement, method, {
         configurable: true,
         value: function (this: AnyStatement, ...args: unknown[]) {
-          hooks.before(readonly, readsChanges, true);
+          hooks.before(readsChanges, callsCloudsync);
           try {
             return hooks.capture(original, this, args, present);
           } catch (error) {
@@ -124,7 +126,7 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
     Object.defineProperty(statement, 'iterate', {
       configurable: true,
       value: function* (this: AnyStatement, ...args: unknown[]) {
-        hooks.before(readonly, readsChanges, false);
+        hooks.before(readsChanges, callsCloudsync || !readonly);
         try {
           yield* iterate.apply(this, args);
         } catch (error) {
@@ -148,7 +150,7 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
       // are deferred per statement, and a write after a CREATE, DROP or ALTER of the same text meets
       // a new schema version (STALE), which only a statement of its own can run again.
       if (!/cloudsync_|\b(CREATE|DROP|ALTER)\b/i.test(sql)) {
-        hooks.before(false, false, false);
+        hooks.before(false, true);
         try {
           proto.exec.call(db, sql);
         } catch (error) {

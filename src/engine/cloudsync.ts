@@ -349,19 +349,19 @@ export class CloudSyncEngine {
   // ---- transaction tracking (called by the driver around user statements) -------------------
 
   /**
-   * Called before a user statement runs; `readonly` statements cannot write; `retried`: the driver
-   * runs the statement again when a trigger finds the schema changed (STALE, see
-   * cloudsync_write_first), so there is nothing to look for beforehand.
+   * Called before a user statement runs. `readsChanges`: its SQL names cloudsync_changes.
+   * `lookFirst`: catch up with other connections' work before it runs (outside a transaction),
+   * for a statement that calls cloudsync_* functions, or that writes and cannot be run again after
+   * a STALE failure (see cloudsync_write_first).
    */
-  beforeStatement(readonly: boolean, readsChanges = false, retried = false): void {
+  beforeStatement(readsChanges: boolean, lookFirst: boolean): void {
     // cloudsync_changes is a view over the meta rows: fold the logged writes first
     if (readsChanges && this.settings.exist()) this.foldLogs();
     if (this.db.inTransaction) return;
     this.clock.endTransaction();
-    // Catch up with other connections before an autocommit write that cannot be run again, never
-    // inside an explicit transaction: a read there would pin a snapshot that a later write may
-    // fail to upgrade (SQLITE_BUSY). The clock itself is safe either way (see cloudsync_write_first).
-    if (!readonly && !retried) this.refreshIfChanged();
+    // Never inside an explicit transaction: a read there would pin a snapshot that a later write
+    // may fail to upgrade (SQLITE_BUSY). The clock itself is safe either way (see cloudsync_write_first).
+    if (lookFirst) this.refreshIfChanged();
   }
 
   /** Called after a user statement ran. */
