@@ -6,6 +6,8 @@ import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { load } from '../src/index.js';
+import { encodePayload } from '../src/codec/payload.js';
+import { encodePk } from '../src/codec/pk.js';
 import { encodeSql, openSynced, rowsOf, sendSql, temporaryFolder } from './support/databases.js';
 
 const TODO = "CREATE TABLE todo (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL DEFAULT '', done INTEGER NOT NULL DEFAULT 0)";
@@ -261,6 +263,22 @@ describe('cloudsync_payload_save and cloudsync_payload_load', () => {
 });
 
 describe('cloudsync_payload_decode', () => {
+  test('one NOCASE key in two cases is one row: both cells merge and keep their clocks (payload and INSERT INTO cloudsync_changes)', () => {
+    const schema = 'CREATE TABLE tags (name TEXT PRIMARY KEY NOT NULL COLLATE NOCASE, a TEXT, b TEXT)';
+    const site = new Uint8Array(16).fill(7);
+    const change = (key: string, column: string, value: string, seq: number) => ({ tbl: 'tags', pk: encodePk([key]), colName: column, colValue: value, colVersion: 1, dbVersion: 1, siteId: site, cl: 1, seq });
+    const changes = [change('abc', 'a', 'x', 0), change('ABC', 'b', 'y', 1)];
+    for (const via of ['payload', 'changes'] as const) {
+      const { db, sync } = openSynced(':memory:', schema);
+      sync.init('tags');
+      if (via === 'payload') assert.equal(sync.applyPayload(encodePayload(changes, { schemaHash: 0n })), 2);
+      else assert.equal(sync.applyChanges(changes), 2);
+      assert.deepEqual(rowsOf(db, 'tags'), [['abc', 'x', 'y']]);
+      const cells = db.prepare("SELECT col_name, col_value, col_version FROM cloudsync_changes WHERE col_name <> '__[RIP]__' ORDER BY col_name").raw(true).all();
+      assert.deepEqual(cells, [['a', 'x', 1], ['b', 'y', 1]], `${via}: both cells keep their clocks`);
+    }
+  });
+
   test('a malformed payload is refused and changes nothing', () => {
     const a = openSynced(':memory:', TODO);
     a.db.exec("SELECT cloudsync_init('todo'); INSERT INTO todo (id) VALUES ('r1')");

@@ -14,6 +14,7 @@ import { checkChange, checkChanges, groupByRow, mergeChanges } from './merge.js'
 import { type Algo, createChangesView, createLogTable, createMaxVersionView, createMetaTable, dropLogTable, createTriggers, dropMetaTable, dropTriggers, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
 import { foldLog, hasPendingLog, LogFolder } from './log-fold.js';
 import { groupPayloadRows } from './payload-row-groups.js';
+import { collatedPk, type RowKeyOf } from './row-keys.js';
 import { type EncodedPayload, splitPayloads } from './payload-split.js';
 import { ALL_COLUMNS, dropGlobalTables, Settings } from './settings.js';
 import { loadSyncedTables, SyncedTable } from './synced-table.js';
@@ -70,6 +71,12 @@ export class CloudSyncEngine {
   get merging(): boolean {
     return this.mergingDepth > 0;
   }
+
+  /** The bytes of a change's row when its table's key folds text (NOCASE, RTRIM): such keys group as SQLite compares them. */
+  readonly rowKeyOf: RowKeyOf = (change) => {
+    const collations = this.table(change.tbl)?.keyCollations ?? null;
+    return collations === null ? null : collatedPk(change.pk, collations);
+  };
 
   /** The synced table by name (case-insensitive), or undefined. */
   table(name: string): SyncedTable | undefined {
@@ -314,7 +321,7 @@ export class CloudSyncEngine {
   applyChanges(changes: readonly Change[], fn = 'cloudsync_changes', alongside?: (changes: readonly Change[]) => void): number {
     this.refreshIfChanged();
     checkChanges(fn, this, changes);
-    this.mergeGroups(fn, groupByRow(changes), alongside && (() => alongside(changes)));
+    this.mergeGroups(fn, groupByRow(changes, this.rowKeyOf), alongside && (() => alongside(changes)));
     return changes.length;
   }
 
@@ -327,7 +334,7 @@ export class CloudSyncEngine {
   applyPayload(payload: Uint8Array, fn = 'cloudsync_payload_decode', hooks: ApplyHooks = {}): number {
     this.refreshIfChanged();
     let table: SyncedTable | undefined;
-    const { count, groups } = groupPayloadRows(payload, fn, (change) => (table = checkChange(fn, this, change, table)), hooks.onChange);
+    const { count, groups } = groupPayloadRows(payload, fn, (change) => (table = checkChange(fn, this, change, table)), hooks.onChange, this.rowKeyOf);
     this.mergeGroups(fn, groups.changesByRow(), hooks.alongside);
     return count;
   }

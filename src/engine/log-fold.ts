@@ -12,6 +12,7 @@ import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, storedAfter
 import { LOG_DELETE, LOG_INSERT, LOG_MOVE, LOG_UPDATE, maskCount } from './meta-schema.js';
 import { FRESH_SEQ_LIMIT, freshClocks, type RowClocks, readRowClocks, UNTRACKED, writeRowClocks } from './row-clocks.js';
 import { CloudSyncError } from './errors.js';
+import { collateText } from './row-keys.js';
 import type { SyncedTable } from './synced-table.js';
 
 /** The state of one row while the log is replayed. */
@@ -94,7 +95,7 @@ function foldBatch(table: SyncedTable, folder: LogFolder, size: number): number 
   const rows = new Map<string, RowState>();
   // keys equal under their column's collation (NOCASE, RTRIM) are the same row, as in SQLite
   const collations = table.layout.pk.map((c) => c.collation.toUpperCase());
-  const canonical = (key: SqlValue[]) => key.map((v, i) => (typeof v === 'string' ? collate(v, collations[i] ?? 'BINARY') : v));
+  const canonical = (key: SqlValue[]) => key.map((v, i) => (typeof v === 'string' ? collateText(v, collations[i] ?? 'BINARY') : v));
   const idOf = (key: SqlValue[]) => {
     const values = canonical(key);
     return keyCount === 1 && typeof values[0] === 'string' ? `s${values[0]}` : `b${Buffer.from(encodePk(values)).toString('latin1')}`;
@@ -233,13 +234,6 @@ export class LogFolder {
     }
     return changed ? state : null;
   }
-}
-
-/** A text key as the collation compares it: NOCASE folds ASCII letters, RTRIM ignores trailing spaces. */
-function collate(text: string, collation: string): string {
-  if (collation === 'NOCASE') return text.replace(/[A-Z]/g, (c) => c.toLowerCase());
-  if (collation === 'RTRIM') return text.replace(/ +$/, '');
-  return text;
 }
 
 function changedColumns(cellCount: number, mask: (k: number) => number): boolean[] {

@@ -9,7 +9,8 @@ import { CloudSyncError } from './errors.js';
 import { quoteIdentifier as q } from './identifiers.js';
 import { type CellClock, type RowClocks, causalLength, readRowClocks, writeRowClocks } from './row-clocks.js';
 import { BatchedWrites, BatchRowError } from './batched-writes.js';
-import { rowHash } from './payload-row-groups.js';
+import { rowHashOf } from './payload-row-groups.js';
+import type { RowKeyOf } from './row-keys.js';
 import type { SyncedTable } from './synced-table.js';
 import { formatUuid } from './uuid.js';
 
@@ -80,9 +81,9 @@ export function mergeChanges(fn: string, context: MergeContext, groups: Iterable
   }
 }
 
-/** Splits changes into per-row lists, rows in order of first appearance. */
-export function groupByRow(changes: Iterable<Change>): Change[][] {
-  const grouper = new RowGrouper();
+/** Splits changes into per-row lists, rows in order of first appearance (`rowKeyOf`: keys equal under their collation are one row). */
+export function groupByRow(changes: Iterable<Change>, rowKeyOf?: RowKeyOf): Change[][] {
+  const grouper = new RowGrouper(rowKeyOf);
   for (const change of changes) grouper.add(change);
   return grouper.groups;
 }
@@ -96,13 +97,18 @@ export class RowGrouper {
   private last: Change | null = null;
   private lastGroup: Change[] = [];
 
+  /** @param rowKeyOf the row's bytes when they are not the pk's (keys under NOCASE or RTRIM) */
+  constructor(private readonly rowKeyOf?: RowKeyOf) {}
+
   add(change: Change): void {
     const last = this.last;
     if (last !== null && (last.pk === change.pk || sameBytes(last.pk, change.pk)) && last.tbl === change.tbl) {
       this.lastGroup.push(change);
       return;
     }
-    const hash = rowHash(change);
+    const keyOf = (c: Change) => this.rowKeyOf?.(c) ?? c.pk;
+    const key = keyOf(change);
+    const hash = rowHashOf(change.tbl, key);
     let group = this.byHash.get(hash);
     if (group === undefined) {
       group = [];
@@ -110,12 +116,12 @@ export class RowGrouper {
       this.groups.push(group);
     } else {
       const first = group[0] as Change;
-      if (first.tbl !== change.tbl || !sameBytes(first.pk, change.pk)) {
-        const key = `${change.tbl}\u0000${Array.from(change.pk).join(',')}`;
-        group = this.collisions.get(key);
+      if (first.tbl !== change.tbl || !sameBytes(keyOf(first), key)) {
+        const text = `${change.tbl}\u0000${Array.from(key).join(',')}`;
+        group = this.collisions.get(text);
         if (group === undefined) {
           group = [];
-          this.collisions.set(key, group);
+          this.collisions.set(text, group);
           this.groups.push(group);
         }
       }

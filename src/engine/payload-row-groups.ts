@@ -5,19 +5,26 @@
 
 import { type Change, PayloadRows } from '../codec/payload.js';
 import { CloudSyncError, unexpected } from './errors.js';
+import type { RowKeyOf } from './row-keys.js';
 
 /**
  * Reads a payload once: verifies it whole (a CodecError becomes a PAYLOAD error of `fn`), passes
  * every change to `check` (which throws to refuse it; a malformed payload is reported as such even
  * when an earlier change was refused) and to `onChange`, and groups the changes by row.
  */
-export function groupPayloadRows(payload: Uint8Array, fn: string, check: (change: Change) => void, onChange?: (change: Change) => void): { count: number; groups: PayloadRowGroups } {
+export function groupPayloadRows(
+  payload: Uint8Array,
+  fn: string,
+  check: (change: Change) => void,
+  onChange?: (change: Change) => void,
+  rowKeyOf?: RowKeyOf,
+): { count: number; groups: PayloadRowGroups } {
   let refused: unknown = null;
   let result: { count: number; groups: PayloadRowGroups };
   try {
     const rows = new PayloadRows(payload);
     const count = rows.header.nrows;
-    const groups = new PayloadRowGroups(rows, count);
+    const groups = new PayloadRowGroups(rows, count, rowKeyOf);
     for (let i = 0; i < count; i++) {
       const offset = rows.offset;
       const change = rows.read();
@@ -40,7 +47,10 @@ export function groupPayloadRows(payload: Uint8Array, fn: string, check: (change
   return result;
 }
 
-/** The rows of one payload, grouped by table and primary key in order of first appearance. */
+/**
+ * The rows of one payload, grouped by table and primary key in order of first appearance. Keys
+ * for which `rowKeyOf` gives bytes (keys under NOCASE or RTRIM) are grouped by those bytes.
+ */
 export class PayloadRowGroups {
   private readonly offsets: Uint32Array;
   private readonly groupOf: Int32Array;
@@ -57,10 +67,13 @@ export class PayloadRowGroups {
   private lastGroup = -1;
   private lastPk: Uint8Array | null = null;
   private lastTable = '';
+  // groups of rows identified by collated keys (rowKeyOf), by table and key
+  private readonly collated = new Map<string, number>();
 
   constructor(
     private readonly rows: PayloadRows,
     capacity: number,
+    private readonly rowKeyOf?: RowKeyOf,
   ) {
     this.offsets = new Uint32Array(capacity);
     this.groupOf = new Int32Array(capacity);
@@ -99,17 +112,26 @@ export class PayloadRowGroups {
   private groupFor(change: Change): number {
     const pk = change.pk;
     if (this.lastGroup >= 0 && (pk === this.lastPk || this.samePk(this.lastGroup, pk)) && change.tbl === this.lastTable) return this.lastGroup;
-    const hash = rowHash(change);
-    let group = this.byHash.get(hash) ?? -1;
-    while (group >= 0 && !(this.samePk(group, pk) && this.tables[this.tableOf[group] as number] === change.tbl)) group = this.sameHash[group] as number;
-    if (group < 0) group = this.newGroup(change, hash);
+    const key = this.rowKeyOf?.(change) ?? null;
+    let group: number;
+    if (key !== null) {
+      const id = `${change.tbl}\u0000${Array.from(key).join(',')}`;
+      group = this.collated.get(id) ?? -1;
+      if (group < 0) this.collated.set(id, (group = this.newGroup(change, null)));
+    } else {
+      const hash = rowHash(change);
+      group = this.byHash.get(hash) ?? -1;
+      while (group >= 0 && !(this.samePk(group, pk) && this.tables[this.tableOf[group] as number] === change.tbl)) group = this.sameHash[group] as number;
+      if (group < 0) group = this.newGroup(change, hash);
+    }
     this.lastGroup = group;
     this.lastPk = pk;
     this.lastTable = change.tbl;
     return group;
   }
 
-  private newGroup(change: Change, hash: number): number {
+  /** A new group for `change`'s row; `hash` null: found through `collated`, not by hash. */
+  private newGroup(change: Change, hash: number | null): number {
     const body = this.rows.body;
     const pk = change.pk;
     if (pk.buffer !== body.buffer) unexpected('a decoded primary key is not a view into its payload body');
@@ -120,8 +142,10 @@ export class PayloadRowGroups {
     let table = this.tables.indexOf(change.tbl);
     if (table < 0) table = this.tables.push(change.tbl) - 1;
     this.tableOf[group] = table;
-    this.sameHash[group] = this.byHash.get(hash) ?? -1;
-    this.byHash.set(hash, group);
+    if (hash !== null) {
+      this.sameHash[group] = this.byHash.get(hash) ?? -1;
+      this.byHash.set(hash, group);
+    }
     return group;
   }
 
@@ -150,10 +174,13 @@ export class PayloadRowGroups {
 
 /** FNV-1a over the key bytes and the table name, cut to 30 bits (a small integer: a cheap Map key). */
 export function rowHash(change: Change): number {
+  return rowHashOf(change.tbl, change.pk);
+}
+
+/** rowHash of a table name and the bytes that identify the row. */
+export function rowHashOf(tbl: string, key: Uint8Array): number {
   let h = 0x811c9dc5;
-  const pk = change.pk;
-  for (let i = 0; i < pk.length; i++) h = Math.imul(h ^ (pk[i] as number), 0x01000193);
-  const tbl = change.tbl;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ (key[i] as number), 0x01000193);
   for (let i = 0; i < tbl.length; i++) h = Math.imul(h ^ tbl.charCodeAt(i), 0x01000193);
   return h & 0x3fffffff;
 }

@@ -4,12 +4,15 @@ import type { SqlValue } from '../codec/value.js';
 import type { Connection, Statement } from './connection.js';
 import type { Settings } from './settings.js';
 import { readTableShape } from './table-schema.js';
+import { foldingCollations } from './row-keys.js';
 import { metaTableName, quoteIdentifier as q } from './identifiers.js';
 import type { Algo, TableLayout } from './meta-schema.js';
 
 /** A synced table as the engine holds it while the connection is open. */
 export class SyncedTable {
   readonly columnIndex: Map<string, number>;
+  /** The key columns' collations when one of them folds text (NOCASE, RTRIM), else null. */
+  readonly keyCollations: string[] | null;
   private readonly statements = new Map<string, Statement>();
 
   constructor(
@@ -18,6 +21,7 @@ export class SyncedTable {
     public enabled: boolean,
   ) {
     this.columnIndex = new Map(layout.columns.map((name, i) => [name.toLowerCase(), i]));
+    this.keyCollations = foldingCollations(layout.pk.map((c) => c.collation));
   }
 
   get name(): string {

@@ -186,7 +186,7 @@ export class RowSecurity {
       db.exec('BEGIN IMMEDIATE');
       try {
         for (const group of bySourceTransaction(changes)) {
-          const rows = groupByRow(group);
+          const rows = groupByRow(group, this.engine.rowKeyOf);
           const denial = this.checkRows(rows, 'before');
           let reason = denial;
           if (reason === null) {
