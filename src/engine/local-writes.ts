@@ -73,15 +73,20 @@ export function textClocksAfterUpdate(stored: string, cellCount: number, changed
   scratch = clockBuffer(scratch, cellCount + 1);
   const parts = scratch;
   if (!parseClockText(stored, cellCount + 1, parts)) throw corruptClocks();
+  stampUpdatedCells(parts, cellCount, (i) => changed[i] === true, time);
+  return formatClockParts(parts, cellCount + 1);
+}
+
+/** clocksAfterUpdate on a clock buffer (see clock-text.ts): each changed cell counts one more, at this write's time. */
+export function stampUpdatedCells(parts: Float64Array, cellCount: number, changed: (cell: number) => boolean, time: WriteTime): void {
   for (let i = 0; i < cellCount; i++) {
-    if (!changed[i]) continue;
+    if (!changed(i)) continue;
     const at = (i + 1) * PART_SIZE;
     parts[at] = Math.max(parts[at] as number, 0) + 1;
     parts[at + 1] = time.dbVersion;
     parts[at + 2] = time.takeSeq();
     parts[at + 3] = 0;
   }
-  return formatClockParts(parts, cellCount + 1);
 }
 
 /** Clocks after a local DELETE: the sentinel counts one more (even: deleted); cells are dropped. */

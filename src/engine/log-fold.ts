@@ -8,9 +8,10 @@ import type { SqlValue } from '../codec/value.js';
 import type { Connection } from './connection.js';
 import { logTableName, quoteIdentifier as q } from './identifiers.js';
 import { BatchedWrites } from './batched-writes.js';
-import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, storedAfterUpdate, type WriteTime } from './local-writes.js';
+import { clockBuffer, formatClockParts, PART_SIZE } from './clock-text.js';
+import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, stampUpdatedCells, storedAfterUpdate, type WriteTime } from './local-writes.js';
 import { LOG_DELETE, LOG_INSERT, LOG_MOVE, LOG_UPDATE, maskCount } from './meta-schema.js';
-import { FRESH_SEQ_LIMIT, freshClocks, type RowClocks, readRowClocks, UNTRACKED, writeRowClocks } from './row-clocks.js';
+import { FRESH_SEQ_LIMIT, freshClocks, readClockParts, type RowClocks, readRowClocks, UNTRACKED, writeRowClocks } from './row-clocks.js';
 import { CloudSyncError } from './errors.js';
 import { collateText } from './row-keys.js';
 import type { SyncedTable } from './synced-table.js';
@@ -180,6 +181,8 @@ export class LogFolder {
   /** Entries of the groups collected by the running statement, `width` numbers each. */
   private groups: number[][] = [];
   private width = 0;
+  // the clock buffer replay edits (replays run one at a time)
+  private parts = new Float64Array(64);
 
   constructor(db: Connection) {
     db.registerAggregate<number[]>('cloudsync_fold_collect', {
@@ -215,9 +218,14 @@ export class LogFolder {
     }
   }
 
+  /**
+   * The stored form after `entries`. Updates (most entries) are stamped on a clock buffer that stays
+   * parsed until an entry of another kind or the end, so a row's text is read and written once.
+   */
   private replay(table: SyncedTable, stored: SqlValue, entries: number[]): SqlValue {
     const width = this.width;
     const count = entries.length / width;
+    const cellCount = table.cellCount;
     let order: number[] | null = null;
     for (let i = 1; i < count && order === null; i++) {
       if ((entries[i * width] as number) < (entries[(i - 1) * width] as number)) {
@@ -225,13 +233,33 @@ export class LogFolder {
       }
     }
     let state = stored;
+    let parsed = false; // `this.parts` holds the state, not `state`
     let changed = false;
     for (let k = 0; k < count; k++) {
       const at = (order === null ? k : (order[k] as number)) * width;
-      const next = afterEntry(table, state, entries[at + 1] as number, entries[at + 2] as number, entries[at + 3] as number, (m) => entries[at + 4 + m] ?? 0);
+      const op = entries[at + 1] as number;
+      const dbVersion = entries[at + 2] as number;
+      if (op === LOG_UPDATE && dbVersion >= 0) {
+        if (!parsed) {
+          this.parts = clockBuffer(this.parts, cellCount + 1);
+          if (state === null) for (let p = 0; p <= cellCount; p++) this.parts[p * PART_SIZE] = -1;
+          else readClockParts(state, cellCount + 1, this.parts);
+          parsed = true;
+        }
+        let seq = entries[at + 3] as number;
+        stampUpdatedCells(this.parts, cellCount, (cell) => ((entries[at + 4 + Math.floor(cell / MASK_BITS)] as number) >> cell % MASK_BITS) % 2 !== 0, { dbVersion, takeSeq: () => seq++ });
+        changed = true;
+        continue;
+      }
+      if (parsed) {
+        state = formatClockParts(this.parts, cellCount + 1);
+        parsed = false;
+      }
+      const next = afterEntry(table, state, op, dbVersion, entries[at + 3] as number, (m) => entries[at + 4 + m] ?? 0);
       if (next !== state) changed = true;
       state = next;
     }
+    if (parsed) state = formatClockParts(this.parts, cellCount + 1);
     return changed ? state : null;
   }
 }
