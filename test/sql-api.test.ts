@@ -263,19 +263,20 @@ describe('cloudsync_payload_save and cloudsync_payload_load', () => {
 });
 
 describe('cloudsync_payload_decode', () => {
-  test('one NOCASE key in two cases is one row: both cells merge and keep their clocks (payload and INSERT INTO cloudsync_changes)', () => {
+  test('one NOCASE key in several cases, and the table named in another case, are one row: every cell merges and keeps its clock (payload and change list)', () => {
     const schema = 'CREATE TABLE tags (name TEXT PRIMARY KEY NOT NULL COLLATE NOCASE, a TEXT, b TEXT)';
     const site = new Uint8Array(16).fill(7);
-    const change = (key: string, column: string, value: string, seq: number) => ({ tbl: 'tags', pk: encodePk([key]), colName: column, colValue: value, colVersion: 1, dbVersion: 1, siteId: site, cl: 1, seq });
-    const changes = [change('abc', 'a', 'x', 0), change('ABC', 'b', 'y', 1)];
+    const change = (key: string, column: string, value: string, seq: number, tbl = 'tags', colVersion = 1) => ({ tbl, pk: encodePk([key]), colName: column, colValue: value, colVersion, dbVersion: 1, siteId: site, cl: 1, seq });
+    // the table named in another case is the same table too
+    const changes = [change('abc', 'a', 'w', 0), change('ABC', 'b', 'y', 1), change('aBc', 'a', 'x', 2, 'TAGS', 2)];
     for (const via of ['payload', 'changes'] as const) {
       const { db, sync } = openSynced(':memory:', schema);
       sync.init('tags');
-      if (via === 'payload') assert.equal(sync.applyPayload(encodePayload(changes, { schemaHash: 0n })), 2);
-      else assert.equal(sync.applyChanges(changes), 2);
+      if (via === 'payload') assert.equal(sync.applyPayload(encodePayload(changes, { schemaHash: 0n })), 3);
+      else assert.equal(sync.applyChanges(changes), 3);
       assert.deepEqual(rowsOf(db, 'tags'), [['abc', 'x', 'y']]);
       const cells = db.prepare("SELECT col_name, col_value, col_version FROM cloudsync_changes WHERE col_name <> '__[RIP]__' ORDER BY col_name").raw(true).all();
-      assert.deepEqual(cells, [['a', 'x', 1], ['b', 'y', 1]], `${via}: both cells keep their clocks`);
+      assert.deepEqual(cells, [['a', 'x', 2], ['b', 'y', 1]], `${via}: both cells keep their clocks`);
     }
   });
 

@@ -10,7 +10,7 @@ import { quoteIdentifier as q } from './identifiers.js';
 import { type CellClock, type RowClocks, causalLength, readRowClocks, writeRowClocks } from './row-clocks.js';
 import { BatchedWrites, BatchRowError } from './batched-writes.js';
 import { rowHashOf } from './payload-row-groups.js';
-import type { RowKeyOf } from './row-keys.js';
+import { collateText, type RowKeyOf, TableNames } from './row-keys.js';
 import type { SyncedTable } from './synced-table.js';
 import { formatUuid } from './uuid.js';
 
@@ -96,6 +96,8 @@ export class RowGrouper {
   private readonly collisions = new Map<string, Change[]>();
   private last: Change | null = null;
   private lastGroup: Change[] = [];
+  // table names as SQLite compares them: 'Tags' and 'tags' are one table
+  private readonly names = new TableNames();
 
   /** @param rowKeyOf the row's bytes when they are not the pk's (keys under NOCASE or RTRIM) */
   constructor(private readonly rowKeyOf?: RowKeyOf) {}
@@ -108,7 +110,8 @@ export class RowGrouper {
     }
     const keyOf = (c: Change) => this.rowKeyOf?.(c) ?? c.pk;
     const key = keyOf(change);
-    const hash = rowHashOf(change.tbl, key);
+    const tbl = this.names.fold(change.tbl);
+    const hash = rowHashOf(tbl, key);
     let group = this.byHash.get(hash);
     if (group === undefined) {
       group = [];
@@ -116,8 +119,8 @@ export class RowGrouper {
       this.groups.push(group);
     } else {
       const first = group[0] as Change;
-      if (first.tbl !== change.tbl || !sameBytes(keyOf(first), key)) {
-        const text = `${change.tbl}\u0000${Array.from(key).join(',')}`;
+      if (collateText(first.tbl, 'NOCASE') !== tbl || !sameBytes(keyOf(first), key)) {
+        const text = `${tbl}\u0000${Array.from(key).join(',')}`;
         group = this.collisions.get(text);
         if (group === undefined) {
           group = [];

@@ -5,7 +5,7 @@
 
 import { type Change, PayloadRows } from '../codec/payload.js';
 import { CloudSyncError, unexpected } from './errors.js';
-import type { RowKeyOf } from './row-keys.js';
+import { type RowKeyOf, TableNames } from './row-keys.js';
 
 /**
  * Reads a payload once: verifies it whole (a CodecError becomes a PAYLOAD error of `fn`), passes
@@ -69,6 +69,8 @@ export class PayloadRowGroups {
   private lastTable = '';
   // groups of rows identified by collated keys (rowKeyOf), by table and key
   private readonly collated = new Map<string, number>();
+  // table names as SQLite compares them: 'Tags' and 'tags' are one table
+  private readonly names = new TableNames();
 
   constructor(
     private readonly rows: PayloadRows,
@@ -113,16 +115,17 @@ export class PayloadRowGroups {
     const pk = change.pk;
     if (this.lastGroup >= 0 && (pk === this.lastPk || this.samePk(this.lastGroup, pk)) && change.tbl === this.lastTable) return this.lastGroup;
     const key = this.rowKeyOf?.(change) ?? null;
+    const tbl = this.names.fold(change.tbl);
     let group: number;
     if (key !== null) {
-      const id = `${change.tbl}\u0000${Array.from(key).join(',')}`;
+      const id = `${tbl}\u0000${Array.from(key).join(',')}`;
       group = this.collated.get(id) ?? -1;
-      if (group < 0) this.collated.set(id, (group = this.newGroup(change, null)));
+      if (group < 0) this.collated.set(id, (group = this.newGroup(change, tbl, null)));
     } else {
-      const hash = rowHash(change);
+      const hash = rowHashOf(tbl, pk);
       group = this.byHash.get(hash) ?? -1;
-      while (group >= 0 && !(this.samePk(group, pk) && this.tables[this.tableOf[group] as number] === change.tbl)) group = this.sameHash[group] as number;
-      if (group < 0) group = this.newGroup(change, hash);
+      while (group >= 0 && !(this.samePk(group, pk) && this.tables[this.tableOf[group] as number] === tbl)) group = this.sameHash[group] as number;
+      if (group < 0) group = this.newGroup(change, tbl, hash);
     }
     this.lastGroup = group;
     this.lastPk = pk;
@@ -130,8 +133,8 @@ export class PayloadRowGroups {
     return group;
   }
 
-  /** A new group for `change`'s row; `hash` null: found through `collated`, not by hash. */
-  private newGroup(change: Change, hash: number | null): number {
+  /** A new group for `change`'s row in table `tbl` (folded); `hash` null: found through `collated`, not by hash. */
+  private newGroup(change: Change, tbl: string, hash: number | null): number {
     const body = this.rows.body;
     const pk = change.pk;
     if (pk.buffer !== body.buffer) unexpected('a decoded primary key is not a view into its payload body');
@@ -139,8 +142,8 @@ export class PayloadRowGroups {
     if (group === this.pkStart.length) this.grow();
     this.pkStart[group] = pk.byteOffset - body.byteOffset;
     this.pkLength[group] = pk.length;
-    let table = this.tables.indexOf(change.tbl);
-    if (table < 0) table = this.tables.push(change.tbl) - 1;
+    let table = this.tables.indexOf(tbl);
+    if (table < 0) table = this.tables.push(tbl) - 1;
     this.tableOf[group] = table;
     if (hash !== null) {
       this.sameHash[group] = this.byHash.get(hash) ?? -1;

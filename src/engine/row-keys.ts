@@ -14,6 +14,21 @@ export function collateText(text: string, collation: string): string {
   return text;
 }
 
+/** A table name as SQLite compares it (ASCII letters without case), for grouping changes by table. */
+export class TableNames {
+  private raw = '';
+  private folded = '';
+
+  /** `name` folded; the last name is remembered, since changes come table by table. */
+  fold(name: string): string {
+    if (name !== this.raw) {
+      this.raw = name;
+      this.folded = collateText(name, 'NOCASE');
+    }
+    return this.folded;
+  }
+}
+
 /** The key collations that fold text (upper-cased names), or null when every key column compares bytes (other collations: as bytes). */
 export function foldingCollations(collations: readonly string[]): string[] | null {
   const names = collations.map((c) => c.toUpperCase());
