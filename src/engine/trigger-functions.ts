@@ -59,8 +59,8 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
   // runs then, to leave an untracked meta row), 1 proceeds, NULL asks for the second call, which
   // SQLite evaluates only then: for the first write of a transaction, and for the first tracked
   // one (which takes the db_version). Both hold the write lock:
-  // - the first tracked write reads the newest stored version, so that no other connection's transaction can have
-  //   taken the same db_version;
+  // - the first tracked write reads the newest stored version, so that no other connection's
+  //   transaction can have taken the same db_version;
   // - the first write checks that the schema is the one the engine's tables were loaded at. Another
   //   connection's init, ALTER, enable or disable changes the schema (enable and disable re-create
   //   the triggers for that), and then the write fails with STALE: the driver reloads and runs the
