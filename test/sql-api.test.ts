@@ -484,14 +484,19 @@ describe('connections', () => {
     });
   }
 
-  test("cloudsync_* reads after another connection's writes see them: is_enabled, db_version", () => {
-    const file = folder.path('reads-after-other.db');
+  /** Two connections to a new WAL file, `todo` synced. */
+  const twoConnections = (name: string) => {
+    const file = folder.path(name);
     const { db: first } = openSynced(file, TODO);
     first.exec("SELECT cloudsync_init('todo')");
+    return { first, second: openSynced(file).db };
+  };
+
+  test("cloudsync_* reads after another connection's writes see them: is_enabled, db_version", () => {
+    const { first, second } = twoConnections('reads-after-other.db');
     const isEnabled = first.prepare("SELECT cloudsync_is_enabled('todo')").pluck();
     const dbVersion = first.prepare('SELECT cloudsync_db_version()').pluck();
     assert.equal(isEnabled.get(), 1);
-    const { db: second } = openSynced(file);
     second.prepare("INSERT INTO todo (id) VALUES ('from-second')").run();
     assert.equal(dbVersion.get(), second.prepare('SELECT cloudsync_db_version()').pluck().get());
     second.prepare("SELECT cloudsync_disable('todo')").get();
@@ -501,10 +506,7 @@ describe('connections', () => {
   });
 
   test("db.exec inside a transaction after another connection's disable: one statement runs again by itself, a longer text fails with STALE and works when run again", () => {
-    const file = folder.path('exec-stale.db');
-    const { db: first } = openSynced(file, TODO);
-    first.exec("SELECT cloudsync_init('todo')");
-    const { db: second } = openSynced(file);
+    const { first, second } = twoConnections('exec-stale.db');
     first.exec('BEGIN');
     second.exec("SELECT cloudsync_disable('todo')");
     first.exec("INSERT INTO todo (id) VALUES ('while-disabled')");
