@@ -247,7 +247,8 @@ export class LogFolder {
           parsed = true;
         }
         let seq = entries[at + 3] as number;
-        stampUpdatedCells(this.parts, cellCount, (cell) => ((entries[at + 4 + Math.floor(cell / MASK_BITS)] as number) >> cell % MASK_BITS) % 2 !== 0, { dbVersion, takeSeq: () => seq++ });
+        const mask = (k: number) => entries[at + 4 + k] ?? 0;
+        stampUpdatedCells(this.parts, cellCount, (cell) => maskHas(mask, cell), { dbVersion, takeSeq: () => seq++ });
         changed = true;
         continue;
       }
@@ -266,8 +267,13 @@ export class LogFolder {
 
 function changedColumns(cellCount: number, mask: (k: number) => number): boolean[] {
   const flags: boolean[] = [];
-  for (let c = 0; c < cellCount; c++) flags.push((mask(Math.floor(c / MASK_BITS)) >> c % MASK_BITS) % 2 !== 0);
+  for (let c = 0; c < cellCount; c++) flags.push(maskHas(mask, c));
   return flags;
+}
+
+/** Whether `cell` is flagged in a log entry's masks (30 cells per mask; `mask(k)` is the k-th). */
+function maskHas(mask: (k: number) => number, cell: number): boolean {
+  return (mask(Math.floor(cell / MASK_BITS)) >> cell % MASK_BITS) % 2 !== 0;
 }
 
 function corruptLog(table: SyncedTable): CloudSyncError {

@@ -10,7 +10,7 @@ import { quoteIdentifier as q } from './identifiers.js';
 import { type CellClock, type RowClocks, causalLength, readRowClocks, writeRowClocks } from './row-clocks.js';
 import { BatchedWrites, BatchRowError } from './batched-writes.js';
 import { rowHashOf } from './payload-row-groups.js';
-import { collateText, type RowKeyOf, TableNames } from './row-keys.js';
+import { collateText, type RowKeyOf, rowId, TableNames } from './row-keys.js';
 import type { SyncedTable } from './synced-table.js';
 import { formatUuid } from './uuid.js';
 
@@ -120,7 +120,7 @@ export class RowGrouper {
     } else {
       const first = group[0] as Change;
       if (collateText(first.tbl, 'NOCASE') !== tbl || !sameBytes(keyOf(first), key)) {
-        const text = `${tbl}\u0000${Array.from(key).join(',')}`;
+        const text = rowId(tbl, key);
         group = this.collisions.get(text);
         if (group === undefined) {
           group = [];

@@ -5,7 +5,7 @@
 
 import { type Change, PayloadRows } from '../codec/payload.js';
 import { CloudSyncError, unexpected } from './errors.js';
-import { type RowKeyOf, TableNames } from './row-keys.js';
+import { type RowKeyOf, rowId, TableNames } from './row-keys.js';
 
 /**
  * Reads a payload once: verifies it whole (a CodecError becomes a PAYLOAD error of `fn`), passes
@@ -118,7 +118,7 @@ export class PayloadRowGroups {
     const tbl = this.names.fold(change.tbl);
     let group: number;
     if (key !== null) {
-      const id = `${tbl}\u0000${Array.from(key).join(',')}`;
+      const id = rowId(tbl, key);
       group = this.collated.get(id) ?? -1;
       if (group < 0) this.collated.set(id, (group = this.newGroup(change, tbl, null)));
     } else {

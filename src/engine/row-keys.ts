@@ -14,6 +14,11 @@ export function collateText(text: string, collation: string): string {
   return text;
 }
 
+/** A text naming one row: a table name and the bytes that identify the row (a Map key). */
+export function rowId(tbl: string, key: Uint8Array): string {
+  return `${tbl}\u0000${Array.from(key).join(',')}`;
+}
+
 /** A table name as SQLite compares it (ASCII letters without case), for grouping changes by table. */
 export class TableNames {
   private raw = '';

@@ -98,24 +98,23 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
   });
   // Log-structured tables: the clock of one log row, reserving the `count` seqs the write may take
   // when it is folded (see log-fold.ts); -1 for a write while the table is disabled.
-  db.registerFunction('cloudsync_log_seqs', ([count]) => {
-    const table = current;
-    if (table === undefined) throw new CloudSyncError('MISUSE', 'cloudsync_log_seqs: called outside a tracking trigger');
+  const logClock = (table: SyncedTable, count: number): SqlValue => {
     if (!table.enabled) return -1n;
     context.loggedWrite();
     const version = context.clock.localVersion();
-    const first = context.clock.takeSeq(Number(count));
+    const first = context.clock.takeSeq(count);
     // a number while it is exact (versions below 2^23): no BigInt to allocate; the INTEGER column stores it as an integer
     return version < 2 ** 23 && first < FRESH_SEQ_LIMIT ? version * FRESH_SEQ_LIMIT + first : freshClocks(version, first);
+  };
+  db.registerFunction('cloudsync_log_seqs', ([count]) => {
+    if (current === undefined) throw new CloudSyncError('MISUSE', 'cloudsync_log_seqs: called outside a tracking trigger');
+    return logClock(current, Number(count));
   });
   // The same for triggers created by 0.1.0 before cloudsync_log_seqs: (table, operation).
   db.registerFunction('cloudsync_log_clock', ([name, op]) => {
     const table = tableOf(name ?? null);
-    if (!table.enabled) return -1n;
     const n = table.cellCount;
-    const count = op === BigInt(LOG_INSERT) ? n + 1 : op === BigInt(LOG_UPDATE) ? n : op === BigInt(LOG_DELETE) ? 1 : 2 * n + 2;
-    context.loggedWrite();
-    return freshClocks(context.clock.localVersion(), context.clock.takeSeq(count));
+    return logClock(table, op === BigInt(LOG_INSERT) ? n + 1 : op === BigInt(LOG_UPDATE) ? n : op === BigInt(LOG_DELETE) ? 1 : 2 * n + 2);
   });
   db.registerFunction('cloudsync_clocks_insert', ([name, stored]) => {
     const table = tableOf(name ?? null);
