@@ -97,6 +97,18 @@ describe('enable, disable, cleanup, terminate', () => {
     assert.deepEqual(tracked(), ['later.done', 'later.title', 'quiet.done', 'quiet.title']);
   });
 
+  for (const logWrites of [true, false]) {
+    test(`a row whose key changed while disabled: an update after enable tracks the changed column (${logWrites ? 'logged' : 'direct'} writes)`, () => {
+      const db = new Database(':memory:');
+      load(db, { logWrites });
+      db.exec(TODO);
+      db.exec("SELECT cloudsync_init('todo'); SELECT cloudsync_disable('todo')");
+      db.exec("INSERT INTO todo (id, title) VALUES ('old', 'q'); UPDATE todo SET id = 'new' WHERE id = 'old'");
+      db.exec("SELECT cloudsync_enable('todo'); UPDATE todo SET done = 1 WHERE id = 'new'");
+      assert.deepEqual(db.prepare("SELECT cloudsync_pk_decode(pk, 1) || '.' || col_name || '.' || col_version FROM cloudsync_changes").pluck().all(), ['new.done.1']);
+    });
+  }
+
   test('cleanup stops tracking one table; cleanup(*) forgets the site id', () => {
     const { db } = openSynced(':memory:', TODO);
     db.exec("SELECT cloudsync_init('todo')");

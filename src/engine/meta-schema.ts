@@ -148,7 +148,9 @@ END;`);
   UPDATE ${meta} AS m SET clocks = cloudsync_clocks_update(${lit}, clocks${maskArgs}) WHERE ${match('m', 'NEW')};
 END;`);
   }
-  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_key_${t}`)} AFTER UPDATE ON ${T} WHEN NOT (${sameKey}) AND ${track} BEGIN
+  // >= 1: a key change while the table is disabled still gives the new key an untracked meta row,
+  // so that every base row keeps one and the update trigger above finds it.
+  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_key_${t}`)} AFTER UPDATE ON ${T} WHEN NOT (${sameKey}) AND ${track.replace(/= 1$/, '>= 1')} BEGIN
   ${upsert('NEW', (stored) => `cloudsync_clocks_move(${lit}, ${lookup('OLD')}, ${stored}${maskArgs})`)}
   ${upsert('OLD', () => `cloudsync_clocks_moved_from(${lit})`)}
 END;`);

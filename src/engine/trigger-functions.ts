@@ -44,7 +44,7 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     for (let i = 0; i < table.cellCount; i++) changed.push((Number(masks[Math.floor(i / MASK_BITS)] ?? 0) >> i % MASK_BITS) % 2 !== 0);
     return changed;
   };
-  let movedFrom: string | null = null;
+  let movedFrom: SqlValue = null;
   let current: SyncedTable | undefined;
 
   db.registerFunction('cloudsync_is_sync', ([name]) => {
@@ -131,6 +131,11 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
   });
   db.registerFunction('cloudsync_clocks_move', ([name, oldStored, newStored, ...masks]) => {
     const table = tableOf(name ?? null);
+    if (!table.enabled) {
+      // not tracked: both keys keep their meta rows, the new key gets an untracked one if it has none
+      movedFrom = oldStored ?? UNTRACKED;
+      return newStored ?? UNTRACKED;
+    }
     const moved = clocksAfterKeyChange(
       table.name,
       clocksOf(table, oldStored),
