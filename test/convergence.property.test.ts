@@ -13,15 +13,16 @@ import { rowsOf, type SyncedDb } from './support/databases.js';
 
 const SITES = 3;
 const KEYS = ['k1', 'k2', 'k3', 'k4'];
-const VALUES: unknown[] = [null, 0, 1, 7, -3, 2.5, 'a', 'zz', 'long text value', Buffer.from([1]), Buffer.from([0, 255])];
+// 'a' and 'A' (and 'zz', 'ZZ') are one value under the NOCASE of column label: replicas must still end with the same bytes
+const VALUES: unknown[] = [null, 0, 1, 7, -3, 2.5, 'a', 'A', 'zz', 'ZZ', 'long text value', Buffer.from([1]), Buffer.from([0, 255])];
 const SCHEMA = [
-  "CREATE TABLE todo (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL DEFAULT '', done NOT NULL DEFAULT 0, note)",
+  "CREATE TABLE todo (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL DEFAULT '', done NOT NULL DEFAULT 0, note, label TEXT COLLATE NOCASE)",
   'CREATE TABLE tags (item TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (item, tag))',
 ];
 
 type Op =
   | { kind: 'insert'; site: number; key: string; title: number; note: number }
-  | { kind: 'update'; site: number; key: string; column: 'title' | 'done' | 'note'; value: number }
+  | { kind: 'update'; site: number; key: string; column: 'title' | 'done' | 'note' | 'label'; value: number }
   | { kind: 'delete'; site: number; key: string }
   | { kind: 'move'; site: number; key: string; to: string }
   | { kind: 'tag'; site: number; key: string; tag: string; remove: boolean }
@@ -33,7 +34,7 @@ const key = fc.constantFrom(...KEYS);
 const value = fc.integer({ min: 0, max: VALUES.length - 1 });
 const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('insert' as const), site, key, title: value, note: value }),
-  fc.record({ kind: fc.constant('update' as const), site, key, column: fc.constantFrom('title' as const, 'done' as const, 'note' as const), value }),
+  fc.record({ kind: fc.constant('update' as const), site, key, column: fc.constantFrom('title' as const, 'done' as const, 'note' as const, 'label' as const), value }),
   fc.record({ kind: fc.constant('delete' as const), site, key }),
   fc.record({ kind: fc.constant('move' as const), site, key, to: key }),
   fc.record({ kind: fc.constant('tag' as const), site, key, tag: fc.constantFrom('red', 'blue'), remove: fc.boolean() }),
@@ -81,7 +82,7 @@ function runScenario(algo: 'cls' | 'dws', ops: readonly Op[], logWrites: boolean
         write(o.site, 'INSERT OR IGNORE INTO todo (id, title, note) VALUES (?, ?, ?)', o.key, String(VALUES[o.title]), VALUES[o.note]);
         break;
       case 'update':
-        write(o.site, `UPDATE todo SET ${o.column} = ? WHERE id = ?`, o.column === 'title' ? String(VALUES[o.value]) : (VALUES[o.value] ?? 0), o.key);
+        write(o.site, `UPDATE todo SET ${o.column} = ? WHERE id = ?`, o.column === 'title' || o.column === 'label' ? String(VALUES[o.value]) : (VALUES[o.value] ?? 0), o.key);
         break;
       case 'delete':
         write(o.site, 'DELETE FROM todo WHERE id = ?', o.key);
