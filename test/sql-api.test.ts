@@ -529,11 +529,18 @@ describe('connections', () => {
     assert.throws(() => first.exec(two), (error: Error & { code?: string }) => error.code === 'STALE' && /run the statement again/.test(error.message));
     first.exec(two);
     first.exec('COMMIT');
-    // this connection's own DDL changes the schema version too: a text with DDL runs statement by statement
+    // this connection's own DDL changes the schema version too, without another connection's commit: adopted
     first.exec("CREATE TABLE other (x); INSERT INTO todo (id) VALUES ('after-ddl'); INSERT INTO todo (id) VALUES ('after-ddl-2')");
     first.transaction(() => first.exec("CREATE INDEX other_x ON other (x); INSERT INTO todo (id) VALUES ('in-tx')"))();
+    // own DDL after another connection's disable, in one transaction: the disable is still seen
+    const insert = first.prepare('INSERT INTO todo (id) VALUES (?)');
+    first.exec('BEGIN');
+    second.exec("SELECT cloudsync_disable('todo')");
+    first.exec('CREATE TABLE another (x)');
+    insert.run('ddl-then-disabled');
+    first.exec('COMMIT');
     assert.deepEqual(first.prepare("SELECT DISTINCT cloudsync_pk_decode(pk, 1) FROM cloudsync_changes ORDER BY 1").pluck().all(), ['after-ddl', 'after-ddl-2', 'in-tx', 'y', 'z']);
-    assert.deepEqual(first.prepare('SELECT id FROM todo ORDER BY id').pluck().all(), ['after-ddl', 'after-ddl-2', 'in-tx', 'while-disabled', 'y', 'z']);
+    assert.deepEqual(first.prepare('SELECT id FROM todo ORDER BY id').pluck().all(), ['after-ddl', 'after-ddl-2', 'ddl-then-disabled', 'in-tx', 'while-disabled', 'y', 'z']);
     second.close();
     first.close();
   });

@@ -146,10 +146,8 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
   Object.defineProperty(db, 'exec', {
     configurable: true,
     value: (sql: string) => {
-      // A text that calls cloudsync_* or changes the schema runs statement by statement: the calls
-      // are deferred per statement, and a write after a CREATE, DROP or ALTER of the same text meets
-      // a new schema version (STALE), which only a statement of its own can run again.
-      if (!/cloudsync_|\b(CREATE|DROP|ALTER)\b/i.test(sql)) {
+      // A text that calls cloudsync_* runs statement by statement: the calls are deferred per statement.
+      if (!/cloudsync_/i.test(sql)) {
         hooks.before(false, true);
         try {
           proto.exec.call(db, sql);

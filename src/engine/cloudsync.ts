@@ -384,17 +384,24 @@ export class CloudSyncEngine {
     this.loggedWrites++;
   }
 
-  /** True when `version` is not the schema version the tables were loaded at (a file only: a memory database has no other connection). */
-  schemaChanged(version: number): boolean {
-    return !this.db.isMemory && version !== this.lastSchemaVersion;
+  /**
+   * True when the tables may have changed under this connection: `schema` is not the schema
+   * version they were loaded at, and another connection committed since (`data` is not the data
+   * version last seen). A new schema version with the same data version is this connection's own
+   * DDL (another connection's commit would have moved the data version), which it adopts. A memory
+   * database has no other connection.
+   */
+  staleSchema(schema: number, data: number): boolean {
+    if (this.db.isMemory || schema === this.lastSchemaVersion) return false;
+    if (data !== this.lastDataVersion) return true;
+    this.lastSchemaVersion = schema;
+    return false;
   }
 
   /** Catches up with other connections' work after a write failed with STALE (inside the caller's transaction, if any). */
   resync(): void {
     this.lastDataVersion = -1;
     this.refreshIfChanged();
-    // our own DDL (CREATE TABLE …) changes the schema version without a new data version
-    this.lastSchemaVersion = this.readSchemaVersion();
   }
 
   /**
@@ -495,7 +502,6 @@ export class CloudSyncEngine {
 
   private afterWrite(): void {
     if (!this.db.inTransaction) this.clock.endTransaction();
-    this.lastDataVersion = this.readDataVersion();
   }
 
   /**
@@ -527,6 +533,10 @@ export class CloudSyncEngine {
   }
 
   private reload(): void {
+    // the versions first: a commit of another connection while the state is read leaves them
+    // older than the state, so the next look reloads again, never the other way round
+    const data = this.readDataVersion();
+    const schema = this.readSchemaVersion();
     this.tables = null;
     this.settings.forget();
     this.cachedSchemaHash = null;
@@ -539,8 +549,8 @@ export class CloudSyncEngine {
       if (!hasView) createMaxVersionView(this.db, [...tables.values()].map((t) => t.layout));
       this.readClock();
     }
-    this.lastDataVersion = this.readDataVersion();
-    this.lastSchemaVersion = this.readSchemaVersion();
+    this.lastDataVersion = data;
+    this.lastSchemaVersion = schema;
   }
 
   /**

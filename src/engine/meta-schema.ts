@@ -110,8 +110,8 @@ export function createTriggers(db: Connection, layout: TableLayout): void {
   const match = (alias: string, prefix: string) => layout.pk.map((c, i) => `${alias}.pk${i + 1} = ${prefix}.${q(c.name)}`).join(' AND ');
   // ready takes the registry's key (lower case): it runs for every write, so it should not fold
   // case. first runs for the first write of a transaction, under the write lock: it reads the
-  // newest version stored and the schema version (see cloudsync_write_first).
-  const track = `coalesce(cloudsync_write_ready(${quoteLiteral(t.toLowerCase())}), cloudsync_write_first((SELECT v FROM ${MAX_VERSION_VIEW}), (SELECT schema_version FROM pragma_schema_version))) = 1`;
+  // newest version stored, the schema version and the data version (see cloudsync_write_first).
+  const track = `coalesce(cloudsync_write_ready(${quoteLiteral(t.toLowerCase())}), cloudsync_write_first((SELECT v FROM ${MAX_VERSION_VIEW}), (SELECT schema_version FROM pragma_schema_version), (SELECT data_version FROM pragma_data_version))) = 1`;
   const when = `WHEN ${track}`;
   const n = layout.columns.length;
   const sql: string[] = [];

@@ -19,8 +19,8 @@ export interface TriggerContext {
   readonly merging: boolean;
   /** Counts one write appended to a log (the engine folds the logs when they grow). */
   loggedWrite(): void;
-  /** True when `version` is not the schema version the engine's tables were loaded at. */
-  schemaChanged(version: number): boolean;
+  /** True when the tables may have changed under this connection (see CloudSyncEngine.staleSchema). */
+  staleSchema(schema: number, data: number): boolean;
 }
 
 const MASK_BITS = 30;
@@ -53,19 +53,20 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     return table === undefined || table.enabled ? 0n : 1n;
   });
   // The WHEN clause of every tracking trigger:
-  //   coalesce(cloudsync_write_ready('t'), cloudsync_write_first(
-  //     (SELECT v FROM cloudsync_max_version), (SELECT schema_version FROM pragma_schema_version))) = 1
+  //   coalesce(cloudsync_write_ready('t'), cloudsync_write_first((SELECT v FROM cloudsync_max_version),
+  //     (SELECT schema_version FROM pragma_schema_version), (SELECT data_version FROM pragma_data_version))) = 1
   // ready: 0 skips the trigger (merging), 2 means the table is disabled (only the insert trigger
   // runs then, to leave an untracked meta row), 1 proceeds, NULL asks for the second call, which
   // SQLite evaluates only then: for the first write of a transaction, and for the first tracked
   // one (which takes the db_version). Both hold the write lock:
   // - the first tracked write reads the newest stored version, so that no other connection's
   //   transaction can have taken the same db_version;
-  // - the first write checks that the schema is the one the engine's tables were loaded at. Another
-  //   connection's init, ALTER, enable or disable changes the schema (enable and disable re-create
-  //   the triggers for that), and then the write fails with STALE: the driver reloads and runs the
-  //   statement again. So a connection need not look for other connections' work before every
-  //   statement, which on a WAL file costs a read transaction (about 10 µs).
+  // - the first write checks that the schema is the one the engine's tables were loaded at, or a
+  //   change of this connection's own (the data version tells: another connection's commit moves
+  //   it). Another connection's init, ALTER, enable or disable changes the schema (enable and
+  //   disable re-create the triggers for that), and then the write fails with STALE: the driver
+  //   reloads and runs the statement again. So a connection need not look for other connections'
+  //   work before every statement, which on a WAL file costs a read transaction (about 10 µs).
   // ready also remembers the table (`current`): the body of a log trigger runs right after its
   // WHEN clause, and its cloudsync_log_seqs call needs no name then.
   db.registerFunction('cloudsync_write_ready', ([name]) => {
@@ -77,11 +78,11 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     if (table !== undefined && !table.enabled) return 2n;
     return clock.allocated ? 1n : null;
   });
-  db.registerFunction('cloudsync_write_first', ([stored, schema]) => {
+  db.registerFunction('cloudsync_write_first', ([stored, schema, data]) => {
     const clock = context.clock;
     if (!clock.checked) {
       // (no schema argument: a trigger created before the check existed)
-      if (schema !== undefined && context.schemaChanged(Number(schema))) {
+      if (schema !== undefined && context.staleSchema(Number(schema), Number(data ?? -1))) {
         throw new CloudSyncError('STALE', 'cloudsync: the schema changed since this connection loaded its synced tables (a CREATE, ALTER or DROP, or another connection\'s cloudsync_init, enable or disable); run the statement again');
       }
       clock.checked = true;
