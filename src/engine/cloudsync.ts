@@ -398,6 +398,11 @@ export class CloudSyncEngine {
     return false;
   }
 
+  /** True when `data` (PRAGMA data_version, read now) says another connection committed since this one last looked (never for a memory database). */
+  othersCommitted(data: number): boolean {
+    return !this.db.isMemory && data !== this.lastDataVersion;
+  }
+
   /** Catches up with other connections' work after a write failed with STALE (inside the caller's transaction, if any). */
   resync(): void {
     this.lastDataVersion = -1;

@@ -109,9 +109,11 @@ export function createTriggers(db: Connection, layout: TableLayout): void {
   const values = (prefix: string) => layout.pk.map((c) => `${prefix}.${q(c.name)}`).join(', ');
   const match = (alias: string, prefix: string) => layout.pk.map((c, i) => `${alias}.pk${i + 1} = ${prefix}.${q(c.name)}`).join(' AND ');
   // ready takes the registry's key (lower case): it runs for every write, so it should not fold
-  // case. first runs for the first write of a transaction, under the write lock: it reads the
-  // newest version stored, the schema version and the data version (see cloudsync_write_first).
-  const track = `coalesce(cloudsync_write_ready(${quoteLiteral(t.toLowerCase())}), cloudsync_write_first((SELECT v FROM ${MAX_VERSION_VIEW}), (SELECT schema_version FROM pragma_schema_version), (SELECT data_version FROM pragma_data_version))) = 1`;
+  // case. first runs for the first write of a transaction, under the write lock, with the schema
+  // and data versions; it needs the newest version stored (the view) only when another connection
+  // has committed since this one looked, and then asks for the third call (see cloudsync_write_first).
+  const versions = '(SELECT schema_version FROM pragma_schema_version), (SELECT data_version FROM pragma_data_version)';
+  const track = `coalesce(cloudsync_write_ready(${quoteLiteral(t.toLowerCase())}), cloudsync_write_first(-1, ${versions}), cloudsync_write_first((SELECT v FROM ${MAX_VERSION_VIEW}), ${versions})) = 1`;
   const when = `WHEN ${track}`;
   const n = layout.columns.length;
   const sql: string[] = [];

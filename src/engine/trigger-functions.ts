@@ -21,6 +21,8 @@ export interface TriggerContext {
   loggedWrite(): void;
   /** True when the tables may have changed under this connection (see CloudSyncEngine.staleSchema). */
   staleSchema(schema: number, data: number): boolean;
+  /** True when `data` (PRAGMA data_version) says another connection committed since this one last looked. */
+  othersCommitted(data: number): boolean;
 }
 
 const MASK_BITS = 30;
@@ -88,6 +90,15 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
       clock.checked = true;
     }
     if (current !== undefined && !current.enabled) return 2n;
+    if (stored === -1n) {
+      // The newest version stored is not read yet. Without another connection's commit since the
+      // clock was last set from the database, the clock knows it; else the third call reads it.
+      if (!context.othersCommitted(Number(data ?? -1))) {
+        clock.startLocal(0);
+        return 1n;
+      }
+      return null;
+    }
     clock.startLocal(stored == null ? 0 : Number(stored));
     return 1n;
   });
