@@ -21,6 +21,7 @@ import { loadSyncedTables, SyncedTable } from './synced-table.js';
 import { checkSyncable, userTables } from './table-schema.js';
 import { backfillMeta, fillMissingCells, migrateClocks } from './table-migrations.js';
 import { registerTriggerFunctions } from './trigger-functions.js';
+import { SeenVersions } from './seen-versions.js';
 import { cryptoRandomBytes, createUuidBytes, formatUuid, type RandomBytes } from './uuid.js';
 import type { ApplyHooks, EngineOptions, InitOptions, PayloadOptions } from './engine-options.js';
 
@@ -40,11 +41,7 @@ export class CloudSyncEngine {
   private tables: Map<string, SyncedTable> | null = null;
   private mergingDepth = 0;
   private loggedWrites = 0;
-  private dataVersion: Statement | null = null;
-  private lastDataVersion = -1;
-  private schemaVersion: Statement | null = null;
   private maxVersion: Statement | null = null;
-  private lastSchemaVersion = -1;
   private alterKeys = new Map<string, string>();
   private localSite: Uint8Array | null = null;
   private cachedSchemaHash: bigint | null = null;
@@ -53,6 +50,7 @@ export class CloudSyncEngine {
   private readonly logSoftLimit: number;
   private readonly random: RandomBytes;
   private readonly folder: LogFolder;
+  private readonly seen: SeenVersions;
 
   constructor(
     readonly db: Connection,
@@ -63,6 +61,7 @@ export class CloudSyncEngine {
     this.logSoftLimit = options.logSoftLimit ?? LOG_SOFT_LIMIT;
     this.random = options.random ?? cryptoRandomBytes;
     this.settings = new Settings(db);
+    this.seen = new SeenVersions(db);
     registerTriggerFunctions(db, this);
     this.folder = new LogFolder(db);
     this.reload();
@@ -144,7 +143,7 @@ export class CloudSyncEngine {
         // the same triggers again: a schema change, which other connections' triggers notice
         createTriggers(this.db, target.layout);
       }
-      this.lastSchemaVersion = this.readSchemaVersion();
+      this.seen.seeSchema();
     });
   }
 
@@ -384,28 +383,19 @@ export class CloudSyncEngine {
     this.loggedWrites++;
   }
 
-  /**
-   * True when the tables may have changed under this connection: `schema` is not the schema
-   * version they were loaded at, and another connection committed since (`data` is not the data
-   * version last seen). A new schema version with the same data version is this connection's own
-   * DDL (another connection's commit would have moved the data version), which it adopts. A memory
-   * database has no other connection.
-   */
+  /** True when the tables may have changed under this connection (see SeenVersions.staleSchema). */
   staleSchema(schema: number, data: number): boolean {
-    if (this.db.isMemory || schema === this.lastSchemaVersion) return false;
-    if (data !== this.lastDataVersion) return true;
-    this.lastSchemaVersion = schema;
-    return false;
+    return this.seen.staleSchema(schema, data);
   }
 
-  /** True when `data` (PRAGMA data_version, read now) says another connection committed since this one last looked (never for a memory database). */
+  /** True when `data` (PRAGMA data_version, read now) says another connection committed since this one last looked. */
   othersCommitted(data: number): boolean {
-    return !this.db.isMemory && data !== this.lastDataVersion;
+    return this.seen.othersCommitted(data);
   }
 
   /** Catches up with other connections' work after a write failed with STALE (inside the caller's transaction, if any). */
   resync(): void {
-    this.lastDataVersion = -1;
+    this.seen.forgetData();
     this.refreshIfChanged();
   }
 
@@ -477,7 +467,7 @@ export class CloudSyncEngine {
     this.settings.recordSchemaHash(toSignedInt64(this.cachedSchemaHash));
     createChangesView(this.db, this.syncedTables().map((t) => t.layout));
     createMaxVersionView(this.db, this.syncedTables().map((t) => t.layout));
-    this.lastSchemaVersion = this.readSchemaVersion();
+    this.seen.seeSchema();
   }
 
   /** Stores the clock so that it never goes back when meta tables are dropped. */
@@ -514,34 +504,22 @@ export class CloudSyncEngine {
    * and, after a schema change, the whole registry (which re-prepares statements).
    */
   private refreshIfChanged(): void {
-    if (this.db.isMemory) return;
-    const version = this.readDataVersion();
-    if (version === this.lastDataVersion) return;
-    if (this.readSchemaVersion() !== this.lastSchemaVersion) {
+    const version = this.seen.dataMoved();
+    if (version === null) return;
+    if (this.seen.schemaMoved()) {
       this.reload();
       return;
     }
-    this.lastDataVersion = version;
+    this.seen.see(version);
     if (!this.settings.exist()) return;
     for (const table of this.syncedTables()) table.enabled = this.settings.getTable(table.name, 'enabled') !== '0';
     this.readClock();
   }
 
-  private readDataVersion(): number {
-    this.dataVersion ??= this.db.prepare('PRAGMA data_version');
-    return Number(this.dataVersion.get()?.[0] ?? 0);
-  }
-
-  private readSchemaVersion(): number {
-    this.schemaVersion ??= this.db.prepare('PRAGMA schema_version');
-    return Number(this.schemaVersion.get()?.[0] ?? 0);
-  }
-
   private reload(): void {
-    // the versions first: a commit of another connection while the state is read leaves them
-    // older than the state, so the next look reloads again, never the other way round
-    const data = this.readDataVersion();
-    const schema = this.readSchemaVersion();
+    // the versions first (see SeenVersions)
+    const data = this.seen.readData();
+    const schema = this.seen.readSchema();
     this.tables = null;
     this.settings.forget();
     this.cachedSchemaHash = null;
@@ -554,8 +532,7 @@ export class CloudSyncEngine {
       if (!hasView) createMaxVersionView(this.db, [...tables.values()].map((t) => t.layout));
       this.readClock();
     }
-    this.lastDataVersion = data;
-    this.lastSchemaVersion = schema;
+    this.seen.see(data, schema);
   }
 
   /**
