@@ -10,10 +10,10 @@ import { logTableName, quoteIdentifier as q } from './identifiers.js';
 import { BatchedWrites } from './batched-writes.js';
 import { clockBuffer, formatClockParts, PART_SIZE } from './clock-text.js';
 import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, stampUpdatedCells, storedAfterUpdate, type WriteTime } from './local-writes.js';
-import { LOG_DELETE, LOG_INSERT, LOG_MOVE, LOG_UPDATE, maskCount } from './meta-schema.js';
+import { changedColumns, LOG_DELETE, LOG_INSERT, LOG_MOVE, LOG_UPDATE, maskCount, maskHas } from './meta-schema.js';
 import { FRESH_SEQ_LIMIT, freshClocks, readClockParts, type RowClocks, readRowClocks, UNTRACKED, writeRowClocks } from './row-clocks.js';
 import { CloudSyncError } from './errors.js';
-import { collateText } from './row-keys.js';
+import { collatedKey } from './row-keys.js';
 import type { SyncedTable } from './synced-table.js';
 
 /** The state of one row while the log is replayed. */
@@ -24,7 +24,6 @@ interface RowState {
   changed: boolean;
 }
 
-const MASK_BITS = 30;
 /** Log rows read and folded per step: bounds the memory of a large fold. */
 const BATCH = 1 << 18;
 
@@ -95,8 +94,8 @@ function foldBatch(table: SyncedTable, folder: LogFolder, size: number): number 
   const read = table.statement('log.read', () => `SELECT ${keys.join(', ')}, op, clock >> 30, clock & ${FRESH_SEQ_LIMIT - 1}${maskColumns}, ${oldKeys.join(', ')} FROM ${log} WHERE rowid <= ? ORDER BY rowid`);
   const rows = new Map<string, RowState>();
   // keys equal under their column's collation (NOCASE, RTRIM) are the same row, as in SQLite
-  const collations = table.layout.pk.map((c) => c.collation.toUpperCase());
-  const canonical = (key: SqlValue[]) => key.map((v, i) => (typeof v === 'string' ? collateText(v, collations[i] ?? 'BINARY') : v));
+  const collations = table.keyCollations;
+  const canonical = (key: SqlValue[]) => (collations === null ? key : collatedKey(key, collations));
   const idOf = (key: SqlValue[]) => {
     const values = canonical(key);
     return keyCount === 1 && typeof values[0] === 'string' ? `s${values[0]}` : `b${Buffer.from(encodePk(values)).toString('latin1')}`;
@@ -265,16 +264,6 @@ export class LogFolder {
   }
 }
 
-function changedColumns(cellCount: number, mask: (k: number) => number): boolean[] {
-  const flags: boolean[] = [];
-  for (let c = 0; c < cellCount; c++) flags.push(maskHas(mask, c));
-  return flags;
-}
-
-/** Whether `cell` is flagged in a log entry's masks (30 cells per mask; `mask(k)` is the k-th). */
-function maskHas(mask: (k: number) => number, cell: number): boolean {
-  return (mask(Math.floor(cell / MASK_BITS)) >> cell % MASK_BITS) % 2 !== 0;
-}
 
 function corruptLog(table: SyncedTable): CloudSyncError {
   return new CloudSyncError('SCHEMA', `cloudsync: corrupt log of local writes for table ${table.name}`);

@@ -88,6 +88,18 @@ export function maskCount(columns: number): number {
   return Math.ceil(columns / MASK_BITS);
 }
 
+/** Whether `cell` is flagged in a write's change masks (30 cells per mask; `mask(k)` is the k-th). */
+export function maskHas(mask: (k: number) => number, cell: number): boolean {
+  return (mask(Math.floor(cell / MASK_BITS)) >> cell % MASK_BITS) % 2 !== 0;
+}
+
+/** The changed-column flags of a write from its change masks. */
+export function changedColumns(cellCount: number, mask: (k: number) => number): boolean[] {
+  const flags: boolean[] = [];
+  for (let c = 0; c < cellCount; c++) flags.push(maskHas(mask, c));
+  return flags;
+}
+
 /** Names of every trigger the engine may create for a table. */
 function triggerNames(table: string): string[] {
   return ['after_insert', 'after_update', 'after_update_key', 'after_delete', 'before_update', 'before_delete'].map((kind) => `cloudsync_${kind}_${table}`);

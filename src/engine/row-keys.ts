@@ -3,6 +3,7 @@
 
 import type { Change } from '../codec/change.js';
 import { decodePk, encodePk } from '../codec/pk.js';
+import type { SqlValue } from '../codec/value.js';
 
 /** The bytes that identify a change's row in its table, or null when they are its pk bytes. */
 export type RowKeyOf = (change: Change) => Uint8Array | null;
@@ -40,7 +41,12 @@ export function foldingCollations(collations: readonly string[]): string[] | nul
   return names.some((c) => c === 'NOCASE' || c === 'RTRIM') ? names : null;
 }
 
-/** The pk blob with every text value replaced by its collated form: equal for keys SQLite sees as one. */
+/** Key values with every text replaced by its collated form: equal for keys SQLite sees as one. */
+export function collatedKey(values: readonly SqlValue[], collations: readonly string[]): SqlValue[] {
+  return values.map((value, i) => (typeof value === 'string' ? collateText(value, collations[i] ?? 'BINARY') : value));
+}
+
+/** collatedKey on a pk blob. */
 export function collatedPk(pk: Uint8Array, collations: readonly string[]): Uint8Array {
-  return encodePk(decodePk(pk).map((value, i) => (typeof value === 'string' ? collateText(value, collations[i] ?? 'BINARY') : value)));
+  return encodePk(collatedKey(decodePk(pk), collations));
 }

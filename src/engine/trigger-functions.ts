@@ -8,7 +8,7 @@ import { CloudSyncError } from './errors.js';
 import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, storedAfterUpdate, type WriteTime } from './local-writes.js';
 import { FRESH_SEQ_LIMIT, freshClocks, type RowClocks, readRowClocks, UNTRACKED, writeRowClocks } from './row-clocks.js';
 import type { SyncedTable } from './synced-table.js';
-import { LOG_DELETE, LOG_INSERT, LOG_UPDATE } from './meta-schema.js';
+import { changedColumns, LOG_DELETE, LOG_INSERT, LOG_UPDATE } from './meta-schema.js';
 
 /** What the trigger functions need from the engine. */
 export interface TriggerContext {
@@ -25,7 +25,6 @@ export interface TriggerContext {
   othersCommitted(data: number): boolean;
 }
 
-const MASK_BITS = 30;
 
 /** Registers the trigger helper functions on a connection. */
 export function registerTriggerFunctions(db: Connection, context: TriggerContext): void {
@@ -41,11 +40,7 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
   };
   const clocksOf = (table: SyncedTable, stored: SqlValue | undefined): RowClocks | null =>
     stored === null || stored === undefined ? null : readRowClocks(stored, table.cellCount);
-  const changedColumns = (table: SyncedTable, masks: SqlValue[]): boolean[] => {
-    const changed: boolean[] = [];
-    for (let i = 0; i < table.cellCount; i++) changed.push((Number(masks[Math.floor(i / MASK_BITS)] ?? 0) >> i % MASK_BITS) % 2 !== 0);
-    return changed;
-  };
+  const changedOf = (table: SyncedTable, masks: SqlValue[]): boolean[] => changedColumns(table.cellCount, (k) => Number(masks[k] ?? 0));
   let movedFrom: SqlValue = null;
   let current: SyncedTable | undefined;
 
@@ -135,7 +130,7 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
   });
   db.registerFunction('cloudsync_clocks_update', ([name, stored, ...masks]) => {
     const table = tableOf(name ?? null);
-    return storedAfterUpdate(stored, table.cellCount, changedColumns(table, masks), now());
+    return storedAfterUpdate(stored, table.cellCount, changedOf(table, masks), now());
   });
   db.registerFunction('cloudsync_clocks_delete', ([name, stored]) => {
     const table = tableOf(name ?? null);
@@ -153,7 +148,7 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
       clocksOf(table, oldStored),
       clocksOf(table, newStored),
       table.cellCount,
-      changedColumns(table, masks),
+      changedOf(table, masks),
       now(),
       table.layout.algo === 'dws',
     );
