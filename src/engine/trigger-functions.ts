@@ -50,14 +50,16 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     return table === undefined || table.enabled ? 0n : 1n;
   });
   // The WHEN clause of every tracking trigger:
-  //   coalesce(cloudsync_write_ready('t'), cloudsync_write_first((SELECT v FROM cloudsync_max_version),
-  //     (SELECT schema_version FROM pragma_schema_version), (SELECT data_version FROM pragma_data_version))) = 1
+  //   coalesce(cloudsync_write_ready('t'), cloudsync_write_first(-1, V),
+  //     cloudsync_write_first((SELECT v FROM cloudsync_max_version), V)) = 1
+  // with V = (SELECT schema_version FROM pragma_schema_version), (SELECT data_version FROM pragma_data_version).
   // ready: 0 skips the trigger (merging), 2 means the table is disabled (only the insert trigger
   // runs then, to leave an untracked meta row), 1 proceeds, NULL asks for the second call, which
   // SQLite evaluates only then: for the first write of a transaction, and for the first tracked
   // one (which takes the db_version). Both hold the write lock:
-  // - the first tracked write reads the newest stored version, so that no other connection's
-  //   transaction can have taken the same db_version;
+  // - the first tracked write takes the db_version after the newest one stored, which the clock
+  //   knows unless another connection committed since; then the second call gives NULL and the
+  //   third reads it (the view), so that no two transactions take the same db_version;
   // - the first write checks that the schema is the one the engine's tables were loaded at, or a
   //   change of this connection's own (the data version tells: another connection's commit moves
   //   it). Another connection's init, ALTER, enable or disable changes the schema (enable and
@@ -80,7 +82,7 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     if (!clock.checked) {
       // (no schema argument: a trigger created before the check existed)
       if (schema !== undefined && context.staleSchema(Number(schema), Number(data ?? -1))) {
-        throw new CloudSyncError('STALE', 'cloudsync: the schema changed since this connection loaded its synced tables (a CREATE, ALTER or DROP, or another connection\'s cloudsync_init, enable or disable); run the statement again');
+        throw new CloudSyncError('STALE', 'cloudsync: another connection changed the synced tables since this one loaded them (cloudsync_init, ALTER, enable or disable); run the statement again');
       }
       clock.checked = true;
     }
