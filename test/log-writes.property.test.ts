@@ -177,6 +177,44 @@ test('logged writes across ALTER TABLE (past 30 columns, a second mask) and on a
   assert.equal(logged.prepare("SELECT count(*) FROM pragma_table_info('wide_cloudsync_log') WHERE name LIKE 'mask%'").pluck().get(), 2);
 });
 
+test('a merge appends nothing to the log; writes with conflict clauses and writes while disabled fold to what the direct triggers track', () => {
+  const [logged, direct] = [open(true), open(false)];
+  const logSize = () => logged.db.prepare('SELECT count(*) FROM todo_cloudsync_log').pluck().get() as number;
+  for (const { db } of [logged, direct]) {
+    db.exec("INSERT INTO todo (id, title) VALUES ('a', 'x'), ('b', 'y')");
+    db.exec("INSERT OR REPLACE INTO todo (id, title) VALUES ('a', 'x2')");
+    db.exec("INSERT INTO todo (id, title) VALUES ('b', 'y') ON CONFLICT (id) DO UPDATE SET title = 'y2'");
+    db.exec("UPDATE OR ROLLBACK todo SET done = 1 WHERE id = 'b'");
+    db.exec("UPDATE OR ABORT todo SET id = 'c' WHERE id = 'a'");
+    db.exec("INSERT OR IGNORE INTO todo (id, title) VALUES ('b', 'ignored')");
+  }
+  assert.ok(logSize() > 0);
+  assert.deepEqual(changesOf(logged.db), changesOf(direct.db));
+  assert.equal(logSize(), 0, 'reading the changes folded the log');
+
+  // While disabled: inserts log clock -1 (an untracked meta row for a key without one), the rest nothing
+  for (const { db, sync } of [logged, direct]) {
+    sync.disable('todo');
+    db.exec("INSERT INTO todo (id, title) VALUES ('d', 'quiet'); UPDATE todo SET title = 'q' WHERE id = 'b'; UPDATE OR REPLACE todo SET id = 'e' WHERE id = 'c'; DELETE FROM todo WHERE id = 'd'");
+    sync.enable('todo');
+    db.exec("UPDATE todo SET note = 'after' WHERE id = 'e'");
+  }
+  assert.equal(logged.db.prepare('SELECT count(*) FROM todo_cloudsync_log WHERE clock = -1').pluck().get(), 1);
+  assert.deepEqual(changesOf(logged.db), changesOf(direct.db));
+
+  // A merge's writes take no clock and leave no log row, whatever the payload holds
+  const source = open(false);
+  source.db.exec("INSERT INTO todo (id, title) VALUES ('m1', 'merged'), ('e', 'over'); DELETE FROM todo WHERE id = 'b'; INSERT INTO tags VALUES ('m1', 'red')");
+  const payload = source.sync.encodePayload() as Uint8Array;
+  const merged = logged.sync.applyPayload(payload);
+  assert.equal(direct.sync.applyPayload(payload), merged);
+  assert.equal(logSize(), 0);
+  assert.equal(logged.db.prepare('SELECT count(*) FROM tags_cloudsync_log').pluck().get(), 0);
+  assert.deepEqual(rowsOf(logged.db, 'todo'), rowsOf(direct.db, 'todo'));
+  assert.deepEqual(changesOf(logged.db), changesOf(direct.db));
+  for (const { db } of [logged, direct, source]) db.close();
+});
+
 test('logged writes inside an explicit transaction, a rollback, and a second connection that folds the first one\'s log', () => {
   const folder = mkdtempSync(join(tmpdir(), 'sqlite-sync-log-'));
   try {
