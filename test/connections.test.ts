@@ -89,11 +89,18 @@ describe('connections', () => {
   }
 
   /** Two connections to a new WAL file, `todo` synced. */
-  const twoConnections = (name: string) => {
+  const twoConnections = (name: string, logWrites = true) => {
     const file = folder.path(name);
-    const { db: first } = openSynced(file, TODO);
+    const open = () => {
+      const db = new Database(file);
+      db.pragma('journal_mode = WAL');
+      load(db, { logWrites });
+      return db;
+    };
+    const first = open();
+    first.exec(TODO);
     first.exec("SELECT cloudsync_init('todo')");
-    return { first, second: openSynced(file).db };
+    return { first, second: open() };
   };
 
   test("cloudsync_* reads after another connection's writes see them: is_enabled, db_version", () => {
@@ -109,31 +116,33 @@ describe('connections', () => {
     first.close();
   });
 
-  test("db.exec inside a transaction after another connection's disable: one statement runs again by itself, a longer text fails with STALE and works when run again", () => {
-    const { first, second } = twoConnections('exec-stale.db');
-    first.exec('BEGIN');
-    second.exec("SELECT cloudsync_disable('todo')");
-    first.exec("INSERT INTO todo (id) VALUES ('while-disabled')");
-    first.exec('COMMIT');
-    first.exec('BEGIN');
-    second.exec("SELECT cloudsync_enable('todo')");
-    const two = "INSERT INTO todo (id) VALUES ('y'); INSERT INTO todo (id) VALUES ('z')";
-    assert.throws(() => first.exec(two), (error: Error & { code?: string }) => error.code === 'STALE' && /run the statement again/.test(error.message));
-    first.exec(two);
-    first.exec('COMMIT');
-    // this connection's own DDL changes the schema version too, without another connection's commit: adopted
-    first.exec("CREATE TABLE other (x); INSERT INTO todo (id) VALUES ('after-ddl'); INSERT INTO todo (id) VALUES ('after-ddl-2')");
-    first.transaction(() => first.exec("CREATE INDEX other_x ON other (x); INSERT INTO todo (id) VALUES ('in-tx')"))();
-    // own DDL after another connection's disable, in one transaction: the disable is still seen
-    const insert = first.prepare('INSERT INTO todo (id) VALUES (?)');
-    first.exec('BEGIN');
-    second.exec("SELECT cloudsync_disable('todo')");
-    first.exec('CREATE TABLE another (x)');
-    insert.run('ddl-then-disabled');
-    first.exec('COMMIT');
-    assert.deepEqual(first.prepare("SELECT DISTINCT cloudsync_pk_decode(pk, 1) FROM cloudsync_changes ORDER BY 1").pluck().all(), ['after-ddl', 'after-ddl-2', 'in-tx', 'y', 'z']);
-    assert.deepEqual(first.prepare('SELECT id FROM todo ORDER BY id').pluck().all(), ['after-ddl', 'after-ddl-2', 'ddl-then-disabled', 'in-tx', 'while-disabled', 'y', 'z']);
-    second.close();
-    first.close();
-  });
+  for (const logWrites of [true, false]) {
+    test(`db.exec inside a transaction after another connection's disable (${logWrites ? 'logged writes: no STALE, the triggers carry the state' : 'direct writes: one statement runs again by itself, a longer text fails with STALE and works when run again'})`, () => {
+      const { first, second } = twoConnections(`exec-stale-${logWrites}.db`, logWrites);
+      first.exec('BEGIN');
+      second.exec("SELECT cloudsync_disable('todo')");
+      first.exec("INSERT INTO todo (id) VALUES ('while-disabled')");
+      first.exec('COMMIT');
+      first.exec('BEGIN');
+      second.exec("SELECT cloudsync_enable('todo')");
+      const two = "INSERT INTO todo (id) VALUES ('y'); INSERT INTO todo (id) VALUES ('z')";
+      if (!logWrites) assert.throws(() => first.exec(two), (error: Error & { code?: string }) => error.code === 'STALE' && /run the statement again/.test(error.message));
+      first.exec(two);
+      first.exec('COMMIT');
+      // this connection's own DDL changes the schema version too, without another connection's commit: adopted
+      first.exec("CREATE TABLE other (x); INSERT INTO todo (id) VALUES ('after-ddl'); INSERT INTO todo (id) VALUES ('after-ddl-2')");
+      first.transaction(() => first.exec("CREATE INDEX other_x ON other (x); INSERT INTO todo (id) VALUES ('in-tx')"))();
+      // own DDL after another connection's disable, in one transaction: the disable is still seen
+      const insert = first.prepare('INSERT INTO todo (id) VALUES (?)');
+      first.exec('BEGIN');
+      second.exec("SELECT cloudsync_disable('todo')");
+      first.exec('CREATE TABLE another (x)');
+      insert.run('ddl-then-disabled');
+      first.exec('COMMIT');
+      assert.deepEqual(first.prepare("SELECT DISTINCT cloudsync_pk_decode(pk, 1) FROM cloudsync_changes ORDER BY 1").pluck().all(), ['after-ddl', 'after-ddl-2', 'in-tx', 'y', 'z']);
+      assert.deepEqual(first.prepare('SELECT id FROM todo ORDER BY id').pluck().all(), ['after-ddl', 'after-ddl-2', 'ddl-then-disabled', 'in-tx', 'while-disabled', 'y', 'z']);
+      second.close();
+      first.close();
+    });
+  }
 });

@@ -192,14 +192,14 @@ test('a merge appends nothing to the log; writes with conflict clauses and write
   assert.deepEqual(changesOf(logged.db), changesOf(direct.db));
   assert.equal(logSize(), 0, 'reading the changes folded the log');
 
-  // While disabled: inserts log clock -1 (an untracked meta row for a key without one), the rest nothing
+  // While disabled: inserts and key moves log clock -1 (an untracked meta row for a key without one), the rest nothing
   for (const { db, sync } of [logged, direct]) {
     sync.disable('todo');
     db.exec("INSERT INTO todo (id, title) VALUES ('d', 'quiet'); UPDATE todo SET title = 'q' WHERE id = 'b'; UPDATE OR REPLACE todo SET id = 'e' WHERE id = 'c'; DELETE FROM todo WHERE id = 'd'");
     sync.enable('todo');
     db.exec("UPDATE todo SET note = 'after' WHERE id = 'e'");
   }
-  assert.equal(logged.db.prepare('SELECT count(*) FROM todo_cloudsync_log WHERE clock = -1').pluck().get(), 1);
+  assert.equal(logged.db.prepare('SELECT count(*) FROM todo_cloudsync_log WHERE clock = -1').pluck().get(), 2);
   assert.deepEqual(changesOf(logged.db), changesOf(direct.db));
 
   // A merge's writes take no clock and leave no log row, whatever the payload holds
@@ -212,6 +212,38 @@ test('a merge appends nothing to the log; writes with conflict clauses and write
   assert.equal(logged.db.prepare('SELECT count(*) FROM tags_cloudsync_log').pluck().get(), 0);
   assert.deepEqual(rowsOf(logged.db, 'todo'), rowsOf(direct.db, 'todo'));
   assert.deepEqual(changesOf(logged.db), changesOf(direct.db));
+  for (const { db } of [logged, direct, source]) db.close();
+});
+
+test('a log made before its clock CHECK, with the triggers of that version, keeps logging; enable folds it and makes it again', () => {
+  const [logged, direct] = [open(true), open(false)];
+  const versions = '(SELECT schema_version FROM pragma_schema_version), (SELECT data_version FROM pragma_data_version)';
+  const track = `coalesce(cloudsync_write_ready('todo'), cloudsync_write_first(-1, ${versions}), cloudsync_write_first((SELECT v FROM cloudsync_max_version), ${versions}))`;
+  // the log and triggers as the previous version made them
+  logged.db.exec(`DROP TRIGGER cloudsync_after_insert_todo; DROP TRIGGER cloudsync_after_update_todo; DROP TRIGGER cloudsync_after_delete_todo;
+    DROP TABLE todo_cloudsync_log;
+    CREATE TABLE todo_cloudsync_log (pk1 TEXT COLLATE "BINARY" NOT NULL, op INTEGER NOT NULL, clock INTEGER NOT NULL, mask0 INTEGER NOT NULL DEFAULT 0, opk1 TEXT COLLATE "BINARY");
+    CREATE TRIGGER cloudsync_after_insert_todo AFTER INSERT ON todo WHEN ${track} >= 1 BEGIN
+      INSERT INTO todo_cloudsync_log (pk1, op, clock) VALUES (NEW.id, 1, cloudsync_log_seqs(4)); END;
+    CREATE TRIGGER cloudsync_after_update_todo AFTER UPDATE ON todo WHEN NEW.id IS OLD.id AND (NEW.title IS NOT OLD.title OR NEW.note IS NOT OLD.note) AND ${track} = 1 BEGIN
+      INSERT INTO todo_cloudsync_log (pk1, op, clock, mask0, opk1) VALUES (NEW.id, 2, cloudsync_log_seqs(3), (NEW.title IS NOT OLD.title) | ((NEW.note IS NOT OLD.note) << 2), NULL); END;`);
+  const logSql = () => logged.db.prepare("SELECT sql FROM sqlite_schema WHERE name = 'todo_cloudsync_log'").pluck().get() as string;
+  assert.doesNotMatch(logSql(), /CHECK/);
+  for (const { db } of [logged, direct]) db.exec("INSERT INTO todo (id, title) VALUES ('a', 'x'), ('b', 'y'); UPDATE todo SET title = 'x2' WHERE id = 'a'");
+  assert.equal(logged.db.prepare('SELECT count(*) FROM todo_cloudsync_log').pluck().get(), 3);
+  for (const { sync } of [logged, direct]) {
+    sync.disable('todo');
+    sync.enable('todo');
+  }
+  assert.match(logSql(), /CHECK \(clock <> -2\)/);
+  assert.equal(logged.db.prepare('SELECT count(*) FROM todo_cloudsync_log').pluck().get(), 0, 'folded before it was made again');
+  for (const { db } of [logged, direct]) db.exec("UPDATE todo SET note = 'n' WHERE id = 'b'; DELETE FROM todo WHERE id = 'a'; INSERT INTO todo (id) VALUES ('c')");
+  assert.deepEqual(changesOf(logged.db), changesOf(direct.db));
+  const source = open(false);
+  source.db.exec("INSERT INTO todo (id, title) VALUES ('m', 'merged')");
+  logged.sync.applyPayload(source.sync.encodePayload() as Uint8Array);
+  assert.equal(logged.db.prepare('SELECT count(*) FROM todo_cloudsync_log').pluck().get(), 0, 'a merge logs nothing');
+  assert.deepEqual(logged.db.prepare("SELECT title FROM todo WHERE id = 'm'").pluck().all(), ['merged']);
   for (const { db } of [logged, direct, source]) db.close();
 });
 

@@ -50,12 +50,13 @@ export function createBetterSqlite3Connection(db: Database): Connection {
       );
     },
     registerAggregate: <State>(name: string, options: AggregateOptions<State>) => {
+      const { start, result } = options;
       db.aggregate(name, {
         varargs: true,
         safeIntegers: !(options.numbers ?? false),
-        start: () => options.start(),
+        start: start === undefined ? options.initial : () => start(),
         step: (state: State, ...args: unknown[]) => options.step(state, args as SqlValue[]),
-        result: (state: State) => options.result(state),
+        ...(result === undefined ? {} : { result: (state: State) => result(state) }),
       });
     },
     get inTransaction() {

@@ -1,6 +1,8 @@
 // The database's logical clock: db_version per local transaction, seq per change, and the
 // Lamport fast-forward used when merging remote changes.
 
+import { FRESH_SEQ_LIMIT } from './row-clocks.js';
+
 /** Local logical time of one connection. The engine tells it where transactions end. */
 export class Clock {
   /** Highest db_version used by a finished transaction (committed or not: gaps are allowed). */
@@ -51,6 +53,22 @@ export class Clock {
     const first = this.nextSeq;
     this.nextSeq += count;
     return first;
+  }
+
+  /**
+   * The clock of one log row: db_version × 2^30 + the first of `count` seqs it reserves, a number
+   * while exact (no BigInt to allocate). Never throws, since a log trigger cannot report an error
+   * safely (see cloudsync_log_take): a transaction that has used every seq of its db_version goes
+   * on at the next one, which no other transaction can take while it holds the write lock.
+   */
+  takeLogClock(count: number): number | bigint {
+    if (this.nextSeq + count > FRESH_SEQ_LIMIT) {
+      this.pending = this.localVersion() + 1;
+      this.nextSeq = 0;
+    }
+    const version = this.localVersion();
+    const first = this.takeSeq(count);
+    return version < 2 ** 23 ? version * FRESH_SEQ_LIMIT + first : BigInt(version) * BigInt(FRESH_SEQ_LIMIT) + BigInt(first);
   }
 
   /**

@@ -11,7 +11,7 @@ import type { Connection, Statement } from './connection.js';
 import { CloudSyncError } from './errors.js';
 import { quoteLiteral } from './identifiers.js';
 import { checkChange, checkChanges, groupByRow, mergeChanges } from './merge.js';
-import { type Algo, createChangesView, createLogTable, createMaxVersionView, createMetaTable, dropLogTable, createTriggers, dropMetaTable, dropTriggers, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
+import { type Algo, createChangesView, createLogTable, createMaxVersionView, createMetaTable, dropLogTable, createTriggers, dropMetaTable, dropTriggers, hasLogCheck, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
 import { foldLog, hasPendingLog, LogFolder } from './log-fold.js';
 import { groupPayloadRows } from './payload-row-groups.js';
 import { collatedPk, type RowKeyOf } from './row-keys.js';
@@ -140,8 +140,12 @@ export class CloudSyncEngine {
       for (const target of targets) {
         this.settings.setTable(target.name, 'enabled', enabled ? '1' : '0');
         target.enabled = enabled;
-        // the same triggers again: a schema change, which other connections' triggers notice
-        createTriggers(this.db, target.layout);
+        if (target.layout.log) {
+          this.renewOldLog(target.name);
+          createLogTable(this.db, target.layout);
+        }
+        // the triggers again, for the new state: a schema change, which other connections notice
+        createTriggers(this.db, target.layout, enabled);
       }
       this.seen.seeSchema();
     });
@@ -185,7 +189,7 @@ export class CloudSyncEngine {
         this.migrateClocks(synced, layout);
         this.backfill(this.requireTable(fn, layout.name)); // rows written between begin and commit
       }
-      createTriggers(this.db, layout);
+      createTriggers(this.db, layout, synced.enabled);
       this.alterKeys.delete(synced.name.toLowerCase());
       this.db.exec('RELEASE cloudsync_alter');
     } catch (error) {
@@ -362,7 +366,11 @@ export class CloudSyncEngine {
    */
   beforeStatement(readsChanges: boolean, lookFirst: boolean): void {
     // cloudsync_changes is a view over the meta rows: fold the logged writes first
-    if (readsChanges && this.settings.exist()) this.foldLogs();
+    if (readsChanges && this.settings.exist()) {
+      // the fold reads logs by their layouts, which another connection's ALTER changes (log writes catch no STALE)
+      this.refreshIfChanged();
+      this.foldLogs();
+    }
     if (this.db.inTransaction) return;
     this.clock.endTransaction();
     // Never inside an explicit transaction: a read there would pin a snapshot that a later write
@@ -375,7 +383,10 @@ export class CloudSyncEngine {
     if (this.db.inTransaction) return;
     this.clock.endTransaction();
     // keep the logs bounded for a database that does not sync for a while
-    if (this.loggedWrites > this.logSoftLimit) this.foldLogs(Math.ceil(this.loggedWrites / 2));
+    if (this.loggedWrites > this.logSoftLimit) {
+      this.refreshIfChanged();
+      this.foldLogs(Math.ceil(this.loggedWrites / 2));
+    }
   }
 
   /** Counts one write appended to a log (called by the log triggers). */
@@ -432,8 +443,9 @@ export class CloudSyncEngine {
     }
     const layout: TableLayout = existing?.layout ?? { name: shape.name, pk: shape.pk, columns: shape.columns, algo, log: this.logWrites && algo !== 'dws' };
     if (existing?.layout.log) foldLog(existing, this.folder);
-    this.registerLayout(layout, existing?.enabled ?? this.settings.getTable(shape.name, 'enabled') !== '0');
-    createTriggers(this.db, layout);
+    const enabled = existing?.enabled ?? this.settings.getTable(shape.name, 'enabled') !== '0';
+    this.registerLayout(layout, enabled);
+    createTriggers(this.db, layout, enabled);
     this.backfill(this.requireTable(fn, shape.name));
   }
 
@@ -443,8 +455,19 @@ export class CloudSyncEngine {
     this.settings.setTable(layout.name, 'columns', JSON.stringify(layout.columns));
     this.settings.setTable(layout.name, 'writes', layout.log ? 'log' : 'direct');
     createMetaTable(this.db, layout);
-    if (layout.log) createLogTable(this.db, layout);
+    if (layout.log) {
+      this.renewOldLog(layout.name);
+      createLogTable(this.db, layout);
+    }
     this.registry().set(layout.name.toLowerCase(), new SyncedTable(this.db, layout, enabled));
+  }
+
+  /** Makes again, after folding what it holds, a log made before its clock CHECK (0.1.0), which today's log triggers need. */
+  private renewOldLog(name: string): void {
+    if (hasLogCheck(this.db, name)) return;
+    const existing = this.table(name);
+    if (existing?.layout.log) foldLog(existing, this.folder);
+    dropLogTable(this.db, name);
   }
 
   /** Gives every base row without a tracked meta row a fresh-insert clock (rows written before init). */

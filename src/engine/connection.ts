@@ -27,9 +27,12 @@ export interface FunctionOptions {
 export interface AggregateOptions<State> {
   /** Integers arrive as JS numbers instead of bigint (the caller knows they stay below 2^53). */
   numbers?: boolean;
-  start: () => State;
+  /** The state of a new group, made by a call, or `initial` (a value: the binding skips that call). */
+  start?: () => State;
+  initial?: State;
   step: (state: State, args: SqlValue[]) => State;
-  result: (state: State) => SqlValue;
+  /** The group's result; without it the state is the result (and the binding skips that call). */
+  result?: (state: State) => SqlValue;
 }
 
 /** What the engine needs from one open SQLite connection. */

@@ -120,7 +120,15 @@ function foldBatch(table: SyncedTable, folder: LogFolder, size: number): number 
       state.stored = stored;
       return;
     }
-    if (from === undefined || dbVersion < 0) throw corruptLog(table);
+    if (from === undefined) throw corruptLog(table);
+    if (dbVersion < 0) {
+      // a key change while disabled: not tracked; the new key gets an untracked meta row if it has none
+      if (state.stored === null) {
+        state.stored = UNTRACKED;
+        state.changed = true;
+      }
+      return;
+    }
     let seq = firstSeq;
     const time: WriteTime = { dbVersion, takeSeq: () => seq++ };
     const moved = clocksAfterKeyChange(table.name, objects(from), objects(state), cellCount, changedColumns(cellCount, mask), time, false);

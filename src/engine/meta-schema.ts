@@ -24,6 +24,8 @@ export const LOG_INSERT = 1;
 export const LOG_UPDATE = 2;
 export const LOG_DELETE = 3;
 export const LOG_MOVE = 4;
+/** The clock a log trigger gets for a merge's write: the row is not logged. */
+export const LOG_SKIP = -2;
 
 const MASK_BITS = 30;
 
@@ -80,7 +82,17 @@ export function createLogTable(db: Connection, layout: TableLayout): void {
   const oldKeys = layout.pk.map((c, i) => `, opk${i + 1} ${typeClause(c)} COLLATE ${q(c.collation)}`).join('');
   const masks = maskCount(layout.columns.length);
   const maskColumns = Array.from({ length: masks }, (_, i) => `, mask${i} INTEGER NOT NULL DEFAULT 0`).join('');
-  db.exec(`CREATE TABLE IF NOT EXISTS ${q(logTableName(layout.name))} (${keys}, op INTEGER NOT NULL, clock INTEGER NOT NULL${maskColumns}${oldKeys});`);
+  db.exec(`CREATE TABLE IF NOT EXISTS ${q(logTableName(layout.name))} (${keys}, op INTEGER NOT NULL, ${LOG_CLOCK_COLUMN}${maskColumns}${oldKeys});`);
+}
+
+// The clock column of a log: its CHECK lets a log trigger drop a merge's write (LOG_SKIP) by
+// INSERT OR IGNORE. Logs made before it (version 0.1.0) lack it and are re-made empty (see hasLogCheck).
+const LOG_CLOCK_COLUMN = `clock INTEGER NOT NULL CHECK (clock <> ${LOG_SKIP})`;
+
+/** True when the table's log exists with the clock CHECK that its triggers rely on (or does not exist). */
+export function hasLogCheck(db: Connection, table: string): boolean {
+  const row = db.prepare("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?").get([logTableName(table)]);
+  return row === undefined || String(row[0]).includes(LOG_CLOCK_COLUMN);
 }
 
 /** Number of mask columns (30 columns each) for `columns` tracked columns. */
@@ -111,7 +123,7 @@ export function dropTriggers(db: Connection, table: string): void {
 }
 
 /** (Re)creates the table's triggers for its layout and algorithm. */
-export function createTriggers(db: Connection, layout: TableLayout): void {
+export function createTriggers(db: Connection, layout: TableLayout, enabled: boolean): void {
   dropTriggers(db, layout.name);
   const t = layout.name;
   const T = q(t);
@@ -131,7 +143,7 @@ export function createTriggers(db: Connection, layout: TableLayout): void {
   const sql: string[] = [];
   const untyped = untypedColumns(db, t);
   if (layout.log) {
-    db.exec(logTriggers(layout, track, untyped).join('\n'));
+    db.exec(logTriggers(layout, enabled, untyped).join('\n'));
     return;
   }
 
@@ -176,17 +188,23 @@ END;`);
 }
 
 /**
- * The triggers of a table with log-structured writes: each tracked write appends one log row.
- * The WHEN clause's cloudsync_write_ready names the table; cloudsync_log_seqs, in the body, then
- * takes the write's clock and reserves the seqs its fold may use (insert: cells + 1, update:
- * cells, delete: 1, key change: 2 × cells + 2). A write while the table is disabled logs an
- * insert with clock -1 (an untracked meta row, when the fold finds none).
+ * The triggers of a table with log-structured writes: each tracked write appends one log row, its
+ * clock from one JavaScript call (see cloudsync_log_take): the write's clock, with the seqs its
+ * fold may use reserved (insert: cells + 1, update: cells, delete: 1, key change: 2 × cells + 2).
+ * While the table is disabled its triggers are other ones, without JavaScript: inserts and key
+ * changes log clock -1 (the fold gives the new key an untracked meta row when it has none).
+ * Nothing in them may abort the statement (INSERT OR IGNORE; no scalar function), so that SQLite
+ * needs no statement journal for it (see cloudsync_log_take). A merge's writes get LOG_SKIP, which
+ * the log's CHECK refuses: INSERT OR IGNORE drops them.
  */
-function logTriggers(layout: TableLayout, track: string, untyped: ReadonlySet<string>): string[] {
+function logTriggers(layout: TableLayout, enabled: boolean, untyped: ReadonlySet<string>): string[] {
   const t = layout.name;
   const T = q(t);
   const n = layout.columns.length;
   const log = q(logTableName(t));
+  const data = '(SELECT data_version FROM pragma_data_version)';
+  const clockOf = (count: string) =>
+    `coalesce((SELECT cloudsync_log_take(${count})), (SELECT cloudsync_log_first(${count}, -1, ${data})), (SELECT cloudsync_log_first(${count}, (SELECT v FROM ${MAX_VERSION_VIEW}), ${data})))`;
   const keyColumns = layout.pk.map((_, i) => `pk${i + 1}`).join(', ');
   const oldKeyColumns = layout.pk.map((_, i) => `opk${i + 1}`).join(', ');
   const values = (prefix: string) => layout.pk.map((c) => `${prefix}.${q(c.name)}`).join(', ');
@@ -194,9 +212,27 @@ function logTriggers(layout: TableLayout, track: string, untyped: ReadonlySet<st
   const maskColumns = masks.map((_, i) => `, mask${i}`).join('');
   const maskValues = masks.map((m) => `, ${m}`).join('');
   const sameKey = sameKeyCondition(layout.pk, untyped);
+  const oldKeys = (prefix: string) => layout.pk.map((c) => `, ${prefix}${q(c.name)}`).join('');
+  if (!enabled) {
+    return [
+      `CREATE TRIGGER ${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} BEGIN
+  INSERT OR IGNORE INTO ${log} (${keyColumns}, op, clock) VALUES (${values('NEW')}, ${LOG_INSERT}, -1);
+END;`,
+      ...(layout.algo === 'gos'
+        ? growOnlyGuards(t)
+        : [
+            `CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN NOT (${sameKey}) BEGIN
+  INSERT OR IGNORE INTO ${log} (${keyColumns}, op, clock, ${oldKeyColumns}) VALUES (${values('NEW')}, ${LOG_MOVE}, -1${oldKeys('OLD.')});
+END;`,
+          ]),
+    ];
+  }
+  // A merge's write gets LOG_SKIP, which the log's CHECK refuses and INSERT OR IGNORE drops.
+  const append = (columns: string, row: (clock: string) => string, count: string) =>
+    `INSERT OR IGNORE INTO ${log} (${columns}) VALUES (${row(clockOf(count))});`;
   const sql = [
-    `CREATE TRIGGER ${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} WHEN ${track.replace(/= 1$/, '>= 1')} BEGIN
-  INSERT INTO ${log} (${keyColumns}, op, clock) VALUES (${values('NEW')}, ${LOG_INSERT}, cloudsync_log_seqs(${n + 1}));
+    `CREATE TRIGGER ${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} BEGIN
+  ${append(`${keyColumns}, op, clock`, (c) => `${values('NEW')}, ${LOG_INSERT}, ${c}`, String(n + 1))}
 END;`,
   ];
   if (layout.algo === 'gos') return [...sql, ...growOnlyGuards(t)];
@@ -204,12 +240,12 @@ END;`,
   const changes = masks.length > 0 ? `NOT (${sameKey}) OR ${anyColumnChanged(layout.columns, untyped)}` : `NOT (${sameKey})`;
   const op = `CASE WHEN ${sameKey} THEN ${LOG_UPDATE} ELSE ${LOG_MOVE} END`;
   const seqs = `CASE WHEN ${sameKey} THEN ${n} ELSE ${2 * n + 2} END`;
-  const oldKeys = layout.pk.map((c) => `, CASE WHEN ${sameKey} THEN NULL ELSE OLD.${q(c.name)} END`).join('');
-  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN (${changes}) AND ${track} BEGIN
-  INSERT INTO ${log} (${keyColumns}, op, clock${maskColumns}, ${oldKeyColumns}) VALUES (${values('NEW')}, ${op}, cloudsync_log_seqs(${seqs})${maskValues}${oldKeys});
+  const movedFrom = layout.pk.map((c) => `, CASE WHEN ${sameKey} THEN NULL ELSE OLD.${q(c.name)} END`).join('');
+  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN ${changes} BEGIN
+  ${append(`${keyColumns}, op, clock${maskColumns}, ${oldKeyColumns}`, (c) => `${values('NEW')}, ${op}, ${c}${maskValues}${movedFrom}`, seqs)}
 END;`);
-  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_delete_${t}`)} AFTER DELETE ON ${T} WHEN ${track} BEGIN
-  INSERT INTO ${log} (${keyColumns}, op, clock) VALUES (${values('OLD')}, ${LOG_DELETE}, cloudsync_log_seqs(1));
+  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_delete_${t}`)} AFTER DELETE ON ${T} BEGIN
+  ${append(`${keyColumns}, op, clock`, (c) => `${values('OLD')}, ${LOG_DELETE}, ${c}`, '1')}
 END;`);
   return sql;
 }

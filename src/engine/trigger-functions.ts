@@ -6,9 +6,9 @@ import type { Clock } from './clock.js';
 import type { Connection } from './connection.js';
 import { CloudSyncError } from './errors.js';
 import { clocksAfterDelete, clocksAfterInsert, clocksAfterKeyChange, storedAfterUpdate, type WriteTime } from './local-writes.js';
-import { FRESH_SEQ_LIMIT, freshClocks, type RowClocks, readRowClocks, UNTRACKED, writeRowClocks } from './row-clocks.js';
+import { freshClocks, type RowClocks, readRowClocks, UNTRACKED, writeRowClocks } from './row-clocks.js';
 import type { SyncedTable } from './synced-table.js';
-import { changedColumns, LOG_DELETE, LOG_INSERT, LOG_UPDATE } from './meta-schema.js';
+import { changedColumns, LOG_DELETE, LOG_INSERT, LOG_SKIP, LOG_UPDATE } from './meta-schema.js';
 
 /** What the trigger functions need from the engine. */
 export interface TriggerContext {
@@ -106,24 +106,55 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     return freshClocks(context.clock.localVersion(), context.clock.takeSeq(Number(count)));
   });
   // Log-structured tables: the clock of one log row, reserving the `count` seqs the write may take
-  // when it is folded (see log-fold.ts); -1 for a write while the table is disabled.
-  const logClock = (table: SyncedTable, count: number): SqlValue => {
-    if (!table.enabled) return -1n;
+  // when it is folded (see log-fold.ts).
+  const logClock = (count: number): SqlValue => {
     context.loggedWrite();
-    const version = context.clock.localVersion();
-    const first = context.clock.takeSeq(count);
-    // a number while it is exact (versions below 2^23): no BigInt to allocate; the INTEGER column stores it as an integer
-    return version < 2 ** 23 && first < FRESH_SEQ_LIMIT ? version * FRESH_SEQ_LIMIT + first : freshClocks(version, first);
+    return context.clock.takeLogClock(count);
   };
   db.registerFunction('cloudsync_log_seqs', ([count]) => {
     if (current === undefined) throw new CloudSyncError('MISUSE', 'cloudsync_log_seqs: called outside a tracking trigger');
-    return logClock(current, Number(count));
+    return current.enabled ? logClock(Number(count)) : -1n;
+  });
+  // The clock of a log trigger, in its body (no WHEN clause calls JavaScript):
+  //   coalesce((SELECT cloudsync_log_take(n)), (SELECT cloudsync_log_first(n, -1, D)),
+  //     (SELECT cloudsync_log_first(n, (SELECT v FROM cloudsync_max_version), D)))
+  // with D = (SELECT data_version FROM pragma_data_version). They are aggregates over one row, not
+  // scalar functions: SQLite gives a statement that calls a function and writes through a trigger a
+  // statement journal, in case the function fails half way (about 0.5 µs per statement inside a
+  // transaction), and an aggregate step does not count as such a call. So these must never throw:
+  // they need nothing but the clock (the table's enabled state is in its triggers, which
+  // enable and disable re-create), and the driver catches no STALE for them.
+  // take: the write's clock (reserving `n` seqs), NULL before the transaction's db_version is
+  // taken (then first takes it, above the newest stored, which the clock knows unless another
+  // connection committed since: then first gives NULL and its third call reads the view), and
+  // SKIP while a merge writes (the trigger drops the row).
+  db.registerAggregate<SqlValue>('cloudsync_log_take', {
+    numbers: true,
+    initial: null,
+    step: (_, [count]) => {
+      if (context.merging) return LOG_SKIP;
+      return context.clock.allocated ? logClock(Number(count)) : null;
+    },
+  });
+  db.registerAggregate<SqlValue>('cloudsync_log_first', {
+    numbers: true,
+    initial: null,
+    step: (_, [count, stored, data]) => {
+      if (context.merging) return LOG_SKIP;
+      const clock = context.clock;
+      if (!clock.allocated) {
+        if (stored === -1 && context.othersCommitted(Number(data ?? -1))) return null;
+        clock.startLocal(stored === -1 || stored == null ? 0 : Number(stored));
+      }
+      return logClock(Number(count));
+    },
   });
   // The same for triggers created by 0.1.0 before cloudsync_log_seqs: (table, operation).
   db.registerFunction('cloudsync_log_clock', ([name, op]) => {
     const table = tableOf(name ?? null);
     const n = table.cellCount;
-    return logClock(table, op === BigInt(LOG_INSERT) ? n + 1 : op === BigInt(LOG_UPDATE) ? n : op === BigInt(LOG_DELETE) ? 1 : 2 * n + 2);
+    if (!table.enabled) return -1n;
+    return logClock(op === BigInt(LOG_INSERT) ? n + 1 : op === BigInt(LOG_UPDATE) ? n : op === BigInt(LOG_DELETE) ? 1 : 2 * n + 2);
   });
   db.registerFunction('cloudsync_clocks_insert', ([name, stored]) => {
     const table = tableOf(name ?? null);
