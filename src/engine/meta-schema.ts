@@ -212,7 +212,6 @@ function logTriggers(layout: TableLayout, enabled: boolean, untyped: ReadonlySet
   const maskColumns = masks.map((_, i) => `, mask${i}`).join('');
   const maskValues = masks.map((m) => `, ${m}`).join('');
   const sameKey = sameKeyCondition(layout.pk, untyped);
-  const oldKeys = (prefix: string) => layout.pk.map((c) => `, ${prefix}${q(c.name)}`).join('');
   if (!enabled) {
     return [
       `CREATE TRIGGER ${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} BEGIN
@@ -222,7 +221,7 @@ END;`,
         ? growOnlyGuards(t)
         : [
             `CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN NOT (${sameKey}) BEGIN
-  INSERT OR IGNORE INTO ${log} (${keyColumns}, op, clock, ${oldKeyColumns}) VALUES (${values('NEW')}, ${LOG_MOVE}, -1${oldKeys('OLD.')});
+  INSERT OR IGNORE INTO ${log} (${keyColumns}, op, clock, ${oldKeyColumns}) VALUES (${values('NEW')}, ${LOG_MOVE}, -1, ${values('OLD')});
 END;`,
           ]),
     ];

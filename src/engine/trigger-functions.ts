@@ -120,8 +120,8 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
   //     (SELECT cloudsync_log_first(n, (SELECT v FROM cloudsync_max_version), D)))
   // with D = (SELECT data_version FROM pragma_data_version). They are aggregates over one row, not
   // scalar functions: SQLite gives a statement that calls a function and writes through a trigger a
-  // statement journal, in case the function fails half way (about 0.5 µs per statement inside a
-  // transaction), and an aggregate step does not count as such a call. So these must never throw:
+  // statement journal, in case the function fails half way (in memory about 0.5 µs per single-row
+  // UPDATE inside a transaction), and an aggregate step does not count as such a call. So these must never throw:
   // they need nothing but the clock (the table's enabled state is in its triggers, which
   // enable and disable re-create), and the driver catches no STALE for them.
   // take: the write's clock (reserving `n` seqs), NULL before the transaction's db_version is
