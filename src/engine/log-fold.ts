@@ -59,9 +59,12 @@ function foldBatch(table: SyncedTable, folder: LogFolder, size: number): number 
   const keys = table.layout.pk.map((_, i) => `pk${i + 1}`);
   const oldKeys = table.layout.pk.map((_, i) => `opk${i + 1}`);
   const maskColumns = Array.from({ length: masks }, (_, i) => `, mask${i}`).join('');
-  const lastRow = table.statement('log.last', () => `SELECT max(rowid) FROM (SELECT rowid FROM ${log} ORDER BY rowid LIMIT ?)`).get([BigInt(size)]);
-  const last = lastRow?.[0];
-  if (typeof last !== 'bigint') return 0;
+  // The batch's last rowid: the log's last when the whole log fits (two index ends, no scan).
+  const ends = table.statement('log.ends', () => `SELECT min(rowid), max(rowid) FROM ${log}`).get() ?? [];
+  const [first, end] = ends;
+  if (typeof first !== 'bigint' || typeof end !== 'bigint') return 0;
+  const whole = end - first < BigInt(size);
+  const last = whole ? end : (table.statement('log.last', () => `SELECT max(rowid) FROM (SELECT rowid FROM ${log} ORDER BY rowid LIMIT ?)`).get([BigInt(size)])?.[0] as bigint);
   // Without key changes rows are independent: SQLite groups the entries per key, the
   // cloudsync_fold_collect aggregate keeps each group's entries (numbers only) and returns a
   // handle, and cloudsync_fold_apply replays them on the row's meta clocks, read once per row. No
@@ -80,7 +83,7 @@ function foldBatch(table: SyncedTable, folder: LogFolder, size: number): number 
   });
   if (hasMoves.get([last]) === undefined) {
     folder.over(table, () => foldInSql.run([last]));
-    return clearLog(table, last);
+    return clearLog(table, last, whole);
   }
 
   const touched = table.statement('log.meta', () => {
@@ -148,11 +151,12 @@ function foldBatch(table: SyncedTable, folder: LogFolder, size: number): number 
   const writes = new BatchedWrites();
   for (const state of rows.values()) if (state.changed && state.stored !== null) writes.putMeta(table, state.key, state.stored);
   writes.flush();
-  return clearLog(table, last);
+  return clearLog(table, last, whole);
 }
 
-/** Deletes the log rows up to `last` (folded); returns how many. */
-function clearLog(table: SyncedTable, last: bigint): number {
+/** Deletes the log rows up to `last` (folded), all of them when `whole` (SQLite then drops its pages at once); returns how many. */
+function clearLog(table: SyncedTable, last: bigint, whole: boolean): number {
+  if (whole) return table.statement('log.clearAll', () => `DELETE FROM ${q(logTableName(table.name))}`).run();
   return table.statement('log.clear', () => `DELETE FROM ${q(logTableName(table.name))} WHERE rowid <= ?`).run([last]);
 }
 
