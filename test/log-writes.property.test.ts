@@ -247,6 +247,29 @@ test('a log made before its clock CHECK, with the triggers of that version, keep
   for (const { db } of [logged, direct, source]) db.close();
 });
 
+test('a statement that fails half way inside a transaction leaves neither rows nor log entries behind (statement atomicity without a journal for the log)', () => {
+  const [logged, direct] = [true, false].map((logWrites) => {
+    const db = new Database(':memory:');
+    const sync = load(db, { logWrites });
+    db.exec('CREATE TABLE item (id TEXT PRIMARY KEY NOT NULL, rank INTEGER UNIQUE, note TEXT CHECK (note IS NULL OR length(note) < 5))');
+    sync.init('item');
+    db.exec("INSERT INTO item VALUES ('a', 1, NULL), ('b', 2, NULL), ('c', 3, NULL), ('d', 5, NULL)");
+    db.exec('BEGIN');
+    // a and b change before c fails (on d's rank, then on the CHECK)
+    assert.throws(() => db.exec("UPDATE item SET rank = CASE id WHEN 'c' THEN 5 ELSE rank + 10 END WHERE id <> 'd'"), /UNIQUE/);
+    assert.throws(() => db.exec("UPDATE item SET note = CASE id WHEN 'c' THEN 'too long' ELSE 'ok' END"), /CHECK/);
+    db.exec("UPDATE item SET note = 'x' WHERE id = 'd'");
+    db.exec('COMMIT');
+    return db;
+  }) as [Database.Database, Database.Database];
+  for (const db of [logged, direct]) {
+    assert.deepEqual(rowsOf(db, 'item'), [['a', 1n, null], ['b', 2n, null], ['c', 3n, null], ['d', 5n, 'x']]);
+  }
+  assert.deepEqual(changesOf(logged), changesOf(direct));
+  logged.close();
+  direct.close();
+});
+
 test('logged writes inside an explicit transaction, a rollback, and a second connection that folds the first one\'s log', () => {
   const folder = mkdtempSync(join(tmpdir(), 'sqlite-sync-log-'));
   try {
