@@ -140,10 +140,7 @@ export class CloudSyncEngine {
       for (const target of targets) {
         this.settings.setTable(target.name, 'enabled', enabled ? '1' : '0');
         target.enabled = enabled;
-        if (target.layout.log) {
-          this.renewOldLog(target.name);
-          createLogTable(this.db, target.layout);
-        }
+        if (target.layout.log) this.ensureLog(target.layout);
         // the triggers again, for the new state: a schema change, which other connections notice
         createTriggers(this.db, target.layout, enabled);
       }
@@ -300,9 +297,8 @@ export class CloudSyncEngine {
   }
 
   private visitChanges(filter: ChangeFilter, sink: ChangeSink, begin?: (count: number) => void): void {
-    this.refreshIfChanged();
-    if (!this.settings.exist()) return;
     this.foldLogs();
+    if (!this.settings.exist()) return;
     const wanted = filter.tables ? new Set(filter.tables.map((t) => t.toLowerCase())) : null;
     const tables = this.syncedTables().filter((t) => wanted === null || wanted.has(t.name.toLowerCase()));
     // A site this database never heard of matches no change (-1 is no ordinal).
@@ -366,11 +362,7 @@ export class CloudSyncEngine {
    */
   beforeStatement(readsChanges: boolean, lookFirst: boolean): void {
     // cloudsync_changes is a view over the meta rows: fold the logged writes first
-    if (readsChanges && this.settings.exist()) {
-      // the fold reads logs by their layouts, which another connection's ALTER changes (log writes catch no STALE)
-      this.refreshIfChanged();
-      this.foldLogs();
-    }
+    if (readsChanges && this.settings.exist()) this.foldLogs();
     if (this.db.inTransaction) return;
     this.clock.endTransaction();
     // Never inside an explicit transaction: a read there would pin a snapshot that a later write
@@ -383,10 +375,7 @@ export class CloudSyncEngine {
     if (this.db.inTransaction) return;
     this.clock.endTransaction();
     // keep the logs bounded for a database that does not sync for a while
-    if (this.loggedWrites > this.logSoftLimit) {
-      this.refreshIfChanged();
-      this.foldLogs(Math.ceil(this.loggedWrites / 2));
-    }
+    if (this.loggedWrites > this.logSoftLimit) this.foldLogs(Math.ceil(this.loggedWrites / 2));
   }
 
   /** Counts one write appended to a log (called by the log triggers). */
@@ -413,9 +402,11 @@ export class CloudSyncEngine {
   /**
    * Folds the logged local writes of every log-structured table into its meta rows (see
    * log-fold.ts), oldest first and `limit` at most, in one transaction; nothing to do when the
-   * logs are empty.
+   * logs are empty. It catches up with other connections first: the fold reads each log by its
+   * table's layout, which another connection's ALTER changes (log writes catch no STALE).
    */
   foldLogs(limit = Number.POSITIVE_INFINITY): void {
+    this.refreshIfChanged();
     if (this.syncedTables().some((t) => t.layout.log && hasPendingLog(t))) this.atomically(() => this.foldPending(limit));
     else this.loggedWrites = 0;
   }
@@ -455,19 +446,21 @@ export class CloudSyncEngine {
     this.settings.setTable(layout.name, 'columns', JSON.stringify(layout.columns));
     this.settings.setTable(layout.name, 'writes', layout.log ? 'log' : 'direct');
     createMetaTable(this.db, layout);
-    if (layout.log) {
-      this.renewOldLog(layout.name);
-      createLogTable(this.db, layout);
-    }
+    if (layout.log) this.ensureLog(layout);
     this.registry().set(layout.name.toLowerCase(), new SyncedTable(this.db, layout, enabled));
   }
 
-  /** Makes again, after folding what it holds, a log made before its clock CHECK (0.1.0), which today's log triggers need. */
-  private renewOldLog(name: string): void {
-    if (hasLogCheck(this.db, name)) return;
-    const existing = this.table(name);
-    if (existing?.layout.log) foldLog(existing, this.folder);
-    dropLogTable(this.db, name);
+  /**
+   * Creates the table's log; one made before its clock CHECK (0.1.0), which today's log triggers
+   * need, is folded and made again.
+   */
+  private ensureLog(layout: TableLayout): void {
+    if (!hasLogCheck(this.db, layout.name)) {
+      const existing = this.table(layout.name);
+      if (existing?.layout.log) foldLog(existing, this.folder);
+      dropLogTable(this.db, layout.name);
+    }
+    createLogTable(this.db, layout);
   }
 
   /** Gives every base row without a tracked meta row a fresh-insert clock (rows written before init). */

@@ -86,7 +86,8 @@ export function createLogTable(db: Connection, layout: TableLayout): void {
 }
 
 // The clock column of a log: its CHECK lets a log trigger drop a merge's write (LOG_SKIP) by
-// INSERT OR IGNORE. Logs made before it (version 0.1.0) lack it and are re-made empty (see hasLogCheck).
+// INSERT OR IGNORE. Logs made before it (version 0.1.0) lack it: the engine folds and re-makes them
+// when it re-creates their triggers (see hasLogCheck).
 const LOG_CLOCK_COLUMN = `clock INTEGER NOT NULL CHECK (clock <> ${LOG_SKIP})`;
 
 /** True when the table's log exists with the clock CHECK that its triggers rely on (or does not exist). */
@@ -122,10 +123,18 @@ export function dropTriggers(db: Connection, table: string): void {
   db.exec(triggerNames(table).map((name) => `DROP TRIGGER IF EXISTS ${q(name)};`).join('\n'));
 }
 
-/** (Re)creates the table's triggers for its layout and algorithm. */
+/**
+ * (Re)creates the table's triggers for its layout and algorithm; a log table's also for its
+ * enabled state (direct triggers ask the connection).
+ */
 export function createTriggers(db: Connection, layout: TableLayout, enabled: boolean): void {
   dropTriggers(db, layout.name);
   const t = layout.name;
+  const untyped = untypedColumns(db, t);
+  if (layout.log) {
+    db.exec(logTriggers(layout, enabled, untyped).join('\n'));
+    return;
+  }
   const T = q(t);
   const lit = quoteLiteral(t);
   const meta = q(metaTableName(t));
@@ -141,11 +150,6 @@ export function createTriggers(db: Connection, layout: TableLayout, enabled: boo
   const when = `WHEN ${track}`;
   const n = layout.columns.length;
   const sql: string[] = [];
-  const untyped = untypedColumns(db, t);
-  if (layout.log) {
-    db.exec(logTriggers(layout, enabled, untyped).join('\n'));
-    return;
-  }
 
   const initial = n > 0 ? `cloudsync_fresh_clocks(${lit}, ${n})` : `cloudsync_clocks_insert(${lit}, NULL)`;
   // >= 1: the insert trigger also runs for a disabled table (ready = 2), to leave an untracked meta row
