@@ -276,7 +276,6 @@ export class LogFolder {
   }
 }
 
-
 function corruptLog(table: SyncedTable): CloudSyncError {
   return new CloudSyncError('SCHEMA', `cloudsync: corrupt log of local writes for table ${table.name}`);
 }

@@ -25,7 +25,6 @@ export interface TriggerContext {
   othersCommitted(data: number): boolean;
 }
 
-
 /** Registers the trigger helper functions on a connection. */
 export function registerTriggerFunctions(db: Connection, context: TriggerContext): void {
   const time: WriteTime = { dbVersion: 0, takeSeq: () => context.clock.takeSeq() };
@@ -77,6 +76,15 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     if (table !== undefined && !table.enabled) return 2n;
     return clock.allocated ? 1n : null;
   });
+  // Takes the transaction's db_version above `stored`, the newest one stored, or -1 when it is not
+  // read yet: the clock knows it unless another connection committed since it was last set from
+  // the database (`data`: PRAGMA data_version now). False then: the caller's next call reads it.
+  const startVersion = (stored: SqlValue | undefined, data: SqlValue | undefined): boolean => {
+    const unread = stored != null && Number(stored) === -1;
+    if (unread && context.othersCommitted(Number(data ?? -1))) return false;
+    context.clock.startLocal(unread || stored == null ? 0 : Number(stored));
+    return true;
+  };
   db.registerFunction('cloudsync_write_first', ([stored, schema, data]) => {
     const clock = context.clock;
     if (!clock.checked) {
@@ -87,17 +95,7 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
       clock.checked = true;
     }
     if (current !== undefined && !current.enabled) return 2n;
-    if (stored === -1n) {
-      // The newest version stored is not read yet. Without another connection's commit since the
-      // clock was last set from the database, the clock knows it; else the third call reads it.
-      if (!context.othersCommitted(Number(data ?? -1))) {
-        clock.startLocal(0);
-        return 1n;
-      }
-      return null;
-    }
-    clock.startLocal(stored == null ? 0 : Number(stored));
-    return 1n;
+    return startVersion(stored, data) ? 1n : null;
   });
   // A row inserted while its table is disabled gets an untracked meta row, so that every base row
   // has one and the update trigger never needs a second statement for a missing meta row.
@@ -121,9 +119,9 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
   // with D = (SELECT data_version FROM pragma_data_version). They are aggregates over one row, not
   // scalar functions: SQLite gives a statement that calls a function and writes through a trigger a
   // statement journal, in case the function fails half way (in memory about 0.5 µs per single-row
-  // UPDATE inside a transaction), and an aggregate step does not count as such a call. So these must never throw:
-  // they need nothing but the clock (the table's enabled state is in its triggers, which
-  // enable and disable re-create), and the driver catches no STALE for them.
+  // UPDATE inside a transaction), and an aggregate step does not count as such a call. So these
+  // must never throw: they need nothing but the clock (the table's enabled state is in its
+  // triggers, which enable and disable re-create), and the driver catches no STALE for them.
   // take: the write's clock (reserving `n` seqs), NULL before the transaction's db_version is
   // taken (then first takes it, above the newest stored, which the clock knows unless another
   // connection committed since: then first gives NULL and its third call reads the view), and
@@ -141,11 +139,7 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     initial: null,
     step: (_, [count, stored, data]) => {
       if (context.merging) return LOG_SKIP;
-      const clock = context.clock;
-      if (!clock.allocated) {
-        if (stored === -1 && context.othersCommitted(Number(data ?? -1))) return null;
-        clock.startLocal(stored === -1 || stored == null ? 0 : Number(stored));
-      }
+      if (!context.clock.allocated && !startVersion(stored, data)) return null;
       return logClock(Number(count));
     },
   });
