@@ -175,12 +175,7 @@ export class PayloadRowGroups {
   }
 }
 
-/** FNV-1a over the key bytes and the table name, cut to 30 bits (a small integer: a cheap Map key). */
-export function rowHash(change: Change): number {
-  return rowHashOf(change.tbl, change.pk);
-}
-
-/** rowHash of a table name and the bytes that identify the row. */
+/** FNV-1a over the bytes that identify a row and its table's name, cut to 30 bits (a small integer: a cheap Map key). */
 export function rowHashOf(tbl: string, key: Uint8Array): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ (key[i] as number), 0x01000193);
