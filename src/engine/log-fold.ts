@@ -181,38 +181,36 @@ export function afterEntry(table: SyncedTable, stored: SqlValue, op: number, dbV
  * The fold's SQL functions on one connection, for the table set around each fold statement
  * (`over`):
  * - cloudsync_fold_collect(rowid, op, db_version, first seq, masks…), an aggregate over one row's
- *   log entries (integers as numbers), keeps them and returns a handle;
- * - cloudsync_fold_apply(stored clocks, handle) replays them in log (rowid) order on the row's
+ *   log entries (integers as numbers), appends them to one flat buffer and returns where they
+ *   start (no object per group);
+ * - cloudsync_fold_apply(stored clocks, start) replays them in log (rowid) order on the row's
  *   stored form and returns the new one, or NULL when they change nothing.
- * The aggregate sees a group's entries in no particular order (SQLite promises none without an
+ * SQLite steps a GROUP BY one group at a time, so a group's entries stay together; collect checks
+ * it. The aggregate sees a group's entries in no particular order (SQLite promises none without an
  * ORDER BY, whose sorter would cost a third of the fold), so apply sorts them when they are not.
  */
 export class LogFolder {
   private table: SyncedTable | null = null;
-  /** Entries of the groups collected by the running statement, `width` numbers each. */
-  private groups: number[][] = [];
+  /** The groups collected by the running statement: per group its entry count, then its entries, `width` numbers each. */
+  private entries = new Float64Array(0);
+  private length = 0;
+  /** Where the group being collected starts. */
+  private current = -1;
   private width = 0;
   // the clock buffer replay edits (replays run one at a time)
   private parts = new Float64Array(64);
 
   constructor(db: Connection) {
-    db.registerAggregate<number[]>('cloudsync_fold_collect', {
+    db.registerAggregate<number>('cloudsync_fold_collect', {
       numbers: true,
-      start: () => [],
-      step: (entries, args) => {
-        for (const value of args) entries.push(Number(value ?? 0));
-        return entries;
-      },
-      result: (entries) => {
-        this.groups.push(entries);
-        return BigInt(this.groups.length - 1);
-      },
+      initial: -1,
+      step: (start, args) => this.collect(start, args),
     });
-    db.registerFunction('cloudsync_fold_apply', ([stored, handle]) => {
+    db.registerFunction('cloudsync_fold_apply', ([stored, start]) => {
       const table = this.table;
-      const entries = this.groups[Number(handle)];
-      if (table === null || entries === undefined) throw new CloudSyncError('MISUSE', 'cloudsync_fold_apply: runs only inside a fold of the logged writes');
-      return this.replay(table, stored ?? null, entries);
+      const at = Number(start);
+      if (table === null || !(at >= 0 && at < this.length)) throw new CloudSyncError('MISUSE', 'cloudsync_fold_apply: runs only inside a fold of the logged writes');
+      return this.replay(table, stored ?? null, at);
     });
   }
 
@@ -220,34 +218,66 @@ export class LogFolder {
   over<T>(table: SyncedTable, fold: () => T): T {
     this.table = table;
     this.width = 4 + maskCount(table.cellCount);
-    this.groups = [];
+    this.length = 0;
+    this.current = -1;
     try {
       return fold();
     } finally {
       this.table = null;
-      this.groups = [];
+      this.entries = new Float64Array(0);
     }
   }
 
+  /** Appends one entry to the group that starts at `start` (-1: a new group); returns where the group starts. */
+  private collect(start: number, args: SqlValue[]): number {
+    if (this.table === null) throw new CloudSyncError('MISUSE', 'cloudsync_fold_collect: runs only inside a fold of the logged writes');
+    let at = start;
+    if (at < 0) {
+      at = this.length;
+      this.reserve(1);
+      this.entries[this.length++] = 0;
+      this.current = at;
+    } else if (at !== this.current) {
+      throw new CloudSyncError('MISUSE', 'cloudsync_fold_collect: groups must be collected one after the other');
+    }
+    this.reserve(args.length);
+    const entries = this.entries;
+    let n = this.length;
+    for (const value of args) entries[n++] = Number(value ?? 0);
+    this.length = n;
+    this.entries[at] = (this.entries[at] as number) + 1;
+    return at;
+  }
+
+  private reserve(count: number): void {
+    if (this.length + count <= this.entries.length) return;
+    const grown = new Float64Array(Math.max(1024, this.entries.length * 2, this.length + count));
+    grown.set(this.entries.subarray(0, this.length));
+    this.entries = grown;
+  }
+
   /**
-   * The stored form after `entries`. Updates (most entries) are stamped on a clock buffer that stays
-   * parsed until an entry of another kind or the end, so a row's text is read and written once.
+   * The stored form after the group of entries at `start`. Updates (most entries) are stamped on
+   * a clock buffer that stays parsed until an entry of another kind or the end, so a row's text is
+   * read and written once.
    */
-  private replay(table: SyncedTable, stored: SqlValue, entries: number[]): SqlValue {
+  private replay(table: SyncedTable, stored: SqlValue, start: number): SqlValue {
+    const entries = this.entries;
     const width = this.width;
-    const count = entries.length / width;
+    const count = entries[start] as number;
+    const first = start + 1;
     const cellCount = table.cellCount;
     let order: number[] | null = null;
     for (let i = 1; i < count && order === null; i++) {
-      if ((entries[i * width] as number) < (entries[(i - 1) * width] as number)) {
-        order = Array.from({ length: count }, (_, k) => k).sort((a, b) => (entries[a * width] as number) - (entries[b * width] as number));
+      if ((entries[first + i * width] as number) < (entries[first + (i - 1) * width] as number)) {
+        order = Array.from({ length: count }, (_, k) => k).sort((a, b) => (entries[first + a * width] as number) - (entries[first + b * width] as number));
       }
     }
     let state = stored;
     let parsed = false; // `this.parts` holds the state, not `state`
     let changed = false;
     for (let k = 0; k < count; k++) {
-      const at = (order === null ? k : (order[k] as number)) * width;
+      const at = first + (order === null ? k : (order[k] as number)) * width;
       const op = entries[at + 1] as number;
       const dbVersion = entries[at + 2] as number;
       if (op === LOG_UPDATE && dbVersion >= 0) {
@@ -258,7 +288,7 @@ export class LogFolder {
           parsed = true;
         }
         let seq = entries[at + 3] as number;
-        const mask = (k: number) => entries[at + 4 + k] ?? 0;
+        const mask = (m: number) => entries[at + 4 + m] ?? 0;
         stampUpdatedCells(this.parts, cellCount, (cell) => maskHas(mask, cell), { dbVersion, takeSeq: () => seq++ });
         changed = true;
         continue;
