@@ -96,15 +96,15 @@ export class CloudSync {
   }
   /** SELECT … FROM cloudsync_changes: tracked changes ordered by db_version and seq. */
   changes(filter?: ChangeFilter): Change[] {
-    return this.engine.changes(filter);
+    return this.engine.feed.changes(filter);
   }
   /** cloudsync_payload_encode over the filtered changes; null when there are none. */
   encodePayload(filter?: ChangeFilter): Uint8Array | null {
-    return this.engine.encodePayload(filter);
+    return this.engine.feed.encodePayload(filter);
   }
   /** Like encodePayload, split into payloads of about `maxBytes` (default 5 MiB), each with its last position. */
   encodePayloads(filter?: ChangeFilter, options?: { maxBytes?: number }): EncodedPayload[] {
-    return this.engine.encodePayloads(filter, options);
+    return this.engine.feed.encodePayloads(filter, options);
   }
   /** cloudsync_payload_decode: applies a payload atomically; returns its number of changes. */
   applyPayload(payload: Uint8Array): number {

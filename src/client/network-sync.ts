@@ -79,7 +79,7 @@ export class NetworkSync extends EventEmitter<NetworkSyncEvents> {
   hasUnsentChanges(): boolean {
     if (!this.engine.settings.exist()) return false;
     const since = readWatermark(this.engine, 'send');
-    return this.engine.countChanges({ site: 'local', sinceDbVersion: since.dbVersion, sinceSeq: since.seq }) > 0;
+    return this.engine.feed.count({ site: 'local', sinceDbVersion: since.dbVersion, sinceSeq: since.seq }) > 0;
   }
 
   /** cloudsync_network_send_changes, blocking. */

@@ -85,7 +85,7 @@ export function* sendChanges(context: ProtocolContext): Exchange<SendResult> {
   // would then keep rows this database no longer has, and never send them back (they are its own).
   if (engine.db.inTransaction) throw new NetworkError('CONFIG', 'cannot send inside an open transaction (its changes could still roll back after the server accepted them); commit first');
   const since = readWatermark(engine, 'send');
-  const payloads = engine.encodePayloads(
+  const payloads = engine.feed.encodePayloads(
     { site: 'local', sinceDbVersion: since.dbVersion, sinceSeq: since.seq },
     context.maxPayloadBytes === undefined ? {} : { maxBytes: context.maxPayloadBytes },
   );

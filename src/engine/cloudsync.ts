@@ -1,11 +1,11 @@
 // The engine: makes tables of one SQLite connection replicated, and produces and merges changes.
 // Every cloudsync_* SQL function and the TypeScript API end up in these methods.
 
-import { encodePayload, type Change } from '../codec/payload.js';
+import type { Change } from '../codec/payload.js';
 import { schemaHash, toSignedInt64 } from '../codec/schema-hash.js';
 import type { SqlValue } from '../codec/value.js';
 import { parseAlgo } from './algorithms.js';
-import { type ChangeFilter, type ChangeSink, visitChanges } from './changes.js';
+import { ChangeFeed } from './change-feed.js';
 import { Clock } from './clock.js';
 import type { Connection, Statement } from './connection.js';
 import { CloudSyncError } from './errors.js';
@@ -15,7 +15,6 @@ import { type Algo, createChangesView, createLogTable, createMaxVersionView, cre
 import { foldLog, hasPendingLog, LogFolder } from './log-fold.js';
 import { groupPayloadRows } from './payload-row-groups.js';
 import { collatedPk, type RowKeyOf } from './row-keys.js';
-import { type EncodedPayload, splitPayloads } from './payload-split.js';
 import { ALL_COLUMNS, dropGlobalTables, Settings } from './settings.js';
 import { loadSyncedTables, SyncedTable } from './synced-table.js';
 import { checkSyncable, userTables } from './table-schema.js';
@@ -23,7 +22,7 @@ import { backfillMeta, fillMissingCells, migrateClocks } from './table-migration
 import { registerTriggerFunctions } from './trigger-functions.js';
 import { SeenVersions } from './seen-versions.js';
 import { cryptoRandomBytes, createUuidBytes, formatUuid, type RandomBytes } from './uuid.js';
-import type { ApplyHooks, EngineOptions, InitOptions, PayloadOptions } from './engine-options.js';
+import type { ApplyHooks, EngineOptions, InitOptions } from './engine-options.js';
 
 export type { EncodedPayload } from './payload-split.js';
 export type { ApplyHooks, EngineOptions, InitOptions, PayloadOptions } from './engine-options.js';
@@ -38,6 +37,8 @@ export const LIBRARY_VERSION = '0.1.0';
 export class CloudSyncEngine {
   readonly clock = new Clock();
   readonly settings: Settings;
+  /** The tracked changes, read or encoded. */
+  readonly feed: ChangeFeed;
   private tables: Map<string, SyncedTable> | null = null;
   private mergingDepth = 0;
   private loggedWrites = 0;
@@ -64,6 +65,7 @@ export class CloudSyncEngine {
     this.seen = new SeenVersions(db);
     registerTriggerFunctions(db, this);
     this.folder = new LogFolder(db);
+    this.feed = new ChangeFeed(this);
     this.reload();
   }
 
@@ -263,58 +265,7 @@ export class CloudSyncEngine {
     });
   }
 
-  // ---- changes ----------------------------------------------------------------------------
-
-  /** Reads tracked changes, ordered by db_version and seq. */
-  changes(filter: ChangeFilter = {}): Change[] {
-    const out: Change[] = [];
-    this.visitChanges(filter, (tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq) =>
-      out.push({ tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq }),
-    );
-    return out;
-  }
-
-  /** Encodes the filtered changes into one payload without building change objects; null when there are none. */
-  encodePayload(filter: ChangeFilter = {}, options: PayloadOptions = {}): Uint8Array | null {
-    return this.encodePayloads(filter, { ...options, maxBytes: Number.POSITIVE_INFINITY })[0]?.payload ?? null;
-  }
-
-  /**
-   * Encodes the filtered changes into payloads of about `maxBytes` each (uncompressed body), in
-   * order. A payload ends at a db_version boundary once it holds half of `maxBytes`, and anywhere
-   * once it holds `maxBytes` (so one huge transaction still splits); a single row larger than the
-   * limit travels alone. Each payload says the (db_version, seq) of its last change: the
-   * watermark a receiver stores after applying it.
-   */
-  encodePayloads(filter: ChangeFilter = {}, options: PayloadOptions & { maxBytes?: number } = {}): EncodedPayload[] {
-    return splitPayloads((sink, begin) => this.visitChanges(filter, sink, begin), { schemaHash: this.schemaHash(), ...options });
-  }
-
-  /** Encodes given changes into a payload; null when there are none. */
-  encodeChanges(changes: readonly Change[], options: PayloadOptions = {}): Uint8Array | null {
-    if (changes.length === 0) return null;
-    return encodePayload(changes, { schemaHash: this.schemaHash(), ...options });
-  }
-
-  private visitChanges(filter: ChangeFilter, sink: ChangeSink, begin?: (count: number) => void): void {
-    this.foldLogs();
-    if (!this.settings.exist()) return;
-    const wanted = filter.tables ? new Set(filter.tables.map((t) => t.toLowerCase())) : null;
-    const tables = this.syncedTables().filter((t) => wanted === null || wanted.has(t.name.toLowerCase()));
-    // A site this database never heard of matches no change (-1 is no ordinal).
-    const ordinalOf = (id: Uint8Array) => this.settings.findSiteOrdinal(id) ?? -1;
-    const only = filter.site === undefined ? null : filter.site === 'local' ? 0 : ordinalOf(filter.site);
-    const excluded = filter.excludeSite === undefined ? null : ordinalOf(filter.excludeSite);
-    const sites = filter.keepLast ? { only, except: null, skip: excluded } : { only, except: excluded };
-    visitChanges(tables, filter, (ordinal) => this.settings.siteId(ordinal), sites, sink, begin);
-  }
-
-  /** How many changes pass the filter. */
-  countChanges(filter: ChangeFilter = {}): number {
-    let count = 0;
-    this.visitChanges(filter, () => count++);
-    return count;
-  }
+  // ---- merging --------------------------------------------------------------------------
 
   /** Applies changes atomically: all of them or none, with `alongside` in the same transaction. Returns how many were given. */
   applyChanges(changes: readonly Change[], fn = 'cloudsync_changes', alongside?: (changes: readonly Change[]) => void): number {
@@ -570,5 +521,4 @@ export class CloudSyncEngine {
     if (!table) throw new CloudSyncError('MISUSE', `${fn}: table ${name} is not synced; call cloudsync_init('${name}') first`);
     return table;
   }
-
 }

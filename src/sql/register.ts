@@ -76,7 +76,7 @@ export function registerSqlFunctions(engine: CloudSyncEngine, deferred: Deferred
   // The reference's file forms (1.1.4): this database's own changes to a file, and back. They read
   // through the engine's fast encoder, which the aggregate over cloudsync_changes cannot use.
   writer('cloudsync_payload_save', [1], ([path]) => {
-    const payload = engine.encodePayload({ site: 'local' });
+    const payload = engine.feed.encodePayload({ site: 'local' });
     if (payload === null) return 0n;
     writeFile('cloudsync_payload_save', text(path), payload);
     return BigInt(payload.length);

@@ -1,0 +1,69 @@
+// The outgoing side of an engine: its tracked changes read as change objects, counted, or
+// encoded into payloads, always after the logged writes are folded into the meta rows.
+
+import type { Change } from '../codec/payload.js';
+import { type ChangeFilter, type ChangeSink, visitChanges } from './changes.js';
+import type { PayloadOptions } from './engine-options.js';
+import { type EncodedPayload, splitPayloads } from './payload-split.js';
+import type { Settings } from './settings.js';
+import type { SyncedTable } from './synced-table.js';
+
+/** What the feed needs from its engine. */
+export interface FeedSource {
+  readonly settings: Settings;
+  /** Folds every table's logged writes (and catches up with other connections first). */
+  foldLogs(): void;
+  syncedTables(): SyncedTable[];
+  schemaHash(): bigint;
+}
+
+/** Reads the changes of one engine's synced tables, in (db_version, seq) order. */
+export class ChangeFeed {
+  constructor(private readonly source: FeedSource) {}
+
+  /** The filtered changes as objects. */
+  changes(filter: ChangeFilter = {}): Change[] {
+    const out: Change[] = [];
+    this.visit(filter, (tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq) =>
+      out.push({ tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq }),
+    );
+    return out;
+  }
+
+  /** How many changes pass the filter. */
+  count(filter: ChangeFilter = {}): number {
+    let count = 0;
+    this.visit(filter, () => count++);
+    return count;
+  }
+
+  /** Encodes the filtered changes into one payload without building change objects; null when there are none. */
+  encodePayload(filter: ChangeFilter = {}, options: PayloadOptions = {}): Uint8Array | null {
+    return this.encodePayloads(filter, { ...options, maxBytes: Number.POSITIVE_INFINITY })[0]?.payload ?? null;
+  }
+
+  /**
+   * Encodes the filtered changes into payloads of about `maxBytes` each (uncompressed body), in
+   * order. A payload ends at a db_version boundary once it holds half of `maxBytes`, and anywhere
+   * once it holds `maxBytes` (so one huge transaction still splits); a single row larger than the
+   * limit travels alone. Each payload says the (db_version, seq) of its last change: the
+   * watermark a receiver stores after applying it.
+   */
+  encodePayloads(filter: ChangeFilter = {}, options: PayloadOptions & { maxBytes?: number } = {}): EncodedPayload[] {
+    return splitPayloads((sink, begin) => this.visit(filter, sink, begin), { schemaHash: this.source.schemaHash(), ...options });
+  }
+
+  private visit(filter: ChangeFilter, sink: ChangeSink, begin?: (count: number) => void): void {
+    const { settings } = this.source;
+    this.source.foldLogs();
+    if (!settings.exist()) return;
+    const wanted = filter.tables ? new Set(filter.tables.map((t) => t.toLowerCase())) : null;
+    const tables = this.source.syncedTables().filter((t) => wanted === null || wanted.has(t.name.toLowerCase()));
+    // A site this database never heard of matches no change (-1 is no ordinal).
+    const ordinalOf = (id: Uint8Array) => settings.findSiteOrdinal(id) ?? -1;
+    const only = filter.site === undefined ? null : filter.site === 'local' ? 0 : ordinalOf(filter.site);
+    const excluded = filter.excludeSite === undefined ? null : ordinalOf(filter.excludeSite);
+    const sites = filter.keepLast ? { only, except: null, skip: excluded } : { only, except: excluded };
+    visitChanges(tables, filter, (ordinal) => settings.siteId(ordinal), sites, sink, begin);
+  }
+}
