@@ -4,7 +4,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Change } from './codec/payload.js';
 import type { SqlValue } from './codec/value.js';
-import { createBetterSqlite3Connection, instrumentBetterSqlite3 } from './drivers/better-sqlite3.js';
+import { createBetterSqlite3Connection, instrumentBetterSqlite3, refuseInstrumented } from './drivers/better-sqlite3.js';
 import type { ChangeFilter } from './engine/changes.js';
 import { CloudSyncEngine, type EncodedPayload, type EngineOptions, type InitOptions } from './engine/cloudsync.js';
 import { NetworkSync, type NetworkOptions } from './client/network-sync.js';
@@ -118,6 +118,8 @@ export class CloudSync {
 
 /** Loads sqlite-sync into an open better-sqlite3 connection. Call it right after opening. */
 export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): CloudSync {
+  // before anything is registered: a second load would replace the first one's functions
+  refuseInstrumented(db);
   if (options.memoryTempStore ?? true) db.pragma('temp_store = MEMORY');
   const connection = createBetterSqlite3Connection(db);
   const engine = new CloudSyncEngine(connection, options);
@@ -132,7 +134,7 @@ export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): Clo
       engine.resync();
       return true;
     },
-    capture: (method, statement, args, present) => deferred.capture(method, statement, args, present),
+    capture: (method, statement, args, present, writes) => deferred.capture(method, statement, args, present, writes),
     after: () => engine.afterStatement(),
   });
   return new CloudSync(engine, network);

@@ -31,7 +31,8 @@ export interface DecodedPayload {
 
 const DEFAULT_MAX_EXPANDED_SIZE = 512 * 1024 * 1024;
 const MIN_ROW_BYTES = 32; // 2 (tbl) + 2 (pk) + 1 (col_name) + 1 (col_value) + 4 * 2 + 18 (site_id)
-const SITE_ID_BYTES = 16;
+/** The length of a site id. */
+export const SITE_ID_BYTES = 16;
 const TEXT_1 = (1 << 3) | 3; // type byte of a TEXT whose length takes one byte
 const BLOB_1 = (1 << 3) | 4;
 const NULL_BYTE = 5;

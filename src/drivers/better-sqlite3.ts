@@ -20,7 +20,7 @@ export interface StatementHooks {
   /** After a statement failed: true when the hooks caught up with the cause, so that running it once more can succeed. */
   retry(error: unknown): boolean;
   /** Runs `method` on `statement`, then any work it deferred; `present` converts the deferred results. */
-  capture(method: (...args: unknown[]) => unknown, statement: unknown, args: unknown[], present: (value: SqlValue) => unknown): unknown;
+  capture(method: (...args: unknown[]) => unknown, statement: unknown, args: unknown[], present: (value: SqlValue) => unknown, writes: boolean): unknown;
   /** After a statement or a transaction function finished. */
   after(): void;
 }
@@ -69,9 +69,14 @@ export function createBetterSqlite3Connection(db: Database): Connection {
   };
 }
 
+/** Throws when load() already instrumented this Database instance. */
+export function refuseInstrumented(db: Database): void {
+  if (instrumented.has(db)) throw new Error('sqlite-sync: load() was already called on this connection');
+}
+
 /** Patches prepare, exec and transaction of this Database instance to report to `hooks`. */
 export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): void {
-  if (instrumented.has(db)) throw new Error('sqlite-sync: load() was already called on this connection');
+  refuseInstrumented(db);
   instrumented.add(db);
   const proto = Object.getPrototypeOf(db) as Database;
   // better-sqlite3 cannot tell whether a statement reads integers as bigint: track it.
@@ -112,11 +117,11 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
         value: function (this: AnyStatement, ...args: unknown[]) {
           hooks.before(readsChanges, callsCloudsync);
           try {
-            return hooks.capture(original, this, args, present);
+            return hooks.capture(original, this, args, present, !readonly);
           } catch (error) {
             // A failed statement left nothing behind (SQLite undoes it), so it can run again.
             if (!hooks.retry(error)) throw error;
-            return hooks.capture(original, this, args, present);
+            return hooks.capture(original, this, args, present, !readonly);
           } finally {
             hooks.after();
           }

@@ -30,6 +30,14 @@ export type { ApplyHooks, EngineOptions, InitOptions, PayloadOptions } from './e
 /** Default of EngineOptions.logSoftLimit. */
 const LOG_SOFT_LIMIT = 200_000;
 
+/** Table settings the engine keeps itself, and the functions that manage them. */
+const MANAGED_TABLE_KEYS: Readonly<Record<string, string>> = {
+  algo: 'cloudsync_init',
+  columns: 'cloudsync_init and cloudsync_commit_alter',
+  writes: 'cloudsync_init',
+  enabled: 'cloudsync_enable and cloudsync_disable',
+};
+
 /** The library version reported by cloudsync_version(). */
 export const LIBRARY_VERSION = '0.1.0';
 
@@ -42,6 +50,8 @@ export class CloudSyncEngine {
   private tables: Map<string, SyncedTable> | null = null;
   private mergingDepth = 0;
   private loggedWrites = 0;
+  /** This connection's cloudsync writes ran inside a transaction of the caller's, which may yet roll back. */
+  private wroteInTransaction = false;
   private maxVersion: Statement | null = null;
   private alterKeys = new Map<string, string>();
   private localSite: Uint8Array | null = null;
@@ -124,7 +134,8 @@ export class CloudSyncEngine {
       if (table === '*') {
         dropGlobalTables(this.db);
         this.settings.forget();
-        this.db.exec(`DROP VIEW IF EXISTS temp.cloudsync_changes; DROP VIEW IF EXISTS main.${MAX_VERSION_VIEW}`);
+        this.db.exec(`DROP VIEW IF EXISTS main.${MAX_VERSION_VIEW}`);
+        createChangesView(this.db, []);
         this.tables = new Map();
         this.localSite = null;
         this.cachedSchemaHash = null;
@@ -167,6 +178,8 @@ export class CloudSyncEngine {
     this.alterKeys.set(synced.name.toLowerCase(), JSON.stringify(synced.layout.pk.map((c) => c.name.toLowerCase())));
     if (synced.layout.log) foldLog(synced, this.folder);
     dropTriggers(this.db, synced.name);
+    // the changes view names the table's columns: without the table, a column can be dropped
+    createChangesView(this.db, this.syncedTables().filter((t) => t !== synced).map((t) => t.layout));
   }
 
   /** Finishes a schema change: migrates the clocks to the new columns and re-creates triggers. */
@@ -256,9 +269,8 @@ export class CloudSyncEngine {
 
   /** cloudsync_set_table / cloudsync_set_column: writes a table or column setting. */
   setTable(table: string, key: string, value: SqlValue, column: string = ALL_COLUMNS): void {
-    if (key.toLowerCase() === 'algo' || key.toLowerCase() === 'columns') {
-      throw new CloudSyncError('MISUSE', `cloudsync_set_table: '${key}' is managed by cloudsync_init`);
-    }
+    const managed = MANAGED_TABLE_KEYS[key.toLowerCase()];
+    if (managed !== undefined && column === ALL_COLUMNS) throw new CloudSyncError('MISUSE', `cloudsync_set_table: '${key}' is managed by ${managed}`);
     this.atomically(() => {
       this.ensureSettings();
       this.settings.setTable(table, key, value, column);
@@ -314,7 +326,11 @@ export class CloudSyncEngine {
   beforeStatement(readsChanges: boolean, lookFirst: boolean): void {
     // cloudsync_changes is a view over the meta rows: fold the logged writes first
     if (readsChanges && this.settings.exist()) this.foldLogs();
-    if (this.db.inTransaction) return;
+    if (this.db.inTransaction) {
+      // the caller may have rolled back to a savepoint since our last write in this transaction
+      if (lookFirst && this.wroteInTransaction) this.afterPossibleRollback();
+      return;
+    }
     this.clock.endTransaction();
     // Never inside an explicit transaction: a read there would pin a snapshot that a later write
     // may fail to upgrade (SQLITE_BUSY). The clock itself is safe either way (see cloudsync_write_first).
@@ -325,6 +341,10 @@ export class CloudSyncEngine {
   afterStatement(): void {
     if (this.db.inTransaction) return;
     this.clock.endTransaction();
+    if (this.wroteInTransaction) {
+      this.wroteInTransaction = false;
+      this.afterPossibleRollback();
+    }
     // keep the logs bounded for a database that does not sync for a while
     if (this.loggedWrites > this.logSoftLimit) this.foldLogs(Math.ceil(this.loggedWrites / 2));
   }
@@ -373,7 +393,10 @@ export class CloudSyncEngine {
 
   /** Creates the global tables and the site id on first use. */
   private ensureSettings(): void {
-    if (!this.settings.exist()) this.settings.create(LIBRARY_VERSION, this.now(), this.random);
+    if (this.settings.exist()) return;
+    this.settings.create(LIBRARY_VERSION, this.now(), this.random);
+    // the view every write's clock reads, before any table is synced
+    createMaxVersionView(this.db, this.syncedTables().map((t) => t.layout));
   }
 
   private initTable(fn: string, name: string, algo: Algo, force: boolean): void {
@@ -442,10 +465,21 @@ export class CloudSyncEngine {
     this.settings.set('pre_alter_dbversion', String(this.clock.current));
   }
 
+  /**
+   * After a transaction of the caller's in which this connection wrote (or inside it, before the
+   * next cloudsync call): a rollback may have undone what the registry and the site-id cache hold.
+   * Any schema change the engine made moved the schema version, which a rollback moves back.
+   */
+  private afterPossibleRollback(): void {
+    if (this.seen.schemaMoved()) this.reload();
+    else this.settings.forgetSites();
+  }
+
   /** Runs `work` in a transaction of its own, or a savepoint inside the caller's. */
   private atomically(work: () => void, deferForeignKeys = false): void {
     const outer = this.db.inTransaction;
-    if (!outer) this.clock.endTransaction();
+    if (outer) this.wroteInTransaction = true;
+    else this.clock.endTransaction();
     this.db.exec(outer ? 'SAVEPOINT cloudsync' : 'BEGIN IMMEDIATE');
     if (deferForeignKeys && !outer) this.db.exec('PRAGMA defer_foreign_keys = ON');
     try {
@@ -493,8 +527,9 @@ export class CloudSyncEngine {
     const tables = this.registry();
     this.localSite = this.settings.exist() ? this.settings.localSiteId() : null;
     this.cachedSchemaHash = this.computeSchemaHash();
+    // an empty view before the first init, as the reference's virtual table
+    createChangesView(this.db, [...tables.values()].map((t) => t.layout));
     if (this.settings.exist()) {
-      createChangesView(this.db, [...tables.values()].map((t) => t.layout));
       const hasView = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = ?").get([MAX_VERSION_VIEW]);
       if (!hasView) createMaxVersionView(this.db, [...tables.values()].map((t) => t.layout));
       this.readClock();

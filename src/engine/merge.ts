@@ -3,7 +3,7 @@
 
 import { compareValues, type SqlValue } from '../codec/value.js';
 import { decodePk } from '../codec/pk.js';
-import { type Change, SENTINEL } from '../codec/payload.js';
+import { type Change, SENTINEL, SITE_ID_BYTES } from '../codec/payload.js';
 import type { Clock } from './clock.js';
 import { CloudSyncError } from './errors.js';
 import { quoteIdentifier as q } from './identifiers.js';
@@ -21,20 +21,44 @@ export interface MergeContext {
   siteOrdinal(siteId: Uint8Array): number;
 }
 
-/** Checks that every change names a known table and column; throws before anything is applied. */
+/** Checks that every change names a known table and column and has valid fields; throws before anything is applied. */
 export function checkChanges(fn: string, context: MergeContext, changes: readonly Change[]): void {
   let last: SyncedTable | undefined;
-  for (const change of changes) last = checkChange(fn, context, change, last);
+  for (const change of changes) {
+    last = checkChange(fn, context, change, last);
+    checkChangeFields(fn, change);
+  }
 }
 
-/** Checks one change (`last`: the table of the previous one, a shortcut); returns its table. */
+/** Checks that a change names a known table and column (`last`: the table of the previous one, a shortcut); returns its table. */
 export function checkChange(fn: string, context: MergeContext, change: Change, last?: SyncedTable): SyncedTable {
   const table = last?.name === change.tbl ? last : context.table(change.tbl);
-  if (!table) throw new CloudSyncError('NOT_FOUND', `${fn}: unknown table ${change.tbl}; run cloudsync_init on it before applying its changes`);
+  if (!table) throw new CloudSyncError('NOT_FOUND', `${fn}: unknown table ${change.tbl} (change to primary key ${changeKeyText(change)}); run cloudsync_init on it before applying its changes`);
   if (change.colName !== SENTINEL && table.indexOf(change.colName) < 0) {
-    throw new CloudSyncError('NOT_FOUND', `${fn}: unknown column ${change.colName} in table ${change.tbl}`);
+    throw new CloudSyncError('NOT_FOUND', `${fn}: unknown column ${change.colName} in table ${change.tbl} (change to primary key ${changeKeyText(change)})`);
   }
   return table;
+}
+
+/**
+ * Refuses a change with fields that no database writes, as the payload decoder does: a site id
+ * that is not 16 bytes, versions that are not integers from 0 to 2^53.
+ */
+export function checkChangeFields(fn: string, change: Change): void {
+  const versions = [['col_version', change.colVersion], ['db_version', change.dbVersion], ['cl', change.cl], ['seq', change.seq]] as const;
+  let problem: string | null = null;
+  if (!(change.siteId instanceof Uint8Array) || change.siteId.length !== SITE_ID_BYTES) problem = `site_id must be a ${SITE_ID_BYTES}-byte BLOB`;
+  for (const [name, value] of versions) if (problem === null && !(Number.isSafeInteger(value) && value >= 0)) problem = `${name} must be an integer from 0 to 2^53, got ${String(value)}`;
+  if (problem !== null) throw new CloudSyncError('MISUSE', `${fn}: change to table ${change.tbl}, primary key ${changeKeyText(change)}: ${problem}`);
+}
+
+/** A change's primary key as text for error messages. */
+function changeKeyText(change: Change): string {
+  try {
+    return keyText(decodePk(change.pk));
+  } catch {
+    return '(undecodable key)';
+  }
 }
 
 /**
@@ -337,13 +361,7 @@ function describe(fn: string, change: Change, error: unknown): Error {
   if (error instanceof CloudSyncError) return error;
   if (error instanceof BatchRowError) return rowError(fn, error);
   const reason = error instanceof Error ? error.message : String(error);
-  let key: string;
-  try {
-    key = keyText(decodePk(change.pk));
-  } catch {
-    key = '(undecodable key)';
-  }
-  return new CloudSyncError('CONSTRAINT', `${fn}: cannot apply change to table ${change.tbl}, primary key ${key}, column ${change.colName}: ${reason}`, { cause: error });
+  return new CloudSyncError('CONSTRAINT', `${fn}: cannot apply change to table ${change.tbl}, primary key ${changeKeyText(change)}, column ${change.colName}: ${reason}`, { cause: error });
 }
 
 function rowError(fn: string, error: BatchRowError): CloudSyncError {

@@ -46,6 +46,12 @@ export class Settings {
     this.siteIds.clear();
   }
 
+  /** Forgets the cached site ordinals (a rollback may have removed site ids added since). */
+  forgetSites(): void {
+    this.siteOrdinals.clear();
+    this.siteIds.clear();
+  }
+
   /** The local site id (16 bytes). */
   localSiteId(): Uint8Array {
     return this.siteId(0);

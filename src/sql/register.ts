@@ -7,6 +7,7 @@ import { type Change, PayloadEncoder, SENTINEL } from '../codec/payload.js';
 import type { SqlValue } from '../codec/value.js';
 import { type CloudSyncEngine, LIBRARY_VERSION } from '../engine/cloudsync.js';
 import { CloudSyncError } from '../engine/errors.js';
+import { checkChangeFields } from '../engine/merge.js';
 import type { DeferredCalls } from './deferred-calls.js';
 
 /** Registers every public cloudsync_* function of the engine on its connection. */
@@ -39,7 +40,7 @@ export function registerSqlFunctions(engine: CloudSyncEngine, deferred: Deferred
   reader('cloudsync_db_version_next', [0, 1], ([merging]) => BigInt(Math.max(engine.clock.localVersion(), merging == null ? 0 : Number(merging))));
   reader('cloudsync_seq', [0], () => BigInt(engine.clock.takeSeq()));
   reader('cloudsync_uuid', [0], () => engine.uuid());
-  reader('cloudsync_is_enabled', [1], ([table]) => (engine.isEnabled(text(table)) ? 1n : 0n));
+  reader('cloudsync_is_enabled', [1], ([table]) => (table != null && engine.isEnabled(text(table)) ? 1n : 0n));
   reader('cloudsync_pk_encode', [-1], (values) => encodePk(values), true);
   reader(
     'cloudsync_pk_decode',
@@ -54,7 +55,7 @@ export function registerSqlFunctions(engine: CloudSyncEngine, deferred: Deferred
   );
 
   writer('cloudsync_init', [1, 2, 3], ([table, algo, force]) => {
-    engine.init(text(table), { algo: algo == null ? 'cls' : text(algo), force: force != null && Number(force) !== 0 });
+    engine.init(text(table), { algo: algo == null ? 'cls' : text(algo), force: integerValue(force) !== 0 });
     return null;
   });
   writer('cloudsync_enable', [1], ([table]) => (engine.setEnabled(text(table), true), null));
@@ -91,10 +92,14 @@ export function registerSqlFunctions(engine: CloudSyncEngine, deferred: Deferred
     if (batch === null) {
       const rows: Change[] = [];
       batch = rows;
-      deferred.call('cloudsync_changes', () => {
-        batch = null;
-        return rethrow('cloudsync_changes', () => BigInt(engine.applyChanges(rows)));
-      });
+      deferred.call(
+        'cloudsync_changes',
+        () => {
+          batch = null;
+          return rethrow('cloudsync_changes', () => BigInt(engine.applyChanges(rows)));
+        },
+        true,
+      );
     }
     batch.push(change);
     return null;
@@ -136,7 +141,7 @@ function changeOf(fn: string, args: SqlValue[], keep = true): Change {
   if (typeof tbl !== 'string' || !(pk instanceof Uint8Array) || !(siteId instanceof Uint8Array)) {
     throw new CloudSyncError('MISUSE', `${fn}: tbl must be TEXT, pk and site_id BLOBs`);
   }
-  return {
+  const change: Change = {
     tbl,
     pk: keep ? Uint8Array.from(pk) : pk,
     colName: colName == null ? SENTINEL : text(colName),
@@ -147,11 +152,22 @@ function changeOf(fn: string, args: SqlValue[], keep = true): Change {
     cl: integer(fn, cl),
     seq: integer(fn, seq),
   };
+  checkChangeFields(fn, change);
+  return change;
 }
 
 function integer(fn: string, value: SqlValue | undefined): number {
   if (typeof value !== 'bigint' && typeof value !== 'number') throw new CloudSyncError('MISUSE', `${fn}: versions must be INTEGER`);
-  return Number(value);
+  // a REAL or a bigint past 2^53 stays inexact: checkChangeFields refuses it
+  return typeof value === 'bigint' && (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) ? Number.NaN : Number(value);
+}
+
+/** An argument as SQLite's sqlite3_value_int reads it: NULL and text without a leading number are 0. */
+function integerValue(value: SqlValue | undefined): number {
+  if (value === null || value === undefined) return 0;
+  if (typeof value === 'bigint') return Number(value);
+  const n = typeof value === 'number' ? value : Number.parseFloat(value instanceof Uint8Array ? new TextDecoder().decode(value) : value);
+  return Number.isFinite(n) ? Math.trunc(n) : 0;
 }
 
 /** A TEXT argument (a BLOB is read as UTF-8); NULL is refused. */
