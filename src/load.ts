@@ -129,6 +129,8 @@ export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): Clo
   registerNetworkFunctions(connection, network, deferred);
   instrumentBetterSqlite3(db, {
     before: (readsChanges, lookFirst) => engine.beforeStatement(readsChanges, lookFirst),
+    readsChanges: (sql) => engine.readsChanges(sql),
+    viewsChanged: () => engine.viewsChanged(),
     retry: (error) => {
       if (!(error instanceof CloudSyncError) || error.code !== 'STALE') return false;
       engine.resync();

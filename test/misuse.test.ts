@@ -191,3 +191,33 @@ describe('changes with impossible fields', () => {
     assert.throws(() => db.prepare(insert).run('t', key, 'nope', 'x', 1, 1, site, 1, 1), /unknown column nope in table t \(change to primary key \["k"\]\)/);
   });
 });
+
+describe('reading changes another way', () => {
+  test('a view over cloudsync_changes (and a view over that view) sees the latest writes', () => {
+    const { db } = openSynced(':memory:', T, "SELECT cloudsync_init('t')");
+    db.exec('CREATE TEMP VIEW outbox AS SELECT tbl, pk, col_name FROM cloudsync_changes');
+    db.exec("INSERT INTO t VALUES ('a', '1', '2')");
+    assert.equal(db.prepare('SELECT count(*) FROM outbox').pluck().get(), 2);
+    db.exec('CREATE TEMP VIEW outbox_names AS SELECT DISTINCT col_name FROM outbox');
+    db.exec("INSERT INTO t VALUES ('b', '1', NULL)");
+    assert.equal(db.prepare('SELECT count(*) FROM outbox').pluck().get(), 4);
+    db.exec("UPDATE t SET w = 'set' WHERE id = 'b'");
+    assert.deepEqual(db.prepare('SELECT col_name FROM outbox_names ORDER BY 1').pluck().all(), ['v', 'w']);
+    db.exec('CREATE TABLE archive (tbl, pk, col_name); INSERT INTO archive SELECT * FROM outbox');
+    assert.equal(db.prepare('SELECT count(*) FROM archive').pluck().get(), 4);
+  });
+
+  test('a read-only connection reads changes once they are folded, and says why it cannot before', () => {
+    const file = folder.path('readonly.db');
+    const writer = openSynced(file, T, "SELECT cloudsync_init('t')", "INSERT INTO t VALUES ('a', '1', '2')");
+    const reader = new Database(file, { readonly: true });
+    const sync = load(reader);
+    assert.throws(() => reader.prepare('SELECT count(*) FROM cloudsync_changes').get(), /table t has local writes that are not folded .* this connection is read-only/);
+    assert.throws(() => sync.changes(), /read-only/);
+    assert.equal(writer.db.prepare('SELECT count(*) FROM cloudsync_changes').pluck().get(), 2);
+    assert.equal(reader.prepare('SELECT count(*) FROM cloudsync_changes').pluck().get(), 2);
+    assert.equal(sync.changes().length, 2);
+    reader.close();
+    writer.db.close();
+  });
+});

@@ -134,7 +134,7 @@ export class PayloadRows {
 function readBody(bytes: Uint8Array, header: PayloadHeader, maxExpandedSize: number): Uint8Array {
   const transmitted = bytes.subarray(PAYLOAD_HEADER_SIZE);
   if (header.checksum !== null && payloadChecksum(transmitted) !== header.checksum) {
-    throw new CodecError('BAD_CHECKSUM', 'payload body does not match its checksum');
+    throw new CodecError('BAD_CHECKSUM', 'payload body does not match its checksum (truncated or corrupted in transit)');
   }
   const size = header.expandedSize;
   if (size === 0) return transmitted.slice();

@@ -17,6 +17,10 @@ export interface StatementHooks {
    * and cannot be run again after a failure that `retry` accepts).
    */
   before(readsChanges: boolean, lookFirst: boolean): void;
+  /** True when `sql` reads cloudsync_changes, by its name or through a view over it. */
+  readsChanges(sql: string): boolean;
+  /** After a statement that may have created or dropped a view. */
+  viewsChanged(): void;
   /** After a statement failed: true when the hooks caught up with the cause, so that running it once more can succeed. */
   retry(error: unknown): boolean;
   /** Runs `method` on `statement`, then any work it deferred; `present` converts the deferred results. */
@@ -26,6 +30,8 @@ export interface StatementHooks {
 }
 
 const instrumented = new WeakSet<object>();
+/** Statements that write and name this word may create or drop a view. */
+const VIEW_WORD = /\bview\b/i;
 
 /** Wraps a better-sqlite3 Database as the engine's Connection (using its original methods). */
 export function createBetterSqlite3Connection(db: Database): Connection {
@@ -64,6 +70,9 @@ export function createBetterSqlite3Connection(db: Database): Connection {
     },
     get isMemory() {
       return db.memory;
+    },
+    get isReadonly() {
+      return db.readonly;
     },
     reentrant: false,
   };
@@ -107,9 +116,10 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
       },
     });
     const present = presenter(statement);
-    const readsChanges = /cloudsync_changes/i.test(statement.source);
+    const readsChanges = hooks.readsChanges(statement.source);
     const callsCloudsync = /cloudsync_/i.test(statement.source);
     const readonly = statement.readonly;
+    const touchesViews = !readonly && VIEW_WORD.test(statement.source);
     for (const method of ['run', 'get', 'all'] as const) {
       const original = statement[method] as (...args: unknown[]) => unknown;
       Object.defineProperty(statement, method, {
@@ -123,6 +133,7 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
             if (!hooks.retry(error)) throw error;
             return hooks.capture(original, this, args, present, !readonly);
           } finally {
+            if (touchesViews) hooks.viewsChanged();
             hooks.after();
           }
         },
@@ -154,7 +165,7 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
     value: (sql: string) => {
       // A text that calls cloudsync_* runs statement by statement: the calls are deferred per statement.
       if (!/cloudsync_/i.test(sql)) {
-        hooks.before(false, true);
+        hooks.before(hooks.readsChanges(sql), true);
         try {
           proto.exec.call(db, sql);
         } catch (error) {
@@ -163,6 +174,7 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
           if (!hooks.retry(error) || splitStatements(sql).length !== 1) throw error;
           proto.exec.call(db, sql);
         } finally {
+          if (VIEW_WORD.test(sql)) hooks.viewsChanged();
           hooks.after();
         }
         return db;

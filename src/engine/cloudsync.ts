@@ -52,6 +52,8 @@ export class CloudSyncEngine {
   private loggedWrites = 0;
   /** This connection's cloudsync writes ran inside a transaction of the caller's, which may yet roll back. */
   private wroteInTransaction = false;
+  /** Matches the names of cloudsync_changes and of the views that read it; null: to be found again. */
+  private changesReaders: RegExp | null = null;
   private maxVersion: Statement | null = null;
   private alterKeys = new Map<string, string>();
   private localSite: Uint8Array | null = null;
@@ -337,6 +339,17 @@ export class CloudSyncEngine {
     if (lookFirst) this.refreshIfChanged();
   }
 
+  /** True when `sql` names cloudsync_changes or a (temp) view that reads it, views of such views included. */
+  readsChanges(sql: string): boolean {
+    this.changesReaders ??= changesReaders(this.db);
+    return this.changesReaders.test(sql);
+  }
+
+  /** Forgets which views read cloudsync_changes (after a statement that may have created or dropped one). */
+  viewsChanged(): void {
+    this.changesReaders = null;
+  }
+
   /** Called after a user statement ran. */
   afterStatement(): void {
     if (this.db.inTransaction) return;
@@ -378,8 +391,18 @@ export class CloudSyncEngine {
    */
   foldLogs(limit = Number.POSITIVE_INFINITY): void {
     this.refreshIfChanged();
-    if (this.syncedTables().some((t) => t.layout.log && hasPendingLog(t))) this.atomically(() => this.foldPending(limit));
-    else this.loggedWrites = 0;
+    const pending = this.syncedTables().find((t) => t.layout.log && hasPendingLog(t));
+    if (pending === undefined) {
+      this.loggedWrites = 0;
+      return;
+    }
+    if (this.db.isReadonly) {
+      throw new CloudSyncError(
+        'UNSUPPORTED',
+        `cloudsync: table ${pending.name} has local writes that are not folded into its metadata yet, and this connection is read-only; read its changes on a writable connection (which folds them) first`,
+      );
+    }
+    this.atomically(() => this.foldPending(limit));
   }
 
   /** Folds up to `limit` logged writes, oldest first, in the caller's transaction; keeps the count of unfolded writes. */
@@ -556,4 +579,27 @@ export class CloudSyncEngine {
     if (!table) throw new CloudSyncError('MISUSE', `${fn}: table ${name} is not synced; call cloudsync_init('${name}') first`);
     return table;
   }
+}
+
+/**
+ * A pattern matching cloudsync_changes and every view that reads it, directly or through another
+ * such view: temp views only (cloudsync_changes is one, and a view of another schema cannot read
+ * temp objects). Names are matched as text, case-insensitively: a view whose name only contains
+ * another's costs a needless fold, never a missed one.
+ */
+function changesReaders(db: Connection): RegExp {
+  const views = db
+    .prepare("SELECT name, sql FROM sqlite_temp_schema WHERE type = 'view'")
+    .all()
+    .map((r) => ({ name: String(r[0]).toLowerCase(), sql: String(r[1] ?? '').toLowerCase() }));
+  const names = new Set(['cloudsync_changes']);
+  for (let grown = true; grown; ) {
+    grown = false;
+    for (const view of views) {
+      if (names.has(view.name) || ![...names].some((name) => view.sql.includes(name))) continue;
+      names.add(view.name);
+      grown = true;
+    }
+  }
+  return new RegExp([...names].map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'i');
 }

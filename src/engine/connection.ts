@@ -49,6 +49,8 @@ export interface Connection {
   readonly inTransaction: boolean;
   /** True for an in-memory or temporary database. */
   readonly isMemory: boolean;
+  /** True for a connection opened read-only. */
+  readonly isReadonly: boolean;
   /** True when a SQL function may itself run statements on this connection. */
   readonly reentrant: boolean;
 }
