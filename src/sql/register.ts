@@ -37,7 +37,12 @@ export function registerSqlFunctions(engine: CloudSyncEngine, deferred: Deferred
     return site;
   });
   reader('cloudsync_db_version', [0], () => BigInt(engine.dbVersion()));
-  reader('cloudsync_db_version_next', [0, 1], ([merging]) => BigInt(Math.max(engine.clock.localVersion(), merging == null ? 0 : Number(merging))));
+  // A prediction, not a reservation: a version taken here, outside the write lock, could be the one
+  // another connection commits with (the first tracked write takes it, see cloudsync_log_first).
+  reader('cloudsync_db_version_next', [0, 1], ([merging]) => {
+    const next = engine.clock.allocated ? engine.clock.current : engine.clock.current + 1;
+    return BigInt(Math.max(next, merging == null ? 0 : Number(merging)));
+  });
   reader('cloudsync_seq', [0], () => BigInt(engine.clock.takeSeq()));
   reader('cloudsync_uuid', [0], () => engine.uuid());
   reader('cloudsync_is_enabled', [1], ([table]) => (table != null && engine.isEnabled(text(table)) ? 1n : 0n));
