@@ -71,13 +71,18 @@ export function mergeChanges(fn: string, context: MergeContext, groups: Iterable
   let lastOrdinal = 0;
   const writes = new BatchedWrites();
   const versions = new MergeVersions(context.clock);
+  // Tables without any meta row when the merge starts (a first sync): each row comes once, so
+  // none of their rows needs looking up.
+  const empty = new Map<SyncedTable, boolean>();
   for (const group of groups) {
     const first = group[0] as Change;
     const table = context.table(first.tbl);
     if (!table) throw new CloudSyncError('NOT_FOUND', `${fn}: unknown table ${first.tbl}`);
+    let fresh = empty.get(table);
+    if (fresh === undefined) empty.set(table, (fresh = !table.hasMeta()));
     let row: RowMerge;
     try {
-      row = new RowMerge(fn, table, first.pk, versions);
+      row = new RowMerge(fn, table, first.pk, versions, fresh);
     } catch (error) {
       throw describe(fn, first, error);
     }
@@ -195,12 +200,14 @@ class RowMerge {
     readonly table: SyncedTable,
     readonly pkBlob: Uint8Array,
     private readonly versions: MergeVersions,
+    /** The table had no meta row when the merge started, and the merge visits each row once. */
+    fresh: boolean,
   ) {
     this.pk = decodePk(pkBlob);
     if (this.pk.length !== table.layout.pk.length) {
       throw new CloudSyncError('PAYLOAD', `${fn}: primary key of ${table.name} has ${this.pk.length} values, the table has ${table.layout.pk.length} key columns`);
     }
-    const stored = table.storedClocks(this.pk);
+    const stored = fresh ? undefined : table.storedClocks(this.pk);
     this.clocks = stored !== undefined ? readRowClocks(stored, table.cellCount) : null;
     // Without meta the row is unknown here: assume no base row and upsert (robust if one exists).
     this.base = stored !== undefined ? undefined : null;

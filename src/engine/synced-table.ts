@@ -55,6 +55,11 @@ export class SyncedTable {
     return q(this.name);
   }
 
+  /** True when the table has at least one meta row. */
+  hasMeta(): boolean {
+    return this.statement('meta.any', () => `SELECT 1 FROM ${this.quotedMeta} LIMIT 1`).get() !== undefined;
+  }
+
   /** The stored `clocks` of a row's meta row, or undefined when it has none. */
   storedClocks(keys: readonly SqlValue[]): SqlValue | undefined {
     const row = this.statement('meta.get', () => `SELECT clocks FROM ${this.quotedMeta} WHERE ${this.metaKeyMatch}`).get(keys);
