@@ -51,7 +51,8 @@ const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 // string cannot hold); ignoreBOM keeps a leading U+FEFF as text instead of stripping it.
 const UTF8_DECODER = new TextDecoder('utf-8', { ignoreBOM: true });
 const UTF8_ENCODER = new TextEncoder();
-const ASCII_SCRATCH: number[] = [];
+// one scratch array per short length: setting an array's length on every call costs more than the copy
+const ASCII_SCRATCH: number[][] = Array.from({ length: 65 }, (_, n) => new Array<number>(n).fill(0));
 
 /** Appends the encoding of `v`; throws BAD_VALUE for integers outside int64 and BAD_TYPE for non-values. */
 export function writeValue(w: ByteWriter, v: SqlValue): void {
@@ -350,8 +351,7 @@ function readRealBody(r: ByteReader, code: number, nbytes: number): number {
 /** UTF-8 decodes bytes[start, start + n); short ASCII text skips TextDecoder and its temporary view. */
 function decodeUtf8(bytes: Uint8Array, start: number, n: number): string {
   if (n > 64) return UTF8_DECODER.decode(bytes.subarray(start, start + n));
-  const codes = ASCII_SCRATCH;
-  codes.length = n;
+  const codes = ASCII_SCRATCH[n] as number[];
   for (let i = 0; i < n; i++) {
     const c = bytes[start + i]!;
     if (c >= 0x80) return UTF8_DECODER.decode(bytes.subarray(start, start + n));
