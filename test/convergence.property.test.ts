@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import Database from 'better-sqlite3';
 import { type Change, decodePayload, load } from '../src/index.js';
 import { rowsOf, type SyncedDb, temporaryFolder } from './support/databases.js';
+import { takeDelivery } from './support/delivery.js';
 
 const SITES = 3;
 const KEYS = ['k1', 'k2', 'k3', 'k4'];
@@ -107,12 +108,9 @@ function runScenario(algo: Algo, ops: readonly Op[], logWrites: boolean, storage
         send(o.from, o.to, o.only);
         break;
       case 'deliver': {
-        if (inFlight.length === 0) break;
-        // take `batch` payloads for the same replica, starting anywhere (reordering), and apply them as one
-        const first = inFlight[o.pick % inFlight.length] as InFlight;
-        const taken = inFlight.filter((p) => p.to === first.to).slice(0, o.batch);
-        if (!o.duplicate) for (const p of taken) inFlight.splice(inFlight.indexOf(p), 1);
-        at(first.to).sync.applyChanges(taken.flatMap((p) => p.changes));
+        // `batch` payloads for one replica, applied as one
+        const taken = takeDelivery(inFlight, o.pick, o.batch, o.duplicate);
+        if (taken.length > 0) at((taken[0] as InFlight).to).sync.applyChanges(taken.flatMap((p) => p.changes));
         break;
       }
     }

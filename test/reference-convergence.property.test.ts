@@ -5,24 +5,16 @@
 // Replay a failure with SEED=<seed> (and PATH_FC=<path> from fast-check's report); RUNS=<n> changes the run count.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import Database from 'better-sqlite3';
 import { decodePayload, encodePayload, load } from '../src/index.js';
 import { rowsOf, type SyncedDb } from './support/databases.js';
+import { takeDelivery } from './support/delivery.js';
+import { referenceExtension, skipWithoutReference } from './support/reference-extension.js';
 
-const require = createRequire(import.meta.url);
-const extension = (() => {
-  try {
-    return join(dirname(require.resolve('@sqliteai/sqlite-sync-linux-x86_64/package.json')), 'cloudsync');
-  } catch {
-    return null;
-  }
-})();
-const skip = extension === null || !existsSync(`${extension}.so`) ? 'the C extension oracle is not installed on this platform' : false;
+const extension = referenceExtension;
+const skip = skipWithoutReference;
 
 // Left out, as the C extension gets them wrong or lacks them (reference notes, section 9 and 8.2):
 // primary-key changes, cloudsync_uuid, filtering cloudsync_changes by tbl, and algorithms other
@@ -206,12 +198,9 @@ function runScenario(kinds: readonly Kind[], ops: readonly Op[]): string {
           }
           break;
         case 'deliver': {
-          if (inFlight.length === 0) break;
-          // take `batch` payloads for the same replica, starting anywhere (reordering), and apply them together
-          const first = inFlight[o.pick % inFlight.length] as InFlight;
-          const taken = inFlight.filter((p) => p.to === first.to).slice(0, o.batch);
-          if (!o.duplicate) for (const p of taken) inFlight.splice(inFlight.indexOf(p), 1);
-          apply(at(first.to), taken.map((p) => p.payload));
+          // `batch` payloads for one replica, applied together
+          const taken = takeDelivery(inFlight, o.pick, o.batch, o.duplicate);
+          if (taken.length > 0) apply(at((taken[0] as InFlight).to), taken.map((p) => p.payload));
           break;
         }
       }

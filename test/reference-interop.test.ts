@@ -6,24 +6,17 @@
 // big-endian, so REAL values are left out here.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { decodePayload, encodePayload } from '../src/index.js';
 import { openSynced, rowsOf } from './support/databases.js';
+import { referenceExtension, skipWithoutReference } from './support/reference-extension.js';
 
-const require = createRequire(import.meta.url);
-const extension = (() => {
-  try {
-    return join(dirname(require.resolve('@sqliteai/sqlite-sync-linux-x86_64/package.json')), 'cloudsync');
-  } catch {
-    return null;
-  }
-})();
-const skip = extension === null || !existsSync(`${extension}.so`) ? 'the C extension oracle is not installed on this platform' : false;
+const extension = referenceExtension;
+const skip = skipWithoutReference;
 
 const SCHEMA = "CREATE TABLE todo (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL DEFAULT '', done INTEGER NOT NULL DEFAULT 0, note)";
 const ENCODE = 'SELECT cloudsync_payload_encode(tbl, pk, col_name, col_value, col_version, db_version, site_id, cl, seq) FROM cloudsync_changes';
