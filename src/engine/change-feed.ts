@@ -6,6 +6,7 @@ import { type ChangeFilter, type ChangeSink, visitChanges } from './changes.js';
 import type { PayloadOptions } from './engine-options.js';
 import { type EncodedPayload, splitPayloads } from './payload-split.js';
 import type { Settings } from './settings.js';
+import { foldName } from './identifiers.js';
 import type { SyncedTable } from './synced-table.js';
 
 /** What the feed needs from its engine. */
@@ -57,8 +58,8 @@ export class ChangeFeed {
     const { settings } = this.source;
     this.source.foldLogs();
     if (!settings.exist()) return;
-    const wanted = filter.tables ? new Set(filter.tables.map((t) => t.toLowerCase())) : null;
-    const tables = this.source.syncedTables().filter((t) => wanted === null || wanted.has(t.name.toLowerCase()));
+    const wanted = filter.tables ? new Set(filter.tables.map(foldName)) : null;
+    const tables = this.source.syncedTables().filter((t) => wanted === null || wanted.has(foldName(t.name)));
     // A site this database never heard of matches no change (-1 is no ordinal).
     const ordinalOf = (id: Uint8Array) => settings.findSiteOrdinal(id) ?? -1;
     const only = filter.site === undefined ? null : filter.site === 'local' ? 0 : ordinalOf(filter.site);

@@ -9,7 +9,7 @@ import { ChangeFeed } from './change-feed.js';
 import { Clock } from './clock.js';
 import type { Connection, Statement } from './connection.js';
 import { CloudSyncError } from './errors.js';
-import { quoteLiteral } from './identifiers.js';
+import { foldName, logTableName, metaTableName, quoteLiteral } from './identifiers.js';
 import { checkChange, checkChanges, groupByRow, mergeChanges } from './merge.js';
 import { type Algo, createChangesView, createLogTable, createMaxVersionView, createMetaTable, dropLogTable, createTriggers, dropMetaTable, dropTriggers, hasLogCheck, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
 import { foldLog, hasPendingLog, LogFolder } from './log-fold.js';
@@ -94,7 +94,7 @@ export class CloudSyncEngine {
   /** The synced table by name (case-insensitive), or undefined. */
   table(name: string): SyncedTable | undefined {
     const registry = this.registry();
-    return registry.get(name) ?? registry.get(name.toLowerCase());
+    return registry.get(name) ?? registry.get(foldName(name));
   }
 
   /** The ordinal of a site id in cloudsync_site_id, adding it when new. */
@@ -126,12 +126,13 @@ export class CloudSyncEngine {
     if (!this.settings.exist()) return;
     this.atomically(() => {
       this.keepClockFloor();
-      const names = table === '*' ? this.syncedTables().map((t) => t.name) : [this.table(table)?.name ?? table];
+      // only tables the engine registered: a user table that merely has a name like a meta table stays
+      const names = table === '*' ? this.syncedTables().map((t) => t.name) : [this.table(table)?.name ?? table].filter((name) => this.settings.getTable(name, 'algo') !== null);
       for (const name of names) {
         dropTriggers(this.db, name);
         dropMetaTable(this.db, name);
         this.settings.deleteTable(name);
-        this.registry().delete(name.toLowerCase());
+        this.registry().delete(foldName(name));
       }
       if (table === '*') {
         dropGlobalTables(this.db);
@@ -177,7 +178,7 @@ export class CloudSyncEngine {
   beginAlter(table: string): void {
     const synced = this.requireTable('cloudsync_begin_alter', table);
     this.db.exec('SAVEPOINT cloudsync_alter');
-    this.alterKeys.set(synced.name.toLowerCase(), JSON.stringify(synced.layout.pk.map((c) => c.name.toLowerCase())));
+    this.alterKeys.set(foldName(synced.name), JSON.stringify(synced.layout.pk.map((c) => foldName(c.name))));
     if (synced.layout.log) foldLog(synced, this.folder);
     dropTriggers(this.db, synced.name);
     // the changes view names the table's columns: without the table, a column can be dropped
@@ -191,9 +192,9 @@ export class CloudSyncEngine {
     try {
       const shape = checkSyncable(this.db, fn, synced.name, true);
       this.keepClockFloor();
-      const oldKeys = this.alterKeys.get(synced.name.toLowerCase()) ?? JSON.stringify(synced.layout.pk.map((c) => c.name.toLowerCase()));
+      const oldKeys = this.alterKeys.get(foldName(synced.name)) ?? JSON.stringify(synced.layout.pk.map((c) => foldName(c.name)));
       const layout: TableLayout = { name: shape.name, pk: shape.pk, columns: shape.columns, algo: synced.layout.algo, log: synced.layout.log };
-      if (JSON.stringify(shape.pk.map((c) => c.name.toLowerCase())) !== oldKeys) {
+      if (JSON.stringify(shape.pk.map((c) => foldName(c.name))) !== oldKeys) {
         dropMetaTable(this.db, synced.name);
         this.registerLayout(layout, synced.enabled);
         this.backfill(this.requireTable(fn, layout.name));
@@ -204,7 +205,7 @@ export class CloudSyncEngine {
         this.backfill(this.requireTable(fn, layout.name)); // rows written between begin and commit
       }
       createTriggers(this.db, layout, synced.enabled);
-      this.alterKeys.delete(synced.name.toLowerCase());
+      this.alterKeys.delete(foldName(synced.name));
       this.db.exec('RELEASE cloudsync_alter');
     } catch (error) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK TO cloudsync_alter; RELEASE cloudsync_alter');
@@ -429,6 +430,7 @@ export class CloudSyncEngine {
     if (storedAlgo !== null && storedAlgo !== algo) {
       throw new CloudSyncError('MISUSE', `${fn}: table ${shape.name} uses algorithm ${storedAlgo}; before changing a table algorithm you must call cloudsync_cleanup('${shape.name}')`);
     }
+    if (storedAlgo === null) refuseForeignTables(this.db, fn, shape.name);
     const layout: TableLayout = existing?.layout ?? { name: shape.name, pk: shape.pk, columns: shape.columns, algo, log: this.logWrites && algo !== 'dws' };
     if (existing?.layout.log) foldLog(existing, this.folder);
     const enabled = existing?.enabled ?? this.settings.getTable(shape.name, 'enabled') !== '0';
@@ -444,7 +446,7 @@ export class CloudSyncEngine {
     this.settings.setTable(layout.name, 'writes', layout.log ? 'log' : 'direct');
     createMetaTable(this.db, layout);
     if (layout.log) this.ensureLog(layout);
-    this.registry().set(layout.name.toLowerCase(), new SyncedTable(this.db, layout, enabled));
+    this.registry().set(foldName(layout.name), new SyncedTable(this.db, layout, enabled));
   }
 
   /**
@@ -602,4 +604,13 @@ function changesReaders(db: Connection): RegExp {
     }
   }
   return new RegExp([...names].map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'i');
+}
+
+/** Refuses to start syncing `table` when a table of the user's has the name of its meta table or log. */
+function refuseForeignTables(db: Connection, fn: string, table: string): void {
+  for (const name of [metaTableName(table), logTableName(table)]) {
+    if (db.prepare("SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name = ? COLLATE NOCASE").get([name]) !== undefined) {
+      throw new CloudSyncError('MISUSE', `${fn}: table ${name} already exists and was not made by cloudsync; rename it before syncing ${table}`);
+    }
+  }
 }

@@ -19,3 +19,8 @@ export function metaTableName(table: string): string {
 export function logTableName(table: string): string {
   return `${table}_cloudsync_log`;
 }
+
+/** An identifier as SQLite compares names: ASCII letters without case, every other character as is ('Été' and 'été' are two tables). */
+export function foldName(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => c.toLowerCase());
+}

@@ -29,7 +29,7 @@ const BATCH = 1 << 18;
 
 /** True when the table's log holds writes not folded yet. */
 export function hasPendingLog(table: SyncedTable): boolean {
-  return table.statement('log.any', () => `SELECT 1 FROM ${q(logTableName(table.name))} LIMIT 1`).get() !== undefined;
+  return table.statement('log.any', () => `SELECT 1 FROM main.${q(logTableName(table.name))} LIMIT 1`).get() !== undefined;
 }
 
 /**
@@ -55,7 +55,7 @@ function foldBatch(table: SyncedTable, folder: LogFolder, size: number): number 
   const keyCount = table.layout.pk.length;
   const cellCount = table.cellCount;
   const masks = maskCount(cellCount);
-  const log = q(logTableName(table.name));
+  const log = `main.${q(logTableName(table.name))}`;
   const keys = table.layout.pk.map((_, i) => `pk${i + 1}`);
   const oldKeys = table.layout.pk.map((_, i) => `opk${i + 1}`);
   const maskColumns = Array.from({ length: masks }, (_, i) => `, mask${i}`).join('');
@@ -156,8 +156,8 @@ function foldBatch(table: SyncedTable, folder: LogFolder, size: number): number 
 
 /** Deletes the log rows up to `last` (folded), all of them when `whole` (SQLite then drops its pages at once); returns how many. */
 function clearLog(table: SyncedTable, last: bigint, whole: boolean): number {
-  if (whole) return table.statement('log.clearAll', () => `DELETE FROM ${q(logTableName(table.name))}`).run();
-  return table.statement('log.clear', () => `DELETE FROM ${q(logTableName(table.name))} WHERE rowid <= ?`).run([last]);
+  if (whole) return table.statement('log.clearAll', () => `DELETE FROM main.${q(logTableName(table.name))}`).run();
+  return table.statement('log.clear', () => `DELETE FROM main.${q(logTableName(table.name))} WHERE rowid <= ?`).run([last]);
 }
 
 /**

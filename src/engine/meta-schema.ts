@@ -3,7 +3,7 @@
 
 import { SENTINEL } from '../codec/payload.js';
 import type { Connection } from './connection.js';
-import { logTableName, metaTableName, quoteIdentifier as q, quoteLiteral } from './identifiers.js';
+import { foldName, logTableName, metaTableName, quoteIdentifier as q, quoteLiteral } from './identifiers.js';
 import type { PkColumn } from './table-schema.js';
 
 /** Algorithms with a real meaning here (aws is refused, see README). */
@@ -113,14 +113,22 @@ export function changedColumns(cellCount: number, mask: (k: number) => number): 
   return flags;
 }
 
-/** Names of every trigger the engine may create for a table. */
+/**
+ * Names of every trigger the engine may create for a table: `cloudsync_<kind>_<table>`, no kind
+ * being another kind followed by `_` (so that no two tables' names meet). `after_update_key` was
+ * one (table X's key trigger was table key_X's update trigger); it is still dropped where found.
+ */
 function triggerNames(table: string): string[] {
-  return ['after_insert', 'after_update', 'after_update_key', 'after_delete', 'before_update', 'before_delete'].map((kind) => `cloudsync_${kind}_${table}`);
+  return ['after_insert', 'after_update', 'after_keychange', 'after_update_key', 'after_delete', 'before_update', 'before_delete'].map((kind) => `cloudsync_${kind}_${table}`);
 }
 
-/** Drops the table's triggers. */
+/** Drops the table's triggers (only those on this table: an old name may belong to another table's). */
 export function dropTriggers(db: Connection, table: string): void {
-  db.exec(triggerNames(table).map((name) => `DROP TRIGGER IF EXISTS ${q(name)};`).join('\n'));
+  const names = triggerNames(table);
+  const found = db
+    .prepare(`SELECT name FROM main.sqlite_schema WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE AND name IN (${names.map(() => '?').join(', ')})`)
+    .all([table, ...names]);
+  if (found.length > 0) db.exec(found.map((r) => `DROP TRIGGER IF EXISTS main.${q(String(r[0]))};`).join('\n'));
 }
 
 /**
@@ -146,14 +154,14 @@ export function createTriggers(db: Connection, layout: TableLayout, enabled: boo
   // and data versions; it needs the newest version stored (the view) only when another connection
   // has committed since this one looked, and then asks for the third call (see cloudsync_write_first).
   const versions = '(SELECT schema_version FROM pragma_schema_version), (SELECT data_version FROM pragma_data_version)';
-  const track = `coalesce(cloudsync_write_ready(${quoteLiteral(t.toLowerCase())}), cloudsync_write_first(-1, ${versions}), cloudsync_write_first((SELECT v FROM ${MAX_VERSION_VIEW}), ${versions})) = 1`;
+  const track = `coalesce(cloudsync_write_ready(${quoteLiteral(foldName(t))}), cloudsync_write_first(-1, ${versions}), cloudsync_write_first((SELECT v FROM ${MAX_VERSION_VIEW}), ${versions})) = 1`;
   const when = `WHEN ${track}`;
   const n = layout.columns.length;
   const sql: string[] = [];
 
   const initial = n > 0 ? `cloudsync_fresh_clocks(${lit}, ${n})` : `cloudsync_clocks_insert(${lit}, NULL)`;
   // >= 1: the insert trigger also runs for a disabled table (ready = 2), to leave an untracked meta row
-  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} WHEN ${track.replace(/= 1$/, '>= 1')} BEGIN
+  sql.push(`CREATE TRIGGER main.${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} WHEN ${track.replace(/= 1$/, '>= 1')} BEGIN
   INSERT INTO ${meta} (${keyColumns}, clocks) VALUES (${values('NEW')}, ${initial})
   ON CONFLICT DO UPDATE SET clocks = cloudsync_clocks_insert(${lit}, clocks);
 END;`);
@@ -166,25 +174,28 @@ END;`);
   const sameKey = sameKeyCondition(layout.pk, untyped);
   const masks = changeMasks(layout.columns, untyped);
   const maskArgs = masks.map((m) => `, ${m}`).join('');
-  // No INSERT OR REPLACE here: an UPDATE OR IGNORE on the table would turn it into OR IGNORE.
+  // No INSERT OR REPLACE here: an UPDATE OR IGNORE on the table would turn it into OR IGNORE. No
+  // alias on an UPDATE's table either: ALTER TABLE (of any table) cannot resolve one in a trigger.
   const lookup = (prefix: string) => `(SELECT o.clocks FROM ${meta} AS o WHERE ${match('o', prefix)})`;
-  const upsert = (prefix: string, clocksOf: (stored: string) => string) => `UPDATE ${meta} AS m SET clocks = ${clocksOf('clocks')} WHERE ${match('m', prefix)};
+  const keyMatch = (prefix: string) => layout.pk.map((c, i) => `pk${i + 1} = ${prefix}.${q(c.name)}`).join(' AND ');
+  const upsert = (prefix: string, clocksOf: (stored: string) => string) => `UPDATE ${meta} SET clocks = ${clocksOf('clocks')} WHERE ${keyMatch(prefix)};
   INSERT INTO ${meta} (${keyColumns}, clocks) SELECT ${values(prefix)}, ${clocksOf('NULL')} WHERE changes() = 0;`;
   if (n > 0) {
     const anyChange = anyColumnChanged(layout.columns, untyped);
     // Cheap native conditions first: SQLite stops at the first false one, before calling JavaScript.
-    // Every base row has a meta row (see cloudsync_fresh_clocks), so one UPDATE is enough.
-    sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN ${sameKey} AND (${anyChange}) AND ${track} BEGIN
-  UPDATE ${meta} AS m SET clocks = cloudsync_clocks_update(${lit}, clocks${maskArgs}) WHERE ${match('m', 'NEW')};
+    // A base row has a meta row (see cloudsync_fresh_clocks) unless a trigger of the user's wrote
+    // it during a merge: the INSERT, which finds nothing to do otherwise, gives it one then.
+    sql.push(`CREATE TRIGGER main.${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN ${sameKey} AND (${anyChange}) AND ${track} BEGIN
+  ${upsert('NEW', (stored) => `cloudsync_clocks_update(${lit}, ${stored}${maskArgs})`)}
 END;`);
   }
   // >= 1: a key change while the table is disabled still gives the new key an untracked meta row,
   // so that every base row keeps one and the update trigger above finds it.
-  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_key_${t}`)} AFTER UPDATE ON ${T} WHEN NOT (${sameKey}) AND ${track.replace(/= 1$/, '>= 1')} BEGIN
+  sql.push(`CREATE TRIGGER main.${q(`cloudsync_after_keychange_${t}`)} AFTER UPDATE ON ${T} WHEN NOT (${sameKey}) AND ${track.replace(/= 1$/, '>= 1')} BEGIN
   ${upsert('NEW', (stored) => `cloudsync_clocks_move(${lit}, ${lookup('OLD')}, ${stored}${maskArgs})`)}
   ${upsert('OLD', () => `cloudsync_clocks_moved_from(${lit})`)}
 END;`);
-  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_delete_${t}`)} AFTER DELETE ON ${T} ${when} BEGIN
+  sql.push(`CREATE TRIGGER main.${q(`cloudsync_after_delete_${t}`)} AFTER DELETE ON ${T} ${when} BEGIN
   INSERT INTO ${meta} (${keyColumns}, clocks) VALUES (${values('OLD')}, cloudsync_clocks_delete(${lit}, NULL))
   ON CONFLICT DO UPDATE SET clocks = cloudsync_clocks_delete(${lit}, clocks);
 END;`);
@@ -218,13 +229,13 @@ function logTriggers(layout: TableLayout, enabled: boolean, untyped: ReadonlySet
   const sameKey = sameKeyCondition(layout.pk, untyped);
   if (!enabled) {
     return [
-      `CREATE TRIGGER ${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} BEGIN
+      `CREATE TRIGGER main.${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} BEGIN
   INSERT OR IGNORE INTO ${log} (${keyColumns}, op, clock) VALUES (${values('NEW')}, ${LOG_INSERT}, -1);
 END;`,
       ...(layout.algo === 'gos'
         ? growOnlyGuards(t)
         : [
-            `CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN NOT (${sameKey}) BEGIN
+            `CREATE TRIGGER main.${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN NOT (${sameKey}) BEGIN
   INSERT OR IGNORE INTO ${log} (${keyColumns}, op, clock, ${oldKeyColumns}) VALUES (${values('NEW')}, ${LOG_MOVE}, -1, ${values('OLD')});
 END;`,
           ]),
@@ -234,7 +245,7 @@ END;`,
   const append = (columns: string, row: (clock: string) => string, count: string) =>
     `INSERT OR IGNORE INTO ${log} (${columns}) VALUES (${row(clockOf(count))});`;
   const sql = [
-    `CREATE TRIGGER ${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} BEGIN
+    `CREATE TRIGGER main.${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} BEGIN
   ${append(`${keyColumns}, op, clock`, (c) => `${values('NEW')}, ${LOG_INSERT}, ${c}`, String(n + 1))}
 END;`,
   ];
@@ -244,10 +255,10 @@ END;`,
   const op = `CASE WHEN ${sameKey} THEN ${LOG_UPDATE} ELSE ${LOG_MOVE} END`;
   const seqs = `CASE WHEN ${sameKey} THEN ${n} ELSE ${2 * n + 2} END`;
   const movedFrom = layout.pk.map((c) => `, CASE WHEN ${sameKey} THEN NULL ELSE OLD.${q(c.name)} END`).join('');
-  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN ${changes} BEGIN
+  sql.push(`CREATE TRIGGER main.${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN ${changes} BEGIN
   ${append(`${keyColumns}, op, clock${maskColumns}, ${oldKeyColumns}`, (c) => `${values('NEW')}, ${op}, ${c}${maskValues}${movedFrom}`, seqs)}
 END;`);
-  sql.push(`CREATE TRIGGER ${q(`cloudsync_after_delete_${t}`)} AFTER DELETE ON ${T} BEGIN
+  sql.push(`CREATE TRIGGER main.${q(`cloudsync_after_delete_${t}`)} AFTER DELETE ON ${T} BEGIN
   ${append(`${keyColumns}, op, clock`, (c) => `${values('OLD')}, ${LOG_DELETE}, ${c}`, '1')}
 END;`);
   return sql;
@@ -256,7 +267,7 @@ END;`);
 /** The triggers of a grow-only table that refuse local updates and deletes (merges may still write). */
 function growOnlyGuards(table: string): string[] {
   return ['UPDATE', 'DELETE'].map(
-    (op) => `CREATE TRIGGER ${q(`cloudsync_before_${op.toLowerCase()}_${table}`)} BEFORE ${op} ON ${q(table)} WHEN cloudsync_is_sync(${quoteLiteral(table)}) = 0 BEGIN
+    (op) => `CREATE TRIGGER main.${q(`cloudsync_before_${op.toLowerCase()}_${table}`)} BEFORE ${op} ON ${q(table)} WHEN cloudsync_is_sync(${quoteLiteral(table)}) = 0 BEGIN
   SELECT RAISE(ABORT, ${quoteLiteral(`Error: ${op} operation is not allowed on table ${table}.`)});
 END;`,
   );
@@ -289,7 +300,7 @@ CREATE TEMP TRIGGER cloudsync_changes_delete INSTEAD OF DELETE ON cloudsync_chan
  */
 function changesBranch(layout: TableLayout): string {
   const n = layout.columns.length;
-  const meta = q(metaTableName(layout.name));
+  const meta = `main.${q(metaTableName(layout.name))}`;
   const tbl = quoteLiteral(layout.name);
   const pk = `cloudsync_pk_encode(${layout.pk.map((_, i) => `m.pk${i + 1}`).join(', ')})`;
   const join = layout.pk.map((c, i) => `b.${q(c.name)} = m.pk${i + 1}`).join(' AND ');
@@ -309,13 +320,13 @@ function changesBranch(layout: TableLayout): string {
           `SELECT ${tbl} AS tbl, r.pk AS pk, ${nameOf('c.column1', false)} AS col_name, ${valueOf('c.column1')} AS col_value, 1 AS col_version, r.db_version AS db_version,
   ${site('0')} AS site_id, 1 AS cl, r.first + c.column1 - 1 AS seq
 FROM (SELECT ${pk} AS pk, m.db_version AS db_version, m.clocks & 1073741823 AS first${values}
-  FROM ${meta} AS m CROSS JOIN ${q(layout.name)} AS b ON ${join} WHERE typeof(m.clocks) = 'integer' LIMIT -1) AS r
+  FROM ${meta} AS m CROSS JOIN main.${q(layout.name)} AS b ON ${join} WHERE typeof(m.clocks) = 'integer' LIMIT -1) AS r
 CROSS JOIN (VALUES ${numbers}) AS c`,
         ];
   const stored = `SELECT ${tbl} AS tbl, r.pk AS pk, ${nameOf('j.key', true)} AS col_name, ${valueOf('j.key')} AS col_value, j.value ->> 0 AS col_version, j.value ->> 1 AS db_version,
   ${site('j.value ->> 3')} AS site_id, r.cl AS cl, j.value ->> 2 AS seq
 FROM (SELECT ${pk} AS pk, ${json} AS json, coalesce(${json} -> '$[0]' ->> 0, 1) AS cl, ${present} AS present${values}
-  FROM ${meta} AS m LEFT JOIN ${q(layout.name)} AS b ON ${join} WHERE typeof(m.clocks) = 'text' LIMIT -1) AS r
+  FROM ${meta} AS m LEFT JOIN main.${q(layout.name)} AS b ON ${join} WHERE typeof(m.clocks) = 'text' LIMIT -1) AS r
 CROSS JOIN json_each(r.json) AS j
 WHERE j.type = 'array' AND j.key <= ${n} AND (j.key = 0 OR r.present)`;
   return [...fresh, stored].join('\nUNION ALL\n');
@@ -343,7 +354,7 @@ function anyColumnChanged(columns: readonly string[], untyped: ReadonlySet<strin
  */
 function columnChanged(name: string, untyped: ReadonlySet<string>): string {
   const c = q(name);
-  return untyped.has(name.toLowerCase()) ? `(NEW.${c} IS NOT OLD.${c} COLLATE BINARY OR typeof(NEW.${c}) <> typeof(OLD.${c}))` : `(NEW.${c} IS NOT OLD.${c} COLLATE BINARY)`;
+  return untyped.has(foldName(name)) ? `(NEW.${c} IS NOT OLD.${c} COLLATE BINARY OR typeof(NEW.${c}) <> typeof(OLD.${c}))` : `(NEW.${c} IS NOT OLD.${c} COLLATE BINARY)`;
 }
 
 /**
@@ -354,15 +365,15 @@ function sameKeyCondition(pk: readonly PkColumn[], untyped: ReadonlySet<string>)
   return pk
     .map((c) => {
       const k = q(c.name);
-      return untyped.has(c.name.toLowerCase()) ? `(NEW.${k} IS OLD.${k} AND typeof(NEW.${k}) = typeof(OLD.${k}))` : `NEW.${k} IS OLD.${k}`;
+      return untyped.has(foldName(c.name)) ? `(NEW.${k} IS OLD.${k} AND typeof(NEW.${k}) = typeof(OLD.${k}))` : `NEW.${k} IS OLD.${k}`;
     })
     .join(' AND ');
 }
 
 /** The columns of `table` whose declared type gives them no affinity (BLOB), lower-cased. */
 function untypedColumns(db: Connection, table: string): Set<string> {
-  const rows = db.prepare(`SELECT name, type FROM pragma_table_xinfo(${quoteLiteral(table)})`).all();
-  return new Set(rows.filter((r) => hasNoAffinity(String(r[1] ?? ''))).map((r) => String(r[0]).toLowerCase()));
+  const rows = db.prepare(`SELECT name, type FROM pragma_table_xinfo(${quoteLiteral(table)}, 'main')`).all();
+  return new Set(rows.filter((r) => hasNoAffinity(String(r[1] ?? ''))).map((r) => foldName(String(r[0]))));
 }
 
 /** SQLite's affinity rules (datatype3.html, 3.1): BLOB affinity is a type naming none of the others. */

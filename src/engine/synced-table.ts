@@ -5,7 +5,7 @@ import type { Connection, Statement } from './connection.js';
 import type { Settings } from './settings.js';
 import { readTableShape } from './table-schema.js';
 import { foldingCollations } from './row-keys.js';
-import { metaTableName, quoteIdentifier as q } from './identifiers.js';
+import { foldName, metaTableName, quoteIdentifier as q } from './identifiers.js';
 import type { Algo, TableLayout } from './meta-schema.js';
 
 /** A synced table as the engine holds it while the connection is open. */
@@ -20,7 +20,7 @@ export class SyncedTable {
     readonly layout: TableLayout,
     public enabled: boolean,
   ) {
-    this.columnIndex = new Map(layout.columns.map((name, i) => [name.toLowerCase(), i]));
+    this.columnIndex = new Map(layout.columns.map((name, i) => [foldName(name), i]));
     this.keyCollations = foldingCollations(layout.pk.map((c) => c.collation));
   }
 
@@ -34,7 +34,7 @@ export class SyncedTable {
 
   /** Column index by name (case-insensitive), or -1. */
   indexOf(column: string): number {
-    return this.columnIndex.get(column.toLowerCase()) ?? -1;
+    return this.columnIndex.get(foldName(column)) ?? -1;
   }
 
   /** `pk1 = ? AND pk2 = ?` over the meta table's key columns. */
@@ -47,12 +47,14 @@ export class SyncedTable {
     return this.layout.pk.map((c) => `${q(c.name)} = ?`).join(' AND ');
   }
 
+  /** The meta table, qualified: a TEMP table of the same name must not hide it. */
   get quotedMeta(): string {
-    return q(metaTableName(this.name));
+    return `main.${q(metaTableName(this.name))}`;
   }
 
+  /** The base table, qualified: a TEMP table of the same name must not hide it. */
   get quotedName(): string {
-    return q(this.name);
+    return `main.${q(this.name)}`;
   }
 
   /** True when the table has at least one meta row. */
@@ -92,7 +94,7 @@ export function loadSyncedTables(db: Connection, settings: Settings): Map<string
     const stored = settings.getTable(name, 'columns');
     const columns = stored ? (JSON.parse(stored) as string[]) : shape.columns;
     const layout: TableLayout = { name: shape.name, pk: shape.pk, columns, algo, log: settings.getTable(name, 'writes') === 'log' };
-    tables.set(shape.name.toLowerCase(), new SyncedTable(db, layout, settings.getTable(name, 'enabled') !== '0'));
+    tables.set(foldName(shape.name), new SyncedTable(db, layout, settings.getTable(name, 'enabled') !== '0'));
   }
   return tables;
 }

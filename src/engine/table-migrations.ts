@@ -3,7 +3,7 @@
 
 import type { Clock } from './clock.js';
 import type { Connection } from './connection.js';
-import { quoteIdentifier as q, quoteLiteral } from './identifiers.js';
+import { foldName, quoteIdentifier as q, quoteLiteral } from './identifiers.js';
 import { type CellClock, readRowClocks, UNTRACKED, writeRowClocks } from './row-clocks.js';
 import type { SyncedTable } from './synced-table.js';
 
@@ -50,8 +50,8 @@ export function fillMissingCells(db: Connection, clock: Clock, table: SyncedTabl
  * lose theirs, and meta rows of rows that are gone (not deleted through sync) are removed.
  */
 export function migrateClocks(db: Connection, clock: Clock, table: SyncedTable, columns: readonly string[]): void {
-  const oldColumns = table.layout.columns.map((c) => c.toLowerCase());
-  const from = columns.map((c) => oldColumns.indexOf(c.toLowerCase()));
+  const oldColumns = table.layout.columns.map(foldName);
+  const from = columns.map((c) => oldColumns.indexOf(foldName(c)));
   const keyCount = table.layout.pk.length;
   const keyColumns = table.layout.pk.map((_, i) => `pk${i + 1}`).join(', ');
   const rows = db.prepare(`SELECT ${keyColumns}, clocks FROM ${table.quotedMeta}`).all();

@@ -25,11 +25,11 @@ const MAX_PK_COLUMNS = 128;
 /** Reads a table's columns; throws NOT_FOUND if it does not exist. */
 export function readTableShape(db: Connection, fn: string, table: string): TableShape {
   const exists = db
-    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE")
+    .prepare("SELECT name FROM main.sqlite_schema WHERE type = 'table' AND name = ? COLLATE NOCASE")
     .get([table]);
   if (!exists) throw new CloudSyncError('NOT_FOUND', `${fn}: table ${table} does not exist`);
   const name = String(exists[0]);
-  const info = db.prepare(`SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_xinfo(${quoteLiteral(name)}) WHERE hidden = 0 ORDER BY cid`).all();
+  const info = db.prepare(`SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_xinfo(${quoteLiteral(name)}, 'main') WHERE hidden = 0 ORDER BY cid`).all();
   const pkRows = info.filter((r) => Number(r[4]) > 0).sort((a, b) => Number(a[4]) - Number(b[4]));
   const collations = readPkCollations(db, name);
   return {
@@ -43,7 +43,7 @@ export function readTableShape(db: Connection, fn: string, table: string): Table
 export function checkSyncable(db: Connection, fn: string, table: string, force: boolean): TableShape {
   if (table.length > MAX_NAME_LENGTH) throw new CloudSyncError('SCHEMA', `${fn}: table name is longer than ${MAX_NAME_LENGTH} characters`);
   const shape = readTableShape(db, fn, table);
-  const info = db.prepare(`SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_xinfo(${quoteLiteral(shape.name)}) WHERE hidden = 0`).all();
+  const info = db.prepare(`SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_xinfo(${quoteLiteral(shape.name)}, 'main') WHERE hidden = 0`).all();
   if (shape.pk.length === 0) {
     throw new CloudSyncError('SCHEMA', `${fn}: table ${shape.name} has no primary key; rowid-only tables cannot be synced, declare a PRIMARY KEY`);
   }
@@ -71,9 +71,9 @@ export function checkSyncable(db: Connection, fn: string, table: string, force: 
 
 function readPkCollations(db: Connection, table: string): Map<string, string> {
   const result = new Map<string, string>();
-  const index = db.prepare(`SELECT name FROM pragma_index_list(${quoteLiteral(table)}) WHERE origin = 'pk'`).get();
+  const index = db.prepare(`SELECT name FROM pragma_index_list(${quoteLiteral(table)}, 'main') WHERE origin = 'pk'`).get();
   if (!index) return result;
-  for (const row of db.prepare(`SELECT name, coll FROM pragma_index_xinfo(${quoteLiteral(String(index[0]))}) WHERE key = 1`).all()) {
+  for (const row of db.prepare(`SELECT name, coll FROM pragma_index_xinfo(${quoteLiteral(String(index[0]))}, 'main') WHERE key = 1`).all()) {
     result.set(String(row[0]), String(row[1] ?? 'BINARY'));
   }
   return result;
