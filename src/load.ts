@@ -9,6 +9,7 @@ import type { ChangeFilter } from './engine/changes.js';
 import { CloudSyncEngine, type EncodedPayload, type EngineOptions, type InitOptions } from './engine/cloudsync.js';
 import { NetworkSync, type NetworkOptions } from './client/network-sync.js';
 import { CloudSyncError } from './engine/errors.js';
+import { alterStatements } from './sql/alter-statements.js';
 import { DeferredCalls } from './sql/deferred-calls.js';
 import { registerNetworkFunctions } from './sql/register-network.js';
 import { registerSqlFunctions } from './sql/register.js';
@@ -131,6 +132,9 @@ export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): Clo
     before: (readsChanges, lookFirst) => engine.beforeStatement(readsChanges, lookFirst),
     readsChanges: (sql) => engine.readsChanges(sql),
     viewsChanged: () => engine.viewsChanged(),
+    checkAlter: (sql) => {
+      for (const alter of alterStatements(sql)) engine.checkAlter(alter.schema, alter.table, alter.renamesTable);
+    },
     retry: (error) => {
       if (!(error instanceof CloudSyncError) || error.code !== 'STALE') return false;
       engine.resync();

@@ -40,6 +40,19 @@ for (const [mode, logWrites] of modes) {
       db.close();
     });
 
+    test('ALTER TABLE of a synced table outside begin_alter/commit_alter, and any rename of one, is refused before it runs', () => {
+      const db = open('memory', logWrites, 'CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, a TEXT)', "SELECT cloudsync_init('t')");
+      assert.throws(() => db.exec('ALTER TABLE t ADD COLUMN c TEXT'), /ALTER TABLE t: the table is synced; run the ALTER between SELECT cloudsync_begin_alter\('t'\)/);
+      assert.throws(() => db.prepare('ALTER TABLE "T" RENAME COLUMN a TO b').run(), /the table is synced/);
+      assert.throws(() => db.exec("SELECT cloudsync_begin_alter('t'); ALTER TABLE main.t RENAME TO t2"), /a synced table cannot be renamed/);
+      db.exec("SELECT cloudsync_commit_alter('t')");
+      assert.deepEqual(db.prepare("SELECT name FROM pragma_table_info('t')").pluck().all(), ['id', 'a']);
+      db.exec('CREATE TEMP TABLE t (x); ALTER TABLE temp.t ADD COLUMN y');
+      db.exec("SELECT cloudsync_begin_alter('t'); ALTER TABLE main.t ADD COLUMN c TEXT; SELECT cloudsync_commit_alter('t')");
+      db.exec("INSERT INTO main.t VALUES ('k', 'x', 'y')");
+      assert.deepEqual(db.prepare("SELECT col_name FROM cloudsync_changes ORDER BY 1").pluck().all(), ['a', 'c']);
+    });
+
     test('a user table named like a meta table or a log is refused by init and left alone by cleanup', () => {
       const db = open('memory', logWrites, 'CREATE TABLE audit (id TEXT PRIMARY KEY NOT NULL, v TEXT)', 'CREATE TABLE report (id TEXT PRIMARY KEY NOT NULL)');
       db.exec("CREATE TABLE audit_cloudsync_log (note TEXT); INSERT INTO audit_cloudsync_log VALUES ('mine')");

@@ -4,6 +4,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { SqlValue } from '../codec/value.js';
 import type { AggregateOptions, Connection, FunctionOptions, Statement } from '../engine/connection.js';
+import { mayAlter } from '../sql/alter-statements.js';
 import { splitStatements } from '../sql/split-statements.js';
 
 type Database = BetterSqlite3.Database;
@@ -21,6 +22,8 @@ export interface StatementHooks {
   readsChanges(sql: string): boolean;
   /** After a statement that may have created or dropped a view. */
   viewsChanged(): void;
+  /** Before SQL that may hold an ALTER TABLE runs: throws to refuse it. */
+  checkAlter(sql: string): void;
   /** After a statement failed: true when the hooks caught up with the cause, so that running it once more can succeed. */
   retry(error: unknown): boolean;
   /** Runs `method` on `statement`, then any work it deferred; `present` converts the deferred results. */
@@ -120,11 +123,13 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
     const callsCloudsync = /cloudsync_/i.test(statement.source);
     const readonly = statement.readonly;
     const touchesViews = !readonly && VIEW_WORD.test(statement.source);
+    const alters = !readonly && mayAlter(statement.source);
     for (const method of ['run', 'get', 'all'] as const) {
       const original = statement[method] as (...args: unknown[]) => unknown;
       Object.defineProperty(statement, method, {
         configurable: true,
         value: function (this: AnyStatement, ...args: unknown[]) {
+          if (alters) hooks.checkAlter(statement.source);
           hooks.before(readsChanges, callsCloudsync);
           try {
             return hooks.capture(original, this, args, present, !readonly);
@@ -165,6 +170,7 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
     value: (sql: string) => {
       // A text that calls cloudsync_* runs statement by statement: the calls are deferred per statement.
       if (!/cloudsync_/i.test(sql)) {
+        if (mayAlter(sql)) hooks.checkAlter(sql);
         hooks.before(hooks.readsChanges(sql), true);
         try {
           proto.exec.call(db, sql);

@@ -185,6 +185,23 @@ export class CloudSyncEngine {
     createChangesView(this.db, this.syncedTables().filter((t) => t !== synced).map((t) => t.layout));
   }
 
+  /**
+   * Refuses, before it runs, an ALTER TABLE of a synced table (of `schema`, null: unnamed) outside
+   * cloudsync_begin_alter/commit_alter (its triggers and clocks would not follow the new columns),
+   * and any rename of a synced table (its metadata is named after it).
+   */
+  checkAlter(schema: string | null, table: string, renamesTable: boolean): void {
+    if (schema !== null && foldName(schema) !== 'main') return;
+    const synced = this.table(table);
+    if (synced === undefined) return;
+    if (renamesTable) {
+      throw new CloudSyncError('UNSUPPORTED', `ALTER TABLE ${synced.name} RENAME TO: a synced table cannot be renamed; cloudsync_cleanup('${synced.name}') it, rename it, then cloudsync_init the new name`);
+    }
+    if (!this.alterKeys.has(foldName(synced.name))) {
+      throw new CloudSyncError('MISUSE', `ALTER TABLE ${synced.name}: the table is synced; run the ALTER between SELECT cloudsync_begin_alter('${synced.name}') and SELECT cloudsync_commit_alter('${synced.name}')`);
+    }
+  }
+
   /** Finishes a schema change: migrates the clocks to the new columns and re-creates triggers. */
   commitAlter(table: string): void {
     const fn = 'cloudsync_commit_alter';
@@ -209,6 +226,7 @@ export class CloudSyncEngine {
       this.db.exec('RELEASE cloudsync_alter');
     } catch (error) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK TO cloudsync_alter; RELEASE cloudsync_alter');
+      this.alterKeys.delete(foldName(synced.name));
       this.reload();
       throw error;
     }
