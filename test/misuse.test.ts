@@ -156,6 +156,11 @@ describe('writing functions inside statements that write', () => {
 });
 
 describe('load() twice', () => {
+  test('applyPayload of something that is not bytes says so', () => {
+    const { sync } = openSynced(':memory:', T, "SELECT cloudsync_init('t')");
+    assert.throws(() => sync.applyPayload(null as unknown as Uint8Array), /applyPayload: the payload must be a Uint8Array \(a BLOB\), got null/);
+  });
+
   test('the second call throws and the first keeps working', () => {
     const { db } = openSynced(':memory:', T, "SELECT cloudsync_init('t')");
     assert.throws(() => load(db), /load\(\) was already called on this connection/);

@@ -124,3 +124,20 @@ for (const [mode, logWrites] of modes) {
     });
   });
 }
+
+test('a user trigger that writes a logged table with OR REPLACE during a merge: the merge fails whole and says what to change', () => {
+  const schema = [
+    'CREATE TABLE items (id TEXT PRIMARY KEY NOT NULL, qty INTEGER)',
+    "CREATE TABLE stats (id TEXT PRIMARY KEY NOT NULL, n INTEGER); INSERT INTO stats VALUES ('n', 0)",
+    "CREATE TRIGGER count_items AFTER INSERT ON items BEGIN INSERT OR REPLACE INTO stats VALUES ('n', NEW.qty); END",
+  ];
+  const a = open('memory', true, ...schema, "SELECT cloudsync_init('*')");
+  const b = open('memory', true, ...schema, "SELECT cloudsync_init('*')");
+  a.exec("INSERT INTO items VALUES ('x', 1)");
+  assert.throws(() => sendSql(a, b), /write it with a plain INSERT, or INSERT … ON CONFLICT DO UPDATE/);
+  assert.deepEqual(rowsOf(b, 'items'), []);
+  b.exec("DROP TRIGGER count_items; CREATE TRIGGER count_items AFTER INSERT ON items BEGIN INSERT INTO stats VALUES ('n', NEW.qty) ON CONFLICT DO UPDATE SET n = excluded.n; END");
+  sendSql(a, b);
+  assert.deepEqual(rowsOf(b, 'items'), [['x', 1n]]);
+  assert.deepEqual(rowsOf(b, 'stats'), [['n', 1n]]);
+});

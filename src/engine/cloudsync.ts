@@ -315,6 +315,7 @@ export class CloudSyncEngine {
    * `hooks.alongside` runs inside the apply's transaction, after the merge.
    */
   applyPayload(payload: Uint8Array, fn = 'cloudsync_payload_decode', hooks: ApplyHooks = {}): number {
+    if (!(payload instanceof Uint8Array)) throw new CloudSyncError('PAYLOAD', `${fn}: the payload must be a Uint8Array (a BLOB), got ${payload === null ? 'null' : typeof payload}`);
     this.refreshIfChanged();
     let table: SyncedTable | undefined;
     const { count, groups } = groupPayloadRows(payload, fn, (change) => (table = checkChange(fn, this, change, table)), hooks.onChange, this.rowKeyOf);

@@ -7,6 +7,7 @@ import { type Change, SENTINEL, SITE_ID_BYTES } from '../codec/payload.js';
 import type { Clock } from './clock.js';
 import { CloudSyncError } from './errors.js';
 import { quoteIdentifier as q } from './identifiers.js';
+import { LOG_SKIP } from './meta-schema.js';
 import { type CellClock, type RowClocks, causalLength, readRowClocks, writeRowClocks } from './row-clocks.js';
 import { BatchedWrites, BatchRowError } from './batched-writes.js';
 import { rowHashOf } from './payload-row-groups.js';
@@ -368,11 +369,20 @@ function describe(fn: string, change: Change, error: unknown): Error {
   if (error instanceof CloudSyncError) return error;
   if (error instanceof BatchRowError) return rowError(fn, error);
   const reason = error instanceof Error ? error.message : String(error);
-  return new CloudSyncError('CONSTRAINT', `${fn}: cannot apply change to table ${change.tbl}, primary key ${changeKeyText(change)}, column ${change.colName}: ${reason}`, { cause: error });
+  return new CloudSyncError('CONSTRAINT', `${fn}: cannot apply change to table ${change.tbl}, primary key ${changeKeyText(change)}, column ${change.colName}: ${reason}${hintFor(reason)}`, { cause: error });
 }
 
 function rowError(fn: string, error: BatchRowError): CloudSyncError {
-  return new CloudSyncError('CONSTRAINT', `${fn}: cannot apply change to table ${error.row.table.name}, primary key ${keyText(error.row.pk)}: ${error.message}`, { cause: error.cause });
+  return new CloudSyncError('CONSTRAINT', `${fn}: cannot apply change to table ${error.row.table.name}, primary key ${keyText(error.row.pk)}: ${error.message}${hintFor(error.message)}`, { cause: error.cause });
+}
+
+/**
+ * What to do about a failure whose cause is not in the change: a log trigger drops a merge's
+ * write with INSERT OR IGNORE, which a user trigger's own conflict clause overrides.
+ */
+function hintFor(reason: string): string {
+  if (!reason.includes(`clock <> ${LOG_SKIP}`)) return '';
+  return ' (a trigger of yours writes a synced table with OR REPLACE, OR FAIL, OR ABORT or OR ROLLBACK, which overrides how the engine leaves a merge\'s writes out of the log; write it with a plain INSERT, or INSERT … ON CONFLICT DO UPDATE)';
 }
 
 /** A primary key as JSON-like text for error messages. */
