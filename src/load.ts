@@ -133,7 +133,7 @@ export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): Clo
     readsChanges: (sql) => engine.readsChanges(sql),
     viewsChanged: () => engine.viewsChanged(),
     checkAlter: (sql) => {
-      for (const alter of alterStatements(sql)) engine.checkAlter(alter.schema, alter.table, alter.renamesTable);
+      for (const alter of alterStatements(sql)) engine.checkAlter(alter);
     },
     retry: (error) => {
       if (!(error instanceof CloudSyncError) || error.code !== 'STALE') return false;

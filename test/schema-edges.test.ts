@@ -53,6 +53,22 @@ for (const [mode, logWrites] of modes) {
       assert.deepEqual(db.prepare("SELECT col_name FROM cloudsync_changes ORDER BY 1").pluck().all(), ['a', 'c']);
     });
 
+    test('a column renamed between begin_alter and commit_alter keeps its clocks; peers that rename too keep syncing', () => {
+      const schema = 'CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, a TEXT, n INTEGER)';
+      const a = open('memory', logWrites, schema, "SELECT cloudsync_init('t')", "INSERT INTO t VALUES ('k', 'x', 1)", "UPDATE t SET a = 'y'");
+      const b = open('memory', logWrites, schema, "SELECT cloudsync_init('t')");
+      sendSql(a, b);
+      const before = a.prepare("SELECT col_version, db_version FROM cloudsync_changes WHERE col_name = 'a'").raw(true).get();
+      const rename = "SELECT cloudsync_begin_alter('t'); ALTER TABLE t RENAME COLUMN a TO tmp; ALTER TABLE t RENAME tmp TO label; SELECT cloudsync_commit_alter('t')";
+      a.exec(rename);
+      b.exec(rename);
+      assert.deepEqual(a.prepare("SELECT col_version, db_version FROM cloudsync_changes WHERE col_name = 'label'").raw(true).get(), before);
+      a.exec("UPDATE t SET label = 'z', n = 2");
+      sendSql(a, b);
+      assert.deepEqual(rowsOf(b, 't'), [['k', 'z', 2n]]);
+      assert.deepEqual(b.prepare("SELECT col_version FROM cloudsync_changes WHERE col_name = 'label'").pluck().get(), 3);
+    });
+
     test('a user table named like a meta table or a log is refused by init and left alone by cleanup', () => {
       const db = open('memory', logWrites, 'CREATE TABLE audit (id TEXT PRIMARY KEY NOT NULL, v TEXT)', 'CREATE TABLE report (id TEXT PRIMARY KEY NOT NULL)');
       db.exec("CREATE TABLE audit_cloudsync_log (note TEXT); INSERT INTO audit_cloudsync_log VALUES ('mine')");

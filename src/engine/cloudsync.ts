@@ -56,6 +56,8 @@ export class CloudSyncEngine {
   private changesReaders: RegExp | null = null;
   private maxVersion: Statement | null = null;
   private alterKeys = new Map<string, string>();
+  /** Per table in an ALTER: its renamed columns, new name → name before the ALTER (folded). */
+  private alterRenames = new Map<string, Map<string, string>>();
   private localSite: Uint8Array | null = null;
   private cachedSchemaHash: bigint | null = null;
   private readonly now: () => number;
@@ -190,15 +192,24 @@ export class CloudSyncEngine {
    * cloudsync_begin_alter/commit_alter (its triggers and clocks would not follow the new columns),
    * and any rename of a synced table (its metadata is named after it).
    */
-  checkAlter(schema: string | null, table: string, renamesTable: boolean): void {
-    if (schema !== null && foldName(schema) !== 'main') return;
-    const synced = this.table(table);
+  checkAlter(alter: { schema: string | null; table: string; renamesTable: boolean; renamesColumn: { from: string; to: string } | null }): void {
+    if (alter.schema !== null && foldName(alter.schema) !== 'main') return;
+    const synced = this.table(alter.table);
     if (synced === undefined) return;
-    if (renamesTable) {
+    if (alter.renamesTable) {
       throw new CloudSyncError('UNSUPPORTED', `ALTER TABLE ${synced.name} RENAME TO: a synced table cannot be renamed; cloudsync_cleanup('${synced.name}') it, rename it, then cloudsync_init the new name`);
     }
     if (!this.alterKeys.has(foldName(synced.name))) {
       throw new CloudSyncError('MISUSE', `ALTER TABLE ${synced.name}: the table is synced; run the ALTER between SELECT cloudsync_begin_alter('${synced.name}') and SELECT cloudsync_commit_alter('${synced.name}')`);
+    }
+    // a renamed column keeps its clocks (commit_alter checks that the rename happened)
+    const rename = alter.renamesColumn;
+    if (rename !== null) {
+      const renames = this.alterRenames.get(foldName(synced.name)) ?? new Map<string, string>();
+      const original = renames.get(foldName(rename.from)) ?? foldName(rename.from);
+      renames.delete(foldName(rename.from));
+      renames.set(foldName(rename.to), original);
+      this.alterRenames.set(foldName(synced.name), renames);
     }
   }
 
@@ -223,10 +234,12 @@ export class CloudSyncEngine {
       }
       createTriggers(this.db, layout, synced.enabled);
       this.alterKeys.delete(foldName(synced.name));
+      this.alterRenames.delete(foldName(synced.name));
       this.db.exec('RELEASE cloudsync_alter');
     } catch (error) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK TO cloudsync_alter; RELEASE cloudsync_alter');
       this.alterKeys.delete(foldName(synced.name));
+      this.alterRenames.delete(foldName(synced.name));
       this.reload();
       throw error;
     }
@@ -491,7 +504,8 @@ export class CloudSyncEngine {
 
   /** Rewrites every meta row of a table for a new column list (after ALTER TABLE). */
   private migrateClocks(table: SyncedTable, layout: TableLayout): void {
-    migrateClocks(this.db, this.clock, table, layout.columns);
+    const renames = this.alterRenames.get(foldName(table.name));
+    migrateClocks(this.db, this.clock, table, layout.columns, (column) => renames?.get(column));
     this.registerLayout(layout, table.enabled);
   }
 

@@ -46,12 +46,20 @@ export function fillMissingCells(db: Connection, clock: Clock, table: SyncedTabl
 
 /**
  * Rewrites every meta row of `table` for the column list `columns`: kept columns keep their
- * clocks, new columns get version 1 at a new local version for every live row, dropped columns
- * lose theirs, and meta rows of rows that are gone (not deleted through sync) are removed.
+ * clocks, renamed ones too (`renamedFrom`: a new column's name before the ALTER, folded, when it
+ * was renamed), new columns get version 1 at a new local version for every live row, dropped
+ * columns lose theirs, and meta rows of rows that are gone (not deleted through sync) are removed.
  */
-export function migrateClocks(db: Connection, clock: Clock, table: SyncedTable, columns: readonly string[]): void {
+export function migrateClocks(db: Connection, clock: Clock, table: SyncedTable, columns: readonly string[], renamedFrom: (column: string) => string | undefined = () => undefined): void {
   const oldColumns = table.layout.columns.map(foldName);
-  const from = columns.map((c) => oldColumns.indexOf(foldName(c)));
+  const newColumns = columns.map(foldName);
+  const from = newColumns.map((c) => {
+    const kept = oldColumns.indexOf(c);
+    if (kept >= 0) return kept;
+    // a rename that happened: the old name is gone from the new columns
+    const old = renamedFrom(c);
+    return old === undefined || newColumns.includes(old) ? -1 : oldColumns.indexOf(old);
+  });
   const keyCount = table.layout.pk.length;
   const keyColumns = table.layout.pk.map((_, i) => `pk${i + 1}`).join(', ');
   const rows = db.prepare(`SELECT ${keyColumns}, clocks FROM ${table.quotedMeta}`).all();

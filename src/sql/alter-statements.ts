@@ -1,15 +1,19 @@
 // Finds the ALTER TABLE statements in SQL text (the table each one alters and whether it renames
 // the table), so that a synced table is not altered outside cloudsync_begin_alter/commit_alter.
 
-/** One ALTER TABLE of the text: its table (unquoted), its schema if named, and whether it renames the table. */
+/** One ALTER TABLE of the text: its table (unquoted), its schema if named, whether it renames the table, and the column it renames. */
 export interface AlterStatement {
   schema: string | null;
   table: string;
   renamesTable: boolean;
+  renamesColumn: { from: string; to: string } | null;
 }
 
 const NAME = String.raw`(?:"(?:[^"]|"")*"|\x60(?:[^\x60]|\x60\x60)*\x60|\[[^\]]*\]|[A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*)`;
-const ALTER = new RegExp(String.raw`\bALTER\s+TABLE\s+(${NAME})(?:\s*\.\s*(${NAME}))?\s+(RENAME\s+TO\b)?`, 'gi');
+const ALTER = new RegExp(
+  String.raw`\bALTER\s+TABLE\s+(${NAME})(?:\s*\.\s*(${NAME}))?\s+(?:(RENAME\s+TO\b)|RENAME\s+(?:COLUMN\s+)?(${NAME})\s+TO\s+(${NAME}))?`,
+  'gi',
+);
 
 /** True when the text may hold an ALTER TABLE (a cheap test before alterStatements). */
 export function mayAlter(sql: string): boolean {
@@ -22,7 +26,8 @@ export function alterStatements(sql: string): AlterStatement[] {
   for (const m of sql.matchAll(ALTER)) {
     const first = unquote(m[1] as string);
     const second = m[2] === undefined ? null : unquote(m[2]);
-    found.push({ schema: second === null ? null : first, table: second ?? first, renamesTable: m[3] !== undefined });
+    const renamesColumn = m[4] === undefined || m[5] === undefined ? null : { from: unquote(m[4]), to: unquote(m[5]) };
+    found.push({ schema: second === null ? null : first, table: second ?? first, renamesTable: m[3] !== undefined, renamesColumn });
   }
   return found;
 }
