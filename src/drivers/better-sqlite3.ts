@@ -171,17 +171,23 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
       // A text that calls cloudsync_* runs statement by statement: the calls are deferred per statement.
       if (!/cloudsync_/i.test(sql)) {
         if (mayAlter(sql)) hooks.checkAlter(sql);
-        hooks.before(hooks.readsChanges(sql), true);
-        try {
-          proto.exec.call(db, sql);
-        } catch (error) {
-          // Caught up either way; runs again only a text of one statement (with more, the earlier
-          // ones have run), else the caller may run it again.
-          if (!hooks.retry(error) || splitStatements(sql).length !== 1) throw error;
-          proto.exec.call(db, sql);
-        } finally {
-          if (VIEW_WORD.test(sql)) hooks.viewsChanged();
-          hooks.after();
+        // Outside a transaction each statement of the text commits on its own: the engine must see
+        // each one end, or two of them would share a db_version that another connection's commit
+        // between them could have passed. Inside one, the text runs whole.
+        const texts = db.inTransaction || !sql.includes(';') ? [sql] : splitStatements(sql);
+        for (const text of texts.length > 0 ? texts : [sql]) {
+          hooks.before(hooks.readsChanges(text), true);
+          try {
+            proto.exec.call(db, text);
+          } catch (error) {
+            // Caught up either way; runs again only a text of one statement (with more, the earlier
+            // ones have run), else the caller may run it again.
+            if (!hooks.retry(error) || (texts.length === 1 && splitStatements(text).length !== 1)) throw error;
+            proto.exec.call(db, text);
+          } finally {
+            if (VIEW_WORD.test(text)) hooks.viewsChanged();
+            hooks.after();
+          }
         }
         return db;
       }

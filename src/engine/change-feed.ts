@@ -1,5 +1,5 @@
 // The outgoing side of an engine: its tracked changes read as change objects, counted, or
-// encoded into payloads, always after the logged writes are folded into the meta rows.
+// encoded into payloads, on one snapshot in which the logged writes are folded into the meta rows.
 
 import type { Change } from '../codec/payload.js';
 import { type ChangeFilter, type ChangeSink, visitChanges } from './changes.js';
@@ -12,8 +12,8 @@ import type { SyncedTable } from './synced-table.js';
 /** What the feed needs from its engine. */
 export interface FeedSource {
   readonly settings: Settings;
-  /** Folds every table's logged writes (and catches up with other connections first). */
-  foldLogs(): void;
+  /** Runs `work` on one snapshot in which every logged write is folded (see CloudSyncEngine.readFolded). */
+  readFolded(work: () => void): void;
   syncedTables(): SyncedTable[];
   schemaHash(): bigint;
 }
@@ -55,8 +55,11 @@ export class ChangeFeed {
   }
 
   private visit(filter: ChangeFilter, sink: ChangeSink, begin?: (count: number) => void): void {
+    this.source.readFolded(() => this.read(filter, sink, begin));
+  }
+
+  private read(filter: ChangeFilter, sink: ChangeSink, begin?: (count: number) => void): void {
     const { settings } = this.source;
-    this.source.foldLogs();
     if (!settings.exist()) return;
     const wanted = filter.tables ? new Set(filter.tables.map(foldName)) : null;
     const tables = this.source.syncedTables().filter((t) => wanted === null || wanted.has(foldName(t.name)));

@@ -56,6 +56,8 @@ export class CloudSyncEngine {
   private changesReaders: RegExp | null = null;
   private maxVersion: Statement | null = null;
   private alterKeys = new Map<string, string>();
+  /** Tables in an ALTER that began the transaction it runs in (commit_alter commits it). */
+  private readonly alterOwnsTransaction = new Set<string>();
   /** Per table in an ALTER: its renamed columns, new name → name before the ALTER (folded). */
   private alterRenames = new Map<string, Map<string, string>>();
   private localSite: Uint8Array | null = null;
@@ -153,8 +155,11 @@ export class CloudSyncEngine {
 
   /** Turns tracking of a table (or '*') on or off; the state is stored in the database. */
   setEnabled(table: string, enabled: boolean): void {
-    const targets = table === '*' ? this.syncedTables() : [this.requireTable(enabled ? 'cloudsync_enable' : 'cloudsync_disable', table)];
+    const fn = enabled ? 'cloudsync_enable' : 'cloudsync_disable';
+    if (table !== '*') this.requireTable(fn, table);
     this.atomically(() => {
+      // looked up under the lock: the registry may have been read again (another connection's ALTER)
+      const targets = table === '*' ? this.syncedTables() : [this.requireTable(fn, table)];
       for (const target of targets) {
         this.settings.setTable(target.name, 'enabled', enabled ? '1' : '0');
         target.enabled = enabled;
@@ -178,8 +183,20 @@ export class CloudSyncEngine {
 
   /** Starts a schema change of a synced table: opens a savepoint and removes its triggers. */
   beginAlter(table: string): void {
-    const synced = this.requireTable('cloudsync_begin_alter', table);
-    this.db.exec('SAVEPOINT cloudsync_alter');
+    this.requireTable('cloudsync_begin_alter', table);
+    // Outside a transaction, take the write lock first: the versions the ALTER writes are read
+    // under it (a SAVEPOINT alone would start a deferred transaction on an old snapshot).
+    const owns = !this.db.inTransaction;
+    this.db.exec(owns ? 'BEGIN IMMEDIATE; SAVEPOINT cloudsync_alter' : 'SAVEPOINT cloudsync_alter');
+    let synced: SyncedTable;
+    try {
+      this.refreshIfChanged();
+      synced = this.requireTable('cloudsync_begin_alter', table);
+    } catch (error) {
+      this.db.exec(owns ? 'ROLLBACK' : 'ROLLBACK TO cloudsync_alter; RELEASE cloudsync_alter');
+      throw error;
+    }
+    if (owns) this.alterOwnsTransaction.add(foldName(synced.name));
     this.alterKeys.set(foldName(synced.name), JSON.stringify(synced.layout.pk.map((c) => foldName(c.name))));
     if (synced.layout.log) foldLog(synced, this.folder);
     dropTriggers(this.db, synced.name);
@@ -217,8 +234,11 @@ export class CloudSyncEngine {
   commitAlter(table: string): void {
     const fn = 'cloudsync_commit_alter';
     const synced = this.requireTable(fn, table);
+    const owns = this.alterOwnsTransaction.has(foldName(synced.name));
     try {
       const shape = checkSyncable(this.db, fn, synced.name, true);
+      // the newest version stored, now that this transaction holds the write lock
+      this.readClock();
       this.keepClockFloor();
       const oldKeys = this.alterKeys.get(foldName(synced.name)) ?? JSON.stringify(synced.layout.pk.map((c) => foldName(c.name)));
       const layout: TableLayout = { name: shape.name, pk: shape.pk, columns: shape.columns, algo: synced.layout.algo, log: synced.layout.log };
@@ -233,18 +253,23 @@ export class CloudSyncEngine {
         this.backfill(this.requireTable(fn, layout.name)); // rows written between begin and commit
       }
       createTriggers(this.db, layout, synced.enabled);
-      this.alterKeys.delete(foldName(synced.name));
-      this.alterRenames.delete(foldName(synced.name));
-      this.db.exec('RELEASE cloudsync_alter');
+      this.endAlter(synced.name);
+      this.db.exec(owns ? 'RELEASE cloudsync_alter; COMMIT' : 'RELEASE cloudsync_alter');
     } catch (error) {
-      if (this.db.inTransaction) this.db.exec('ROLLBACK TO cloudsync_alter; RELEASE cloudsync_alter');
-      this.alterKeys.delete(foldName(synced.name));
-      this.alterRenames.delete(foldName(synced.name));
+      this.endAlter(synced.name);
+      if (this.db.inTransaction) this.db.exec(owns ? 'ROLLBACK' : 'ROLLBACK TO cloudsync_alter; RELEASE cloudsync_alter');
       this.reload();
       throw error;
     }
     this.afterSchemaChange();
     this.afterWrite();
+  }
+
+  /** Forgets a table's ALTER state (after commit_alter, or its failure). */
+  private endAlter(table: string): void {
+    this.alterKeys.delete(foldName(table));
+    this.alterRenames.delete(foldName(table));
+    this.alterOwnsTransaction.delete(foldName(table));
   }
 
   // ---- identity and clocks ----------------------------------------------------------------
@@ -392,7 +417,14 @@ export class CloudSyncEngine {
       this.afterPossibleRollback();
     }
     // keep the logs bounded for a database that does not sync for a while
-    if (this.loggedWrites > this.logSoftLimit) this.foldLogs(Math.ceil(this.loggedWrites / 2));
+    if (this.loggedWrites > this.logSoftLimit) {
+      try {
+        this.foldLogs(Math.ceil(this.loggedWrites / 2));
+      } catch {
+        // the statement itself succeeded (and committed): a fold that could not run now (another
+        // connection holds the write lock) runs after a later statement, or before changes are read
+      }
+    }
   }
 
   /** Counts one write appended to a log (called by the log triggers). */
@@ -436,6 +468,33 @@ export class CloudSyncEngine {
       );
     }
     this.atomically(() => this.foldPending(limit));
+  }
+
+  /**
+   * Runs `work` (reads of changes) on one snapshot in which every logged write is folded: the fold
+   * and the reads share one transaction (the caller's, if any). Read separately, every table on
+   * its own snapshot, another connection's commit in between could put a change behind the last
+   * one read, where a receiver's watermark would pass it by.
+   */
+  readFolded(work: () => void): void {
+    if (this.db.inTransaction) {
+      this.foldLogs();
+      work();
+    } else if (this.db.isReadonly) {
+      // no fold here (foldLogs says why when one is needed): a read transaction
+      this.db.exec('BEGIN');
+      try {
+        this.foldLogs();
+        work();
+      } finally {
+        this.db.exec('COMMIT');
+      }
+    } else {
+      this.atomically(() => {
+        this.foldPending();
+        work();
+      });
+    }
   }
 
   /** Folds up to `limit` logged writes, oldest first, in the caller's transaction; keeps the count of unfolded writes. */
@@ -541,8 +600,12 @@ export class CloudSyncEngine {
     this.db.exec(outer ? 'SAVEPOINT cloudsync' : 'BEGIN IMMEDIATE');
     if (deferForeignKeys && !outer) this.db.exec('PRAGMA defer_foreign_keys = ON');
     try {
-      // Holding the write lock now: no other connection can commit a newer version meanwhile.
-      if (this.settings.exist()) this.readClock();
+      // Holding the write lock now: no other connection can commit a newer version meanwhile, and
+      // another connection's ALTER committed while this one waited is seen before the work.
+      if (this.settings.exist()) {
+        this.refreshIfChanged();
+        this.readClock();
+      }
       work();
       this.db.exec(outer ? 'RELEASE cloudsync' : 'COMMIT');
     } catch (error) {

@@ -107,7 +107,7 @@ export function mergeChanges(fn: string, context: MergeContext, groups: Iterable
   try {
     writes.flush();
   } catch (error) {
-    throw error instanceof BatchRowError ? rowError(fn, error) : error;
+    throw error instanceof BatchRowError && !isTransient(error.cause) ? rowError(fn, error) : error instanceof BatchRowError ? error.cause : error;
   }
 }
 
@@ -366,14 +366,20 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 function describe(fn: string, change: Change, error: unknown): Error {
-  if (error instanceof CloudSyncError) return error;
-  if (error instanceof BatchRowError) return rowError(fn, error);
+  if (error instanceof CloudSyncError || isTransient(error)) return error as Error;
+  if (error instanceof BatchRowError) return isTransient(error.cause) ? (error.cause as Error) : rowError(fn, error);
   const reason = error instanceof Error ? error.message : String(error);
   return new CloudSyncError('CONSTRAINT', `${fn}: cannot apply change to table ${change.tbl}, primary key ${changeKeyText(change)}, column ${change.colName}: ${reason}${hintFor(reason)}`, { cause: error });
 }
 
 function rowError(fn: string, error: BatchRowError): CloudSyncError {
   return new CloudSyncError('CONSTRAINT', `${fn}: cannot apply change to table ${error.row.table.name}, primary key ${keyText(error.row.pk)}: ${error.message}${hintFor(error.message)}`, { cause: error.cause });
+}
+
+/** SQLite's "busy" and "locked": another connection holds the database; trying again later may succeed (not the change's fault). */
+function isTransient(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
 }
 
 /**
