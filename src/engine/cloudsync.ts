@@ -9,15 +9,16 @@ import { ChangeFeed } from './change-feed.js';
 import { Clock } from './clock.js';
 import type { Connection, Statement } from './connection.js';
 import { CloudSyncError } from './errors.js';
-import { foldName, logTableName, metaTableName, quoteLiteral } from './identifiers.js';
+import { foldName, quoteLiteral } from './identifiers.js';
 import { checkChange, checkChanges, groupByRow, mergeChanges } from './merge.js';
-import { type Algo, createChangesView, createLogTable, createMaxVersionView, createMetaTable, dropLogTable, createTriggers, dropMetaTable, dropTriggers, hasLogCheck, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
+import { type AlterStatement, AlterState } from './alter-state.js';
+import { type Algo, changesReaders, createChangesView, createLogTable, createMaxVersionView, createMetaTable, dropLogTable, createTriggers, dropMetaTable, dropTriggers, hasLogCheck, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
 import { foldLog, hasPendingLog, LogFolder } from './log-fold.js';
 import { groupPayloadRows } from './payload-row-groups.js';
 import { collatedPk, type RowKeyOf } from './row-keys.js';
 import { ALL_COLUMNS, dropGlobalTables, Settings } from './settings.js';
 import { loadSyncedTables, SyncedTable } from './synced-table.js';
-import { checkSyncable, userTables } from './table-schema.js';
+import { checkSyncable, refuseForeignTables, userTables } from './table-schema.js';
 import { backfillMeta, fillMissingCells, migrateClocks } from './table-migrations.js';
 import { registerTriggerFunctions } from './trigger-functions.js';
 import { SeenVersions } from './seen-versions.js';
@@ -55,11 +56,7 @@ export class CloudSyncEngine {
   /** Matches the names of cloudsync_changes and of the views that read it; null: to be found again. */
   private changesReaders: RegExp | null = null;
   private maxVersion: Statement | null = null;
-  private alterKeys = new Map<string, string>();
-  /** Tables in an ALTER that began the transaction it runs in (commit_alter commits it). */
-  private readonly alterOwnsTransaction = new Set<string>();
-  /** Per table in an ALTER: its renamed columns, new name → name before the ALTER (folded). */
-  private alterRenames = new Map<string, Map<string, string>>();
+  private readonly alters = new AlterState();
   private localSite: Uint8Array | null = null;
   private cachedSchemaHash: bigint | null = null;
   private readonly now: () => number;
@@ -196,53 +193,30 @@ export class CloudSyncEngine {
       this.db.exec(owns ? 'ROLLBACK' : 'ROLLBACK TO cloudsync_alter; RELEASE cloudsync_alter');
       throw error;
     }
-    if (owns) this.alterOwnsTransaction.add(foldName(synced.name));
-    this.alterKeys.set(foldName(synced.name), JSON.stringify(synced.layout.pk.map((c) => foldName(c.name))));
+    this.alters.begin(synced, owns);
     if (synced.layout.log) foldLog(synced, this.folder);
     dropTriggers(this.db, synced.name);
     // the changes view names the table's columns: without the table, a column can be dropped
     createChangesView(this.db, this.syncedTables().filter((t) => t !== synced).map((t) => t.layout));
   }
 
-  /**
-   * Refuses, before it runs, an ALTER TABLE of a synced table (of `schema`, null: unnamed) outside
-   * cloudsync_begin_alter/commit_alter (its triggers and clocks would not follow the new columns),
-   * and any rename of a synced table (its metadata is named after it).
-   */
-  checkAlter(alter: { schema: string | null; table: string; renamesTable: boolean; renamesColumn: { from: string; to: string } | null }): void {
-    if (alter.schema !== null && foldName(alter.schema) !== 'main') return;
-    const synced = this.table(alter.table);
-    if (synced === undefined) return;
-    if (alter.renamesTable) {
-      throw new CloudSyncError('UNSUPPORTED', `ALTER TABLE ${synced.name} RENAME TO: a synced table cannot be renamed; cloudsync_cleanup('${synced.name}') it, rename it, then cloudsync_init the new name`);
-    }
-    if (!this.alterKeys.has(foldName(synced.name))) {
-      throw new CloudSyncError('MISUSE', `ALTER TABLE ${synced.name}: the table is synced; run the ALTER between SELECT cloudsync_begin_alter('${synced.name}') and SELECT cloudsync_commit_alter('${synced.name}')`);
-    }
-    // a renamed column keeps its clocks (commit_alter checks that the rename happened)
-    const rename = alter.renamesColumn;
-    if (rename !== null) {
-      const renames = this.alterRenames.get(foldName(synced.name)) ?? new Map<string, string>();
-      const original = renames.get(foldName(rename.from)) ?? foldName(rename.from);
-      renames.delete(foldName(rename.from));
-      renames.set(foldName(rename.to), original);
-      this.alterRenames.set(foldName(synced.name), renames);
-    }
+  /** Refuses an ALTER statement before it runs (see AlterState.check); records a column it renames. */
+  checkAlter(statement: AlterStatement): void {
+    this.alters.check(statement, this.table(statement.table));
   }
 
   /** Finishes a schema change: migrates the clocks to the new columns and re-creates triggers. */
   commitAlter(table: string): void {
     const fn = 'cloudsync_commit_alter';
     const synced = this.requireTable(fn, table);
-    const owns = this.alterOwnsTransaction.has(foldName(synced.name));
+    const owns = this.alters.ownsTransaction(synced.name);
     try {
       const shape = checkSyncable(this.db, fn, synced.name, true);
       // the newest version stored, now that this transaction holds the write lock
       this.readClock();
       this.keepClockFloor();
-      const oldKeys = this.alterKeys.get(foldName(synced.name)) ?? JSON.stringify(synced.layout.pk.map((c) => foldName(c.name)));
       const layout: TableLayout = { name: shape.name, pk: shape.pk, columns: shape.columns, algo: synced.layout.algo, log: synced.layout.log };
-      if (JSON.stringify(shape.pk.map((c) => foldName(c.name))) !== oldKeys) {
+      if (JSON.stringify(shape.pk.map((c) => foldName(c.name))) !== this.alters.keysBefore(synced)) {
         dropMetaTable(this.db, synced.name);
         this.registerLayout(layout, synced.enabled);
         this.backfill(this.requireTable(fn, layout.name));
@@ -253,23 +227,16 @@ export class CloudSyncEngine {
         this.backfill(this.requireTable(fn, layout.name)); // rows written between begin and commit
       }
       createTriggers(this.db, layout, synced.enabled);
-      this.endAlter(synced.name);
+      this.alters.end(synced.name);
       this.db.exec(owns ? 'RELEASE cloudsync_alter; COMMIT' : 'RELEASE cloudsync_alter');
     } catch (error) {
-      this.endAlter(synced.name);
+      this.alters.end(synced.name);
       if (this.db.inTransaction) this.db.exec(owns ? 'ROLLBACK' : 'ROLLBACK TO cloudsync_alter; RELEASE cloudsync_alter');
       this.reload();
       throw error;
     }
     this.afterSchemaChange();
     this.afterWrite();
-  }
-
-  /** Forgets a table's ALTER state (after commit_alter, or its failure). */
-  private endAlter(table: string): void {
-    this.alterKeys.delete(foldName(table));
-    this.alterRenames.delete(foldName(table));
-    this.alterOwnsTransaction.delete(foldName(table));
   }
 
   // ---- identity and clocks ----------------------------------------------------------------
@@ -563,8 +530,7 @@ export class CloudSyncEngine {
 
   /** Rewrites every meta row of a table for a new column list (after ALTER TABLE). */
   private migrateClocks(table: SyncedTable, layout: TableLayout): void {
-    const renames = this.alterRenames.get(foldName(table.name));
-    migrateClocks(this.db, this.clock, table, layout.columns, (column) => renames?.get(column));
+    migrateClocks(this.db, this.clock, table, layout.columns, (column) => this.alters.renamedFrom(table.name, column));
     this.registerLayout(layout, table.enabled);
   }
 
@@ -676,37 +642,5 @@ export class CloudSyncEngine {
     const table = this.table(name);
     if (!table) throw new CloudSyncError('MISUSE', `${fn}: table ${name} is not synced; call cloudsync_init('${name}') first`);
     return table;
-  }
-}
-
-/**
- * A pattern matching cloudsync_changes and every view that reads it, directly or through another
- * such view: temp views only (cloudsync_changes is one, and a view of another schema cannot read
- * temp objects). Names are matched as text, case-insensitively: a view whose name only contains
- * another's costs a needless fold, never a missed one.
- */
-function changesReaders(db: Connection): RegExp {
-  const views = db
-    .prepare("SELECT name, sql FROM sqlite_temp_schema WHERE type = 'view'")
-    .all()
-    .map((r) => ({ name: String(r[0]).toLowerCase(), sql: String(r[1] ?? '').toLowerCase() }));
-  const names = new Set(['cloudsync_changes']);
-  for (let grown = true; grown; ) {
-    grown = false;
-    for (const view of views) {
-      if (names.has(view.name) || ![...names].some((name) => view.sql.includes(name))) continue;
-      names.add(view.name);
-      grown = true;
-    }
-  }
-  return new RegExp([...names].map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'i');
-}
-
-/** Refuses to start syncing `table` when a table of the user's has the name of its meta table or log. */
-function refuseForeignTables(db: Connection, fn: string, table: string): void {
-  for (const name of [metaTableName(table), logTableName(table)]) {
-    if (db.prepare("SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name = ? COLLATE NOCASE").get([name]) !== undefined) {
-      throw new CloudSyncError('MISUSE', `${fn}: table ${name} already exists and was not made by cloudsync; rename it before syncing ${table}`);
-    }
   }
 }

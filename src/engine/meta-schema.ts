@@ -387,3 +387,26 @@ function hasNoAffinity(declared: string): boolean {
 function typeClause(column: PkColumn): string {
   return column.type === '' ? '' : column.type.replace(/[^A-Za-z0-9_ (),]/g, '');
 }
+
+/**
+ * A pattern matching cloudsync_changes and every view that reads it, directly or through another
+ * such view: temp views only (cloudsync_changes is one, and a view of another schema cannot read
+ * temp objects). Names are matched as text, case-insensitively: a view whose name only contains
+ * another's costs a needless fold, never a missed one.
+ */
+export function changesReaders(db: Connection): RegExp {
+  const views = db
+    .prepare("SELECT name, sql FROM sqlite_temp_schema WHERE type = 'view'")
+    .all()
+    .map((r) => ({ name: String(r[0]).toLowerCase(), sql: String(r[1] ?? '').toLowerCase() }));
+  const names = new Set(['cloudsync_changes']);
+  for (let grown = true; grown; ) {
+    grown = false;
+    for (const view of views) {
+      if (names.has(view.name) || ![...names].some((name) => view.sql.includes(name))) continue;
+      names.add(view.name);
+      grown = true;
+    }
+  }
+  return new RegExp([...names].map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'i');
+}

@@ -2,7 +2,7 @@
 
 import type { Connection } from './connection.js';
 import { CloudSyncError } from './errors.js';
-import { quoteLiteral } from './identifiers.js';
+import { logTableName, metaTableName, quoteLiteral } from './identifiers.js';
 
 /** One primary-key column: its name, declared type and collation, in key order. */
 export interface PkColumn {
@@ -86,4 +86,13 @@ export function userTables(db: Connection): string[] {
     .all()
     .map((r) => String(r[0]))
     .filter((name) => !/^sqlite_/i.test(name) && !/^cloudsync_/i.test(name) && !/_cloudsync(_log)?$/i.test(name));
+}
+
+/** Refuses to start syncing `table` when a table of the user's has the name of its meta table or log. */
+export function refuseForeignTables(db: Connection, fn: string, table: string): void {
+  for (const name of [metaTableName(table), logTableName(table)]) {
+    if (db.prepare("SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name = ? COLLATE NOCASE").get([name]) !== undefined) {
+      throw new CloudSyncError('MISUSE', `${fn}: table ${name} already exists and was not made by cloudsync; rename it before syncing ${table}`);
+    }
+  }
 }

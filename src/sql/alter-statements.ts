@@ -1,13 +1,7 @@
 // Finds the ALTER TABLE statements in SQL text (the table each one alters and whether it renames
 // the table), so that a synced table is not altered outside cloudsync_begin_alter/commit_alter.
 
-/** One ALTER TABLE of the text: its table (unquoted), its schema if named, whether it renames the table, and the column it renames. */
-export interface AlterStatement {
-  schema: string | null;
-  table: string;
-  renamesTable: boolean;
-  renamesColumn: { from: string; to: string } | null;
-}
+import type { AlterStatement } from '../engine/alter-state.js';
 
 const NAME = String.raw`(?:"(?:[^"]|"")*"|\x60(?:[^\x60]|\x60\x60)*\x60|\[[^\]]*\]|[A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*)`;
 const ALTER = new RegExp(
