@@ -185,19 +185,20 @@ export class CloudSyncEngine {
     // under it (a SAVEPOINT alone would start a deferred transaction on an old snapshot).
     const owns = !this.db.inTransaction;
     this.db.exec(owns ? 'BEGIN IMMEDIATE; SAVEPOINT cloudsync_alter' : 'SAVEPOINT cloudsync_alter');
-    let synced: SyncedTable;
     try {
       this.refreshIfChanged();
-      synced = this.requireTable('cloudsync_begin_alter', table);
+      const synced = this.requireTable('cloudsync_begin_alter', table);
+      this.alters.begin(synced, owns);
+      if (synced.layout.log) foldLog(synced, this.folder);
+      dropTriggers(this.db, synced.name);
+      // the changes view names the table's columns: without the table, a column can be dropped
+      createChangesView(this.db, this.syncedTables().filter((t) => t !== synced).map((t) => t.layout));
     } catch (error) {
+      this.alters.end(table);
       this.db.exec(owns ? 'ROLLBACK' : 'ROLLBACK TO cloudsync_alter; RELEASE cloudsync_alter');
+      this.reload();
       throw error;
     }
-    this.alters.begin(synced, owns);
-    if (synced.layout.log) foldLog(synced, this.folder);
-    dropTriggers(this.db, synced.name);
-    // the changes view names the table's columns: without the table, a column can be dropped
-    createChangesView(this.db, this.syncedTables().filter((t) => t !== synced).map((t) => t.layout));
   }
 
   /** Refuses an ALTER statement before it runs (see AlterState.check); records a column it renames. */
