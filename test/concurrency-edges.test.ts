@@ -167,3 +167,19 @@ test('each statement of a db.exec text outside a transaction gets its own db_ver
     ['4', 3],
   ]);
 });
+
+test('an ALTER by a connection without sqlite-sync is reported when changes are read or merged, and begin/commit_alter adopt it', () => {
+  const [a] = connections(ITEMS, "SELECT cloudsync_init('items')", "INSERT INTO items VALUES ('k', '1')");
+  const plain = new Database(a.db.name);
+  plain.exec('ALTER TABLE items ADD COLUMN z TEXT');
+  plain.close();
+  a.db.exec("UPDATE items SET z = 'set by a' WHERE id = 'k'");
+  assert.throws(() => a.sync.changes(), /table items was altered without cloudsync \(columns z\); run SELECT cloudsync_begin_alter\('items'\)/);
+  assert.throws(() => a.db.prepare('SELECT count(*) FROM cloudsync_changes').get(), /altered without cloudsync/);
+  a.db.exec("SELECT cloudsync_begin_alter('items'); SELECT cloudsync_commit_alter('items')");
+  const replica = new Database(':memory:');
+  const r = load(replica);
+  replica.exec("CREATE TABLE items (id TEXT PRIMARY KEY NOT NULL, v TEXT, z TEXT); SELECT cloudsync_init('items')");
+  r.applyPayload(a.sync.encodePayload() as Uint8Array);
+  assert.deepEqual(rowsOf(replica, 'items'), [['k', '1', 'set by a']]);
+});

@@ -332,6 +332,7 @@ export class CloudSyncEngine {
   /** Merges groups of changes (already checked) in one transaction, with `alongside` after them. */
   private mergeGroups(fn: string, groups: Iterable<readonly Change[]>, alongside?: () => void): void {
     this.atomically(() => {
+      this.refuseDrift(fn);
       this.mergingDepth++;
       try {
         this.foldPending();
@@ -424,6 +425,7 @@ export class CloudSyncEngine {
    */
   foldLogs(limit = Number.POSITIVE_INFINITY): void {
     this.refreshIfChanged();
+    this.refuseDrift('cloudsync');
     const pending = this.syncedTables().find((t) => t.layout.log && hasPendingLog(t));
     if (pending === undefined) {
       this.loggedWrites = 0;
@@ -459,9 +461,25 @@ export class CloudSyncEngine {
       }
     } else {
       this.atomically(() => {
+        this.refuseDrift('cloudsync');
         this.foldPending();
         work();
       });
+    }
+  }
+
+  /**
+   * Refuses to read or merge changes while a synced table's columns are not the ones its clocks
+   * follow (an ALTER by a connection without sqlite-sync: its new column would stay untracked and
+   * replicas would differ without a word); begin_alter and commit_alter adopt the new columns.
+   */
+  private refuseDrift(fn: string): void {
+    for (const table of this.syncedTables()) {
+      if (table.drift === null || this.alters.has(table.name)) continue;
+      throw new CloudSyncError(
+        'SCHEMA',
+        `${fn}: table ${table.name} was altered without cloudsync (columns ${table.drift.join(', ')}); run SELECT cloudsync_begin_alter('${table.name}'); SELECT cloudsync_commit_alter('${table.name}') to track its columns again`,
+      );
     }
   }
 

@@ -13,6 +13,11 @@ export class SyncedTable {
   readonly columnIndex: Map<string, number>;
   /** The key columns' collations when one of them folds text (NOCASE, RTRIM), else null. */
   readonly keyCollations: string[] | null;
+  /**
+   * The columns the table has and its clocks do not follow, or that its clocks follow and it lacks
+   * (an ALTER by a connection without sqlite-sync loaded); null when they match.
+   */
+  drift: string[] | null = null;
   private readonly statements = new Map<string, Statement>();
 
   constructor(
@@ -94,7 +99,12 @@ export function loadSyncedTables(db: Connection, settings: Settings): Map<string
     const stored = settings.getTable(name, 'columns');
     const columns = stored ? (JSON.parse(stored) as string[]) : shape.columns;
     const layout: TableLayout = { name: shape.name, pk: shape.pk, columns, algo, log: settings.getTable(name, 'writes') === 'log' };
-    tables.set(foldName(shape.name), new SyncedTable(db, layout, settings.getTable(name, 'enabled') !== '0'));
+    const table = new SyncedTable(db, layout, settings.getTable(name, 'enabled') !== '0');
+    const tracked = new Set(columns.map(foldName));
+    const present = new Set(shape.columns.map(foldName));
+    const drift = [...shape.columns.filter((c) => !tracked.has(foldName(c))), ...columns.filter((c) => !present.has(foldName(c)))];
+    if (drift.length > 0) table.drift = drift;
+    tables.set(foldName(shape.name), table);
   }
   return tables;
 }
