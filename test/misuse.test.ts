@@ -111,6 +111,7 @@ describe('settings and calls before the first init', () => {
       assert.throws(() => db.prepare(`SELECT cloudsync_set_table('t', '${key}', 'x')`).get(), /cloudsync_set_table: '\w+' is managed by cloudsync_/);
     }
     db.exec("SELECT cloudsync_set_table('t', 'note', 'mine'); SELECT cloudsync_set_column('t', 'v', 'writes', 'a column key of the user')");
+    db.exec("SELECT cloudsync_set_table('t', 'constructor', 'a key named like an Object property')");
     db.exec("INSERT INTO t VALUES ('c', '1', NULL)");
     assert.equal(db.prepare('SELECT count(*) FROM cloudsync_changes').pluck().get(), 2);
   });

@@ -32,12 +32,12 @@ export type { ApplyHooks, EngineOptions, InitOptions, PayloadOptions } from './e
 const LOG_SOFT_LIMIT = 200_000;
 
 /** Table settings the engine keeps itself, and the functions that manage them. */
-const MANAGED_TABLE_KEYS: Readonly<Record<string, string>> = {
-  algo: 'cloudsync_init',
-  columns: 'cloudsync_init and cloudsync_commit_alter',
-  writes: 'cloudsync_init',
-  enabled: 'cloudsync_enable and cloudsync_disable',
-};
+const MANAGED_TABLE_KEYS: ReadonlyMap<string, string> = new Map([
+  ['algo', 'cloudsync_init'],
+  ['columns', 'cloudsync_init and cloudsync_commit_alter'],
+  ['writes', 'cloudsync_init'],
+  ['enabled', 'cloudsync_enable and cloudsync_disable'],
+]);
 
 /** The library version reported by cloudsync_version(). */
 export const LIBRARY_VERSION = '0.1.0';
@@ -296,7 +296,7 @@ export class CloudSyncEngine {
 
   /** cloudsync_set_table / cloudsync_set_column: writes a table or column setting. */
   setTable(table: string, key: string, value: SqlValue, column: string = ALL_COLUMNS): void {
-    const managed = MANAGED_TABLE_KEYS[key.toLowerCase()];
+    const managed = MANAGED_TABLE_KEYS.get(foldName(key));
     if (managed !== undefined && column === ALL_COLUMNS) throw new CloudSyncError('MISUSE', `cloudsync_set_table: '${key}' is managed by ${managed}`);
     this.atomically(() => {
       this.ensureSettings();
