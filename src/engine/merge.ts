@@ -107,7 +107,7 @@ export function mergeChanges(fn: string, context: MergeContext, groups: Iterable
   try {
     writes.flush();
   } catch (error) {
-    throw error instanceof BatchRowError && !isTransient(error.cause) ? rowError(fn, error) : error instanceof BatchRowError ? error.cause : error;
+    throw error instanceof BatchRowError ? rowError(fn, error) : error;
   }
 }
 
@@ -367,12 +367,14 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 function describe(fn: string, change: Change, error: unknown): Error {
   if (error instanceof CloudSyncError || isTransient(error)) return error as Error;
-  if (error instanceof BatchRowError) return isTransient(error.cause) ? (error.cause as Error) : rowError(fn, error);
+  if (error instanceof BatchRowError) return rowError(fn, error);
   const reason = error instanceof Error ? error.message : String(error);
   return new CloudSyncError('CONSTRAINT', `${fn}: cannot apply change to table ${change.tbl}, primary key ${changeKeyText(change)}, column ${change.colName}: ${reason}${hintFor(reason)}`, { cause: error });
 }
 
-function rowError(fn: string, error: BatchRowError): CloudSyncError {
+/** The error of a row that a batch could not write; a busy or locked database passes through as SQLite gave it. */
+function rowError(fn: string, error: BatchRowError): Error {
+  if (isTransient(error.cause)) return error.cause as Error;
   return new CloudSyncError('CONSTRAINT', `${fn}: cannot apply change to table ${error.row.table.name}, primary key ${keyText(error.row.pk)}: ${error.message}${hintFor(error.message)}`, { cause: error.cause });
 }
 

@@ -24,11 +24,8 @@ const MAX_PK_COLUMNS = 128;
 
 /** Reads a table's columns; throws NOT_FOUND if it does not exist. */
 export function readTableShape(db: Connection, fn: string, table: string): TableShape {
-  const exists = db
-    .prepare("SELECT name FROM main.sqlite_schema WHERE type = 'table' AND name = ? COLLATE NOCASE")
-    .get([table]);
-  if (!exists) throw new CloudSyncError('NOT_FOUND', `${fn}: table ${table} does not exist`);
-  const name = String(exists[0]);
+  const name = findTable(db, table);
+  if (name === undefined) throw new CloudSyncError('NOT_FOUND', `${fn}: table ${table} does not exist`);
   const info = db.prepare(`SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_xinfo(${quoteLiteral(name)}, 'main') WHERE hidden = 0 ORDER BY cid`).all();
   const pkRows = info.filter((r) => Number(r[4]) > 0).sort((a, b) => Number(a[4]) - Number(b[4]));
   const collations = readPkCollations(db, name);
@@ -88,10 +85,16 @@ export function userTables(db: Connection): string[] {
     .filter((name) => !/^sqlite_/i.test(name) && !/^cloudsync_/i.test(name) && !/_cloudsync(_log)?$/i.test(name));
 }
 
+/** The name of the main-schema table called `name` (as SQLite compares names), or undefined. */
+function findTable(db: Connection, name: string): string | undefined {
+  const row = db.prepare("SELECT name FROM main.sqlite_schema WHERE type = 'table' AND name = ? COLLATE NOCASE").get([name]);
+  return row === undefined ? undefined : String(row[0]);
+}
+
 /** Refuses to start syncing `table` when a table of the user's has the name of its meta table or log. */
 export function refuseForeignTables(db: Connection, fn: string, table: string): void {
   for (const name of [metaTableName(table), logTableName(table)]) {
-    if (db.prepare("SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name = ? COLLATE NOCASE").get([name]) !== undefined) {
+    if (findTable(db, name) !== undefined) {
       throw new CloudSyncError('MISUSE', `${fn}: table ${name} already exists and was not made by cloudsync; rename it before syncing ${table}`);
     }
   }
