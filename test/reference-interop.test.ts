@@ -2,7 +2,7 @@
 // better-sqlite3 as a development-only oracle (never shipped). Payloads go both ways and the
 // tables must end equal. 1.1.x computes its schema hash differently from 0.8, so payloads for it
 // carry its own hash; our side accepts any hash when its tables and columns exist. 1.1.x also
-// writes REAL values little-endian where 0.8 (our format, see ../shared/vectors) writes them
+// writes REAL values little-endian where 0.8 (our format, see test/fixtures/vectors) writes them
 // big-endian, so REAL values are left out here.
 
 import assert from 'node:assert/strict';

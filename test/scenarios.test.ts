@@ -1,4 +1,4 @@
-// Replays every merge scenario of the reference (../shared/vectors/scenarios.json) through our
+// Replays every merge scenario of the reference (test/fixtures/vectors/scenarios.json) through our
 // payloads, on in-memory databases and on WAL files, and compares every site's rows.
 
 import assert from 'node:assert/strict';

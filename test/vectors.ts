@@ -1,4 +1,4 @@
-// Loads the reference's golden vectors from ../shared/vectors and converts their typed values
+// Loads the reference's golden vectors from test/fixtures/vectors and converts their typed values
 // ({"t":"integer","v":"-5"}, real, text, blob as hex, null) to and from SqlValue.
 
 import { readFileSync } from 'node:fs';
@@ -12,9 +12,9 @@ export type TypedValue =
   | { t: 'blob'; v: string }
   | { t: 'null' };
 
-/** Parses ../shared/vectors/NAME.json (NAME without the extension); the caller names the shape. */
+/** Parses test/fixtures/vectors/NAME.json (NAME without the extension); the caller names the shape. */
 export function loadVectors<T>(name: string): T {
-  const url = new URL(`../../shared/vectors/${name}.json`, import.meta.url);
+  const url = new URL(`fixtures/vectors/${name}.json`, import.meta.url);
   return JSON.parse(readFileSync(url, 'utf8')) as T;
 }
 

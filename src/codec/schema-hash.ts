@@ -1,7 +1,7 @@
 // The schema hash that gates payload exchange: 64-bit FNV-1a over the normalised
 // group_concat(LOWER(sql)) of the augmented tables' CREATE TABLE statements.
 //
-// Normalisation, as derived from the reference vectors (../shared/vectors/schema-hash.json):
+// Normalisation, as derived from the reference vectors (test/fixtures/vectors/schema-hash.json):
 // - statements are joined with ',' (group_concat's default) and lowered ASCII-only, quoted
 //   text included (SQLite's built-in lower());
 // - outside quotes: `-- …` up to the newline and `/* … */` are dropped; a run of whitespace
