@@ -12,10 +12,12 @@ export type TypedValue =
   | { t: 'blob'; v: string }
   | { t: 'null' };
 
-/** Parses test/fixtures/vectors/NAME.json (NAME without the extension); the caller names the shape. */
+/** The folder of the vector files, inside the repository. */
+export const VECTORS_FOLDER = new URL('fixtures/vectors/', import.meta.url);
+
+/** Parses NAME.json of VECTORS_FOLDER (NAME without the extension); the caller names the shape. */
 export function loadVectors<T>(name: string): T {
-  const url = new URL(`fixtures/vectors/${name}.json`, import.meta.url);
-  return JSON.parse(readFileSync(url, 'utf8')) as T;
+  return JSON.parse(readFileSync(new URL(`${name}.json`, VECTORS_FOLDER), 'utf8')) as T;
 }
 
 /** Converts a typed vector value to a SqlValue. */
