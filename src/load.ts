@@ -11,6 +11,7 @@ import { NetworkSync, type NetworkOptions } from './client/network-sync.js';
 import { CloudSyncError } from './engine/errors.js';
 import { alterStatements } from './sql/alter-statements.js';
 import { DeferredCalls } from './sql/deferred-calls.js';
+import { answerEncodeStatement } from './sql/encode-statement.js';
 import { registerNetworkFunctions } from './sql/register-network.js';
 import { registerSqlFunctions } from './sql/register.js';
 
@@ -132,6 +133,7 @@ export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): Clo
     before: (readsChanges, lookFirst) => engine.beforeStatement(readsChanges, lookFirst),
     readsChanges: (sql) => engine.readsChanges(sql),
     viewsChanged: () => engine.viewsChanged(),
+    answer: (sql) => answerEncodeStatement(engine, sql),
     checkAlter: (sql) => {
       for (const alter of alterStatements(sql)) engine.checkAlter(alter);
     },

@@ -5,6 +5,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { SqlValue } from '../codec/value.js';
 import type { AggregateOptions, Connection, FunctionOptions, Statement } from '../engine/connection.js';
 import { mayAlter } from '../sql/alter-statements.js';
+import type { AnsweredStatement } from '../sql/encode-statement.js';
 import { splitStatements } from '../sql/split-statements.js';
 
 type Database = BetterSqlite3.Database;
@@ -20,6 +21,8 @@ export interface StatementHooks {
   before(readsChanges: boolean, lookFirst: boolean): void;
   /** True when `sql` reads cloudsync_changes, by its name or through a view over it. */
   readsChanges(sql: string): boolean;
+  /** A statement answered by a call instead of SQLite (same parameters, same result column), or null. */
+  answer(sql: string): AnsweredStatement | null;
   /** After a statement that may have created or dropped a view. */
   viewsChanged(): void;
   /** Before SQL that may hold an ALTER TABLE runs: throws to refuse it. */
@@ -163,7 +166,73 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
     return statement;
   };
 
-  const prepare = (sql: string) => wrapStatement(proto.prepare.call(db, sql) as AnyStatement);
+  // The user's statement becomes `SELECT ? AS <column>`, run with the answer; a second statement
+  // made of the user's parameters binds the user's arguments exactly as SQLite would (their count,
+  // their names, bind()), and gives the values the answer is computed from.
+  const answerStatement = (sql: string, answered: AnsweredStatement): AnyStatement => {
+    const statement = proto.prepare.call(db, `SELECT ? AS "${answered.column.replaceAll('"', '""')}"`) as AnyStatement;
+    const parameters = proto.prepare.call(db, `SELECT ${answered.parameters.length > 0 ? answered.parameters.join(', ') : 'NULL'}`) as AnyStatement;
+    parameters.raw(true);
+    parameters.safeIntegers(true);
+    const answer = (args: unknown[]) => {
+      const values = parameters.get(...args) as SqlValue[];
+      return answered.answer(answered.parameters.length > 0 ? values : []);
+    };
+    Object.defineProperty(statement, 'bind', {
+      configurable: true,
+      value: function (this: AnyStatement, ...args: unknown[]) {
+        parameters.bind(...args);
+        return this;
+      },
+    });
+    for (const method of ['run', 'get', 'all'] as const) {
+      const original = statement[method] as (...args: unknown[]) => unknown;
+      Object.defineProperty(statement, method, {
+        configurable: true,
+        value: function (this: AnyStatement, ...args: unknown[]) {
+          hooks.before(false, true);
+          try {
+            return original.call(this, answer(args));
+          } finally {
+            hooks.after();
+          }
+        },
+      });
+    }
+    const iterate = statement.iterate as (...args: unknown[]) => IterableIterator<unknown>;
+    Object.defineProperty(statement, 'iterate', {
+      configurable: true,
+      value: function* (this: AnyStatement, ...args: unknown[]) {
+        hooks.before(false, true);
+        try {
+          yield* iterate.call(this, answer(args));
+        } finally {
+          hooks.after();
+        }
+      },
+    });
+    // `source` cannot be redefined on a statement: a proxy reports the user's SQL and forwards the
+    // rest (its target is an empty object of the statement's class, so that instanceof holds and
+    // no property of its own is pinned); methods that return the statement (pluck, raw, bind…)
+    // return the proxy.
+    const proxy = new Proxy(Object.create(Object.getPrototypeOf(statement) as object) as AnyStatement, {
+      get: (_, key) => {
+        if (key === 'source') return sql;
+        const value = Reflect.get(statement, key, statement) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          const result = (value as (...args: unknown[]) => unknown).apply(statement, args);
+          return result === statement ? proxy : result;
+        };
+      },
+    });
+    return proxy;
+  };
+
+  const prepare = (sql: string) => {
+    const answered = hooks.answer(sql);
+    return answered === null ? wrapStatement(proto.prepare.call(db, sql) as AnyStatement) : answerStatement(sql, answered);
+  };
   Object.defineProperty(db, 'prepare', { configurable: true, value: prepare });
   Object.defineProperty(db, 'exec', {
     configurable: true,

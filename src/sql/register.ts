@@ -188,7 +188,7 @@ export function checkArity(name: string, args: readonly SqlValue[], arities: rea
 }
 
 /** Makes every error message start with the SQL function's name. */
-function rethrow<T>(name: string, work: () => T): T {
+export function rethrow<T>(name: string, work: () => T): T {
   try {
     return work();
   } catch (error) {
