@@ -124,6 +124,42 @@ export class PayloadEncoder {
     this.rows++;
   }
 
+  /**
+   * Appends one change whose pk and col_value are given already encoded (each one value in the
+   * value encoding, as writeValue writes it): the engine's read path writes them once and copies.
+   */
+  addEncodedRow(
+    tbl: string,
+    encodedPk: Uint8Array,
+    colName: string,
+    encodedValue: Uint8Array,
+    colVersion: number,
+    dbVersion: number,
+    siteId: Uint8Array,
+    cl: number,
+    seq: number,
+  ): void {
+    if (this.rows >= 0xffffffff) throw new CodecError('TOO_LARGE', 'a payload holds at most 2^32-1 rows');
+    if (siteId.length !== SITE_ID_BYTES) throw new CodecError('BAD_VALUE', `site_id must be a ${SITE_ID_BYTES}-byte BLOB`);
+    const w = this.body;
+    const start = w.position;
+    try {
+      w.writeBytes(tbl === this.lastTbl && this.lastTblBytes !== null ? this.lastTblBytes : this.tableBytes(tbl));
+      w.writeBytes(encodedPk);
+      w.writeBytes(this.nameBytes(colName));
+      w.writeBytes(encodedValue);
+      writeVersion(w, colVersion, 'col_version');
+      writeVersion(w, dbVersion, 'db_version');
+      writeValue(w, siteId);
+      writeVersion(w, cl, 'cl');
+      writeVersion(w, seq, 'seq');
+    } catch (error) {
+      w.position = start;
+      throw error;
+    }
+    this.rows++;
+  }
+
   /** Returns the payload: header, then the body (LZ4 when enabled and smaller). */
   finish(): Uint8Array {
     const raw = this.body.finish();

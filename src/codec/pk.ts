@@ -25,6 +25,21 @@ export function encodePk(values: readonly SqlValue[]): Uint8Array {
   return out;
 }
 
+/**
+ * Appends the primary-key blob of `values[0..count)` as a BLOB value (the payload's pk field),
+ * without allocating the blob.
+ */
+export function writePkValue(w: ByteWriter, values: readonly SqlValue[], count: number): void {
+  if (count < 1 || count > MAX_PK_COLUMNS || count > values.length) {
+    throw new CodecError('BAD_VALUE', `a primary key has 1..${MAX_PK_COLUMNS} values, got ${count}`);
+  }
+  scratch.reset();
+  scratch.writeByte(count);
+  for (let i = 0; i < count; i++) writeValue(scratch, values[i]!);
+  writeValue(w, scratch.finish());
+  if (scratch.buffer.length > 65536) scratch.buffer = new Uint8Array(256);
+}
+
 /** Decodes a primary-key blob; exactly `count` canonical values and no trailing bytes, or CodecError. */
 export function decodePk(blob: Uint8Array): SqlValue[] {
   const r = new ByteReader(blob);

@@ -2,9 +2,9 @@
 // encoded into payloads, on one snapshot in which the logged writes are folded into the meta rows.
 
 import type { Change } from '../codec/payload.js';
-import { type ChangeFilter, type ChangeSink, visitChanges } from './changes.js';
+import { type ChangeFilter, type ChangeSink, type CollectedChanges, collectChanges, visitChanges } from './changes.js';
 import type { PayloadOptions } from './engine-options.js';
-import { type EncodedPayload, splitPayloads } from './payload-split.js';
+import { type EncodedPayload, splitCollected } from './payload-split.js';
 import type { Settings } from './settings.js';
 import { foldName } from './identifiers.js';
 import type { SyncedTable } from './synced-table.js';
@@ -24,18 +24,20 @@ export class ChangeFeed {
 
   /** The filtered changes as objects. */
   changes(filter: ChangeFilter = {}): Change[] {
+    const collected = this.collect(filter);
     const out: Change[] = [];
-    this.visit(filter, (tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq) =>
-      out.push({ tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq }),
-    );
+    for (let j = 0; j < collected.length; j++) out.push(collected.change(j));
     return out;
+  }
+
+  /** Calls `sink` for every filtered change, in order, with the nine values of a cloudsync_changes row. */
+  visit(filter: ChangeFilter, sink: ChangeSink): void {
+    visitChanges(this.collect(filter), sink);
   }
 
   /** How many changes pass the filter. */
   count(filter: ChangeFilter = {}): number {
-    let count = 0;
-    this.visit(filter, () => count++);
-    return count;
+    return this.collect(filter).length;
   }
 
   /** Encodes the filtered changes into one payload without building change objects; null when there are none. */
@@ -51,23 +53,24 @@ export class ChangeFeed {
    * watermark a receiver stores after applying it.
    */
   encodePayloads(filter: ChangeFilter = {}, options: PayloadOptions & { maxBytes?: number } = {}): EncodedPayload[] {
-    return splitPayloads((sink, begin) => this.visit(filter, sink, begin), { schemaHash: this.source.schemaHash(), ...options });
+    return splitCollected(this.collect(filter), { schemaHash: this.source.schemaHash(), ...options });
   }
 
-  private visit(filter: ChangeFilter, sink: ChangeSink, begin?: (count: number) => void): void {
-    this.source.readFolded(() => this.read(filter, sink, begin));
-  }
-
-  private read(filter: ChangeFilter, sink: ChangeSink, begin?: (count: number) => void): void {
+  /** Reads the filtered changes on one folded snapshot; the encoding and decoding happen after it ends. */
+  private collect(filter: ChangeFilter): CollectedChanges {
     const { settings } = this.source;
-    if (!settings.exist()) return;
-    const wanted = filter.tables ? new Set(filter.tables.map(foldName)) : null;
-    const tables = this.source.syncedTables().filter((t) => wanted === null || wanted.has(foldName(t.name)));
-    // A site this database never heard of matches no change (-1 is no ordinal).
-    const ordinalOf = (id: Uint8Array) => settings.findSiteOrdinal(id) ?? -1;
-    const only = filter.site === undefined ? null : filter.site === 'local' ? 0 : ordinalOf(filter.site);
-    const excluded = filter.excludeSite === undefined ? null : ordinalOf(filter.excludeSite);
-    const sites = filter.keepLast ? { only, except: null, skip: excluded } : { only, except: excluded };
-    visitChanges(tables, filter, (ordinal) => settings.siteId(ordinal), sites, sink, begin);
+    let collected: CollectedChanges | null = null;
+    this.source.readFolded(() => {
+      if (!settings.exist()) return;
+      const wanted = filter.tables ? new Set(filter.tables.map(foldName)) : null;
+      const tables = this.source.syncedTables().filter((t) => wanted === null || wanted.has(foldName(t.name)));
+      // A site this database never heard of matches no change (-1 is no ordinal).
+      const ordinalOf = (id: Uint8Array) => settings.findSiteOrdinal(id) ?? -1;
+      const only = filter.site === undefined ? null : filter.site === 'local' ? 0 : ordinalOf(filter.site);
+      const excluded = filter.excludeSite === undefined ? null : ordinalOf(filter.excludeSite);
+      const sites = filter.keepLast ? { only, except: null, skip: excluded } : { only, except: excluded };
+      collected = collectChanges(tables, filter, (ordinal) => settings.siteId(ordinal), sites);
+    });
+    return collected ?? collectChanges([], filter, (ordinal) => settings.siteId(ordinal), { only: null, except: null });
   }
 }

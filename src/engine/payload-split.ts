@@ -2,7 +2,7 @@
 // change (the watermark a receiver keeps after applying it).
 
 import { type EncodeOptions, PayloadEncoder } from '../codec/payload.js';
-import type { ChangeSink } from './changes.js';
+import type { ChangeSink, CollectedChanges } from './changes.js';
 
 /** One payload of a split encode, with the position of its last change. */
 export interface EncodedPayload {
@@ -10,6 +10,9 @@ export interface EncodedPayload {
   count: number;
   last: { dbVersion: number; seq: number };
 }
+
+/** How to split: the payload options and the size limit of one body. */
+export type SplitOptions = EncodeOptions & { maxBytes?: number };
 
 const DEFAULT_MAX_BYTES = 5 * 1024 * 1024;
 
@@ -19,35 +22,75 @@ const DEFAULT_MAX_BYTES = 5 * 1024 * 1024;
  * and anywhere once it holds `maxBytes` (so one huge transaction still splits); a row larger than
  * the limit travels alone.
  */
-export function splitPayloads(
-  visit: (sink: ChangeSink, begin: (count: number) => void) => void,
-  options: EncodeOptions & { maxBytes?: number },
-): EncodedPayload[] {
-  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-  const out: EncodedPayload[] = [];
-  let encoder: PayloadEncoder | null = null;
-  let lastDbVersion = 0;
-  let lastSeq = 0;
-  // Changes not yet encoded: sizes each payload's buffer (about 80 bytes a change) instead of
-  // reserving the whole limit for a payload of one change.
-  let remaining = 0;
-  const close = () => {
-    if (encoder === null || encoder.count === 0) return;
-    out.push({ payload: encoder.finish(), count: encoder.count, last: { dbVersion: lastDbVersion, seq: lastSeq } });
-    encoder = null;
-  };
+export function splitPayloads(visit: (sink: ChangeSink, begin: (count: number) => void) => void, options: SplitOptions): EncodedPayload[] {
+  const splitter = new PayloadSplitter(options);
   visit(
     (tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq) => {
-      const size = (encoder as PayloadEncoder | null)?.bodySize ?? 0;
-      if (size >= maxBytes || (size >= maxBytes / 2 && dbVersion !== lastDbVersion)) close();
-      encoder ??= new PayloadEncoder({ ...options, sizeHint: Math.min(maxBytes * 2, remaining * 80 + 1024, 64 * 1024 * 1024) });
-      remaining--;
-      encoder.addRow(tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq);
-      lastDbVersion = dbVersion;
-      lastSeq = seq;
+      splitter.next(dbVersion).addRow(tbl, pk, colName, colValue, colVersion, dbVersion, siteId, cl, seq);
+      splitter.added(dbVersion, seq);
     },
-    (count) => (remaining = count),
+    (count) => splitter.expect(count),
   );
-  close();
-  return out;
+  return splitter.finish();
+}
+
+/** Encodes collected changes, in order, into payloads split as splitPayloads does. */
+export function splitCollected(collected: CollectedChanges, options: SplitOptions): EncodedPayload[] {
+  const splitter = new PayloadSplitter(options);
+  splitter.expect(collected.length);
+  for (let j = 0; j < collected.length; j++) {
+    const dbVersion = collected.dbVersionAt(j);
+    collected.encodeInto(splitter.next(dbVersion), j);
+    splitter.added(dbVersion, collected.seqAt(j));
+  }
+  return splitter.finish();
+}
+
+/** The payload being filled and the ones already closed. */
+class PayloadSplitter {
+  private readonly maxBytes: number;
+  private readonly out: EncodedPayload[] = [];
+  private encoder: PayloadEncoder | null = null;
+  private lastDbVersion = 0;
+  private lastSeq = 0;
+  // Changes not yet encoded: sizes each payload's buffer (about 80 bytes a change) instead of
+  // reserving the whole limit for a payload of one change.
+  private remaining = 0;
+
+  constructor(private readonly options: SplitOptions) {
+    this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  }
+
+  /** Says how many changes are coming. */
+  expect(count: number): void {
+    this.remaining = count;
+  }
+
+  /** The encoder for the next change, at `dbVersion`: a new one when the current payload is full. */
+  next(dbVersion: number): PayloadEncoder {
+    const size = this.encoder?.bodySize ?? 0;
+    if (size >= this.maxBytes || (size >= this.maxBytes / 2 && dbVersion !== this.lastDbVersion)) this.close();
+    this.encoder ??= new PayloadEncoder({ ...this.options, sizeHint: Math.min(this.maxBytes * 2, this.remaining * 80 + 1024, 64 * 1024 * 1024) });
+    return this.encoder;
+  }
+
+  /** Records the position of the change just added. */
+  added(dbVersion: number, seq: number): void {
+    this.remaining--;
+    this.lastDbVersion = dbVersion;
+    this.lastSeq = seq;
+  }
+
+  /** Closes the last payload and returns them all. */
+  finish(): EncodedPayload[] {
+    this.close();
+    return this.out;
+  }
+
+  private close(): void {
+    const encoder = this.encoder;
+    if (encoder === null || encoder.count === 0) return;
+    this.out.push({ payload: encoder.finish(), count: encoder.count, last: { dbVersion: this.lastDbVersion, seq: this.lastSeq } });
+    this.encoder = null;
+  }
 }
