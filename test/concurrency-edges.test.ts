@@ -143,15 +143,15 @@ test('a fold past the soft limit that cannot run after a statement does not fail
   db.pragma('journal_mode = WAL');
   const sync = load(db, { logSoftLimit: 3 });
   db.exec(`${ITEMS}; SELECT cloudsync_init('items')`);
-  const engine = sync.engine as { foldLogs: (limit?: number) => void };
-  const fold = engine.foldLogs.bind(engine);
-  engine.foldLogs = () => {
+  const log = sync.engine.log;
+  const fold = log.foldAll.bind(log);
+  log.foldAll = () => {
     throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
   };
   const insert = db.prepare('INSERT INTO items VALUES (?, ?)');
   for (let i = 0; i < 6; i++) assert.doesNotThrow(() => insert.run(`k${i}`, 'v'));
   assert.equal(db.prepare('SELECT count(*) FROM items').pluck().get(), 6);
-  engine.foldLogs = fold;
+  log.foldAll = fold;
   assert.equal(sync.changes().length, 6);
 });
 

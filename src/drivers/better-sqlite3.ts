@@ -71,6 +71,9 @@ export function createBetterSqlite3Connection(db: Database): Connection {
         ...(result === undefined ? {} : { result: (state: State) => result(state) }),
       });
     },
+    get isOpen() {
+      return db.open;
+    },
     get inTransaction() {
       return db.inTransaction;
     },

@@ -12,24 +12,23 @@ import { CloudSyncError } from './errors.js';
 import { foldName, quoteLiteral } from './identifiers.js';
 import { checkChange, checkChanges, groupByRow, mergeChanges } from './merge.js';
 import { type AlterStatement, AlterState } from './alter-state.js';
-import { type Algo, changesReaders, createChangesView, createLogTable, createMaxVersionView, createMetaTable, dropLogTable, createTriggers, dropMetaTable, dropTriggers, hasLogCheck, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
-import { foldLog, hasPendingLog, LogFolder } from './log-fold.js';
+import { type Algo, createChangesView, createMaxVersionView, dropLogTable, createTriggers, dropMetaTable, dropTriggers, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
+import { LocalLog } from './local-log.js';
 import { groupPayloadRows } from './payload-row-groups.js';
 import { collatedPk, type RowKeyOf } from './row-keys.js';
 import { ALL_COLUMNS, dropGlobalTables, Settings } from './settings.js';
-import { loadSyncedTables, SyncedTable } from './synced-table.js';
+import type { SyncedTable } from './synced-table.js';
+import { TableRegistry } from './table-registry.js';
 import { checkSyncable, refuseForeignTables, userTables } from './table-schema.js';
 import { backfillMeta, fillMissingCells, migrateClocks } from './table-migrations.js';
 import { registerTriggerFunctions } from './trigger-functions.js';
 import { SeenVersions } from './seen-versions.js';
+import { Transactions } from './transactions.js';
 import { cryptoRandomBytes, createUuidBytes, formatUuid, type RandomBytes } from './uuid.js';
 import type { ApplyHooks, EngineOptions, InitOptions } from './engine-options.js';
 
 export type { EncodedPayload } from './payload-split.js';
 export type { ApplyHooks, EngineOptions, InitOptions, PayloadOptions } from './engine-options.js';
-
-/** Default of EngineOptions.logSoftLimit. */
-const LOG_SOFT_LIMIT = 200_000;
 
 /** Table settings the engine keeps itself, and the functions that manage them. */
 const MANAGED_TABLE_KEYS: ReadonlyMap<string, string> = new Map([
@@ -48,22 +47,18 @@ export class CloudSyncEngine {
   readonly settings: Settings;
   /** The tracked changes, read or encoded. */
   readonly feed: ChangeFeed;
-  private tables: Map<string, SyncedTable> | null = null;
+  /** The logged local writes and their folding. */
+  readonly log: LocalLog;
+  private readonly tables: TableRegistry;
+  private readonly transactions: Transactions;
   private mergingDepth = 0;
-  private loggedWrites = 0;
-  /** This connection's cloudsync writes ran inside a transaction of the caller's, which may yet roll back. */
-  private wroteInTransaction = false;
-  /** Matches the names of cloudsync_changes and of the views that read it; null: to be found again. */
-  private changesReaders: RegExp | null = null;
   private maxVersion: Statement | null = null;
   private readonly alters = new AlterState();
   private localSite: Uint8Array | null = null;
   private cachedSchemaHash: bigint | null = null;
   private readonly now: () => number;
   private readonly logWrites: boolean;
-  private readonly logSoftLimit: number;
   private readonly random: RandomBytes;
-  private readonly folder: LogFolder;
   private readonly seen: SeenVersions;
 
   constructor(
@@ -72,12 +67,31 @@ export class CloudSyncEngine {
   ) {
     this.now = options.now ?? Date.now;
     this.logWrites = options.logWrites ?? true;
-    this.logSoftLimit = options.logSoftLimit ?? LOG_SOFT_LIMIT;
     this.random = options.random ?? cryptoRandomBytes;
     this.settings = new Settings(db);
     this.seen = new SeenVersions(db);
     registerTriggerFunctions(db, this);
-    this.folder = new LogFolder(db);
+    this.log = new LocalLog(
+      {
+        db,
+        syncedTables: () => this.syncedTables(),
+        catchUp: () => this.refreshIfChanged(),
+        refuseDrift: (fn) => this.refuseDrift(fn),
+        atomically: (work) => this.atomically(work),
+      },
+      { softLimit: options.logSoftLimit, idleFold: options.idleFold },
+    );
+    this.tables = new TableRegistry(db, this.settings, this.log);
+    this.transactions = new Transactions({
+      db,
+      clock: this.clock,
+      log: this.log,
+      synced: () => this.settings.exist(),
+      catchUp: () => this.refreshIfChanged(),
+      readClock: () => this.readClock(),
+      reload: () => this.reload(),
+      afterPossibleRollback: () => this.afterPossibleRollback(),
+    });
     this.feed = new ChangeFeed(this);
     this.reload();
   }
@@ -94,8 +108,7 @@ export class CloudSyncEngine {
 
   /** The synced table by name (case-insensitive), or undefined. */
   table(name: string): SyncedTable | undefined {
-    const registry = this.registry();
-    return registry.get(name) ?? registry.get(foldName(name));
+    return this.tables.get(name);
   }
 
   /** The ordinal of a site id in cloudsync_site_id, adding it when new. */
@@ -105,7 +118,7 @@ export class CloudSyncEngine {
 
   /** Every synced table, in creation order. */
   syncedTables(): SyncedTable[] {
-    return [...this.registry().values()];
+    return this.tables.all();
   }
 
   // ---- lifecycle -------------------------------------------------------------------------
@@ -133,14 +146,14 @@ export class CloudSyncEngine {
         dropTriggers(this.db, name);
         dropMetaTable(this.db, name);
         this.settings.deleteTable(name);
-        this.registry().delete(foldName(name));
+        this.tables.delete(name);
       }
       if (table === '*') {
         dropGlobalTables(this.db);
         this.settings.forget();
         this.db.exec(`DROP VIEW IF EXISTS main.${MAX_VERSION_VIEW}`);
         createChangesView(this.db, []);
-        this.tables = new Map();
+        this.tables.clear();
         this.localSite = null;
         this.cachedSchemaHash = null;
         this.clock.reset(0);
@@ -153,14 +166,14 @@ export class CloudSyncEngine {
   /** Turns tracking of a table (or '*') on or off; the state is stored in the database. */
   setEnabled(table: string, enabled: boolean): void {
     const fn = enabled ? 'cloudsync_enable' : 'cloudsync_disable';
-    if (table !== '*') this.requireTable(fn, table);
+    if (table !== '*') this.tables.require(fn, table);
     this.atomically(() => {
       // looked up under the lock: the registry may have been read again (another connection's ALTER)
-      const targets = table === '*' ? this.syncedTables() : [this.requireTable(fn, table)];
+      const targets = table === '*' ? this.syncedTables() : [this.tables.require(fn, table)];
       for (const target of targets) {
         this.settings.setTable(target.name, 'enabled', enabled ? '1' : '0');
         target.enabled = enabled;
-        if (target.layout.log) this.ensureLog(target.layout);
+        if (target.layout.log) this.tables.ensureLog(target.layout);
         // the triggers again, for the new state: a schema change, which other connections notice
         createTriggers(this.db, target.layout, enabled);
       }
@@ -180,16 +193,16 @@ export class CloudSyncEngine {
 
   /** Starts a schema change of a synced table: opens a savepoint and removes its triggers. */
   beginAlter(table: string): void {
-    this.requireTable('cloudsync_begin_alter', table);
+    this.tables.require('cloudsync_begin_alter', table);
     // Outside a transaction, take the write lock first: the versions the ALTER writes are read
     // under it (a SAVEPOINT alone would start a deferred transaction on an old snapshot).
     const owns = !this.db.inTransaction;
     this.db.exec(owns ? 'BEGIN IMMEDIATE; SAVEPOINT cloudsync_alter' : 'SAVEPOINT cloudsync_alter');
     try {
       this.refreshIfChanged();
-      const synced = this.requireTable('cloudsync_begin_alter', table);
+      const synced = this.tables.require('cloudsync_begin_alter', table);
       this.alters.begin(synced, owns);
-      if (synced.layout.log) foldLog(synced, this.folder);
+      this.log.foldTable(synced);
       dropTriggers(this.db, synced.name);
       // the changes view names the table's columns: without the table, a column can be dropped
       createChangesView(this.db, this.syncedTables().filter((t) => t !== synced).map((t) => t.layout));
@@ -209,7 +222,7 @@ export class CloudSyncEngine {
   /** Finishes a schema change: migrates the clocks to the new columns and re-creates triggers. */
   commitAlter(table: string): void {
     const fn = 'cloudsync_commit_alter';
-    const synced = this.requireTable(fn, table);
+    const synced = this.tables.require(fn, table);
     const owns = this.alters.ownsTransaction(synced.name);
     try {
       const shape = checkSyncable(this.db, fn, synced.name, true);
@@ -219,13 +232,13 @@ export class CloudSyncEngine {
       const layout: TableLayout = { name: shape.name, pk: shape.pk, columns: shape.columns, algo: synced.layout.algo, log: synced.layout.log };
       if (JSON.stringify(shape.pk.map((c) => foldName(c.name))) !== this.alters.keysBefore(synced)) {
         dropMetaTable(this.db, synced.name);
-        this.registerLayout(layout, synced.enabled);
-        this.backfill(this.requireTable(fn, layout.name));
+        this.tables.register(layout, synced.enabled);
+        this.backfill(this.tables.require(fn, layout.name));
       } else {
         // the log was folded and emptied by beginAlter; its mask columns follow the new columns
         if (synced.layout.log) dropLogTable(this.db, synced.name);
         this.migrateClocks(synced, layout);
-        this.backfill(this.requireTable(fn, layout.name)); // rows written between begin and commit
+        this.backfill(this.tables.require(fn, layout.name)); // rows written between begin and commit
       }
       createTriggers(this.db, layout, synced.enabled);
       this.alters.end(synced.name);
@@ -335,7 +348,7 @@ export class CloudSyncEngine {
       this.refuseDrift(fn);
       this.mergingDepth++;
       try {
-        this.foldPending();
+        this.log.foldPending();
         mergeChanges(fn, this, groups);
       } finally {
         this.mergingDepth--;
@@ -344,61 +357,31 @@ export class CloudSyncEngine {
     }, true);
   }
 
-  // ---- transaction tracking (called by the driver around user statements) -------------------
+  // ---- transaction tracking (called by the driver around user statements, see transactions.ts) --
 
-  /**
-   * Called before a user statement runs. `readsChanges`: its SQL names cloudsync_changes.
-   * `lookFirst`: catch up with other connections' work before it runs (outside a transaction),
-   * for a statement that calls cloudsync_* functions, or that writes and cannot be run again after
-   * a STALE failure (see cloudsync_write_first).
-   */
+  /** Called before a user statement runs (see Transactions.beforeStatement). */
   beforeStatement(readsChanges: boolean, lookFirst: boolean): void {
-    // cloudsync_changes is a view over the meta rows: fold the logged writes first
-    if (readsChanges && this.settings.exist()) this.foldLogs();
-    if (this.db.inTransaction) {
-      // the caller may have rolled back to a savepoint since our last write in this transaction
-      if (lookFirst && this.wroteInTransaction) this.afterPossibleRollback();
-      return;
-    }
-    this.clock.endTransaction();
-    // Never inside an explicit transaction: a read there would pin a snapshot that a later write
-    // may fail to upgrade (SQLITE_BUSY). The clock itself is safe either way (see cloudsync_write_first).
-    if (lookFirst) this.refreshIfChanged();
+    this.transactions.beforeStatement(readsChanges, lookFirst);
   }
 
-  /** True when `sql` names cloudsync_changes or a (temp) view that reads it, views of such views included. */
+  /** True when `sql` names cloudsync_changes or a view that reads it. */
   readsChanges(sql: string): boolean {
-    this.changesReaders ??= changesReaders(this.db);
-    return this.changesReaders.test(sql);
+    return this.transactions.readsChanges(sql);
   }
 
   /** Forgets which views read cloudsync_changes (after a statement that may have created or dropped one). */
   viewsChanged(): void {
-    this.changesReaders = null;
+    this.transactions.viewsChanged();
   }
 
   /** Called after a user statement ran. */
   afterStatement(): void {
-    if (this.db.inTransaction) return;
-    this.clock.endTransaction();
-    if (this.wroteInTransaction) {
-      this.wroteInTransaction = false;
-      this.afterPossibleRollback();
-    }
-    // keep the logs bounded for a database that does not sync for a while
-    if (this.loggedWrites > this.logSoftLimit) {
-      try {
-        this.foldLogs(Math.ceil(this.loggedWrites / 2));
-      } catch {
-        // the statement itself succeeded (and committed): a fold that could not run now (another
-        // connection holds the write lock) runs after a later statement, or before changes are read
-      }
-    }
+    this.transactions.afterStatement();
   }
 
   /** Counts one write appended to a log (called by the log triggers). */
   loggedWrite(): void {
-    this.loggedWrites++;
+    this.log.loggedWrite();
   }
 
   /** True when the tables may have changed under this connection (see SeenVersions.staleSchema). */
@@ -417,55 +400,14 @@ export class CloudSyncEngine {
     this.refreshIfChanged();
   }
 
-  /**
-   * Folds the logged local writes of every log-structured table into its meta rows (see
-   * log-fold.ts), oldest first and `limit` at most, in one transaction; nothing to do when the
-   * logs are empty. It catches up with other connections first: the fold reads each log by its
-   * table's layout, which another connection's ALTER changes (log writes catch no STALE).
-   */
-  foldLogs(limit = Number.POSITIVE_INFINITY): void {
-    this.refreshIfChanged();
-    this.refuseDrift('cloudsync');
-    const pending = this.syncedTables().find((t) => t.layout.log && hasPendingLog(t));
-    if (pending === undefined) {
-      this.loggedWrites = 0;
-      return;
-    }
-    if (this.db.isReadonly) {
-      throw new CloudSyncError(
-        'UNSUPPORTED',
-        `cloudsync: table ${pending.name} has local writes that are not folded into its metadata yet, and this connection is read-only; read its changes on a writable connection (which folds them) first`,
-      );
-    }
-    this.atomically(() => this.foldPending(limit));
+  /** Folds every logged local write into the meta rows, `limit` at most (see LocalLog.foldAll). */
+  foldLogs(limit?: number): void {
+    this.log.foldAll(limit);
   }
 
-  /**
-   * Runs `work` (reads of changes) on one snapshot in which every logged write is folded: the fold
-   * and the reads share one transaction (the caller's, if any). Read separately, every table on
-   * its own snapshot, another connection's commit in between could put a change behind the last
-   * one read, where a receiver's watermark would pass it by.
-   */
+  /** Runs `work` (reads of changes) on one snapshot in which every logged write is folded (see LocalLog.readFolded). */
   readFolded(work: () => void): void {
-    if (this.db.inTransaction) {
-      this.foldLogs();
-      work();
-    } else if (this.db.isReadonly) {
-      // no fold here (foldLogs says why when one is needed): a read transaction
-      this.db.exec('BEGIN');
-      try {
-        this.foldLogs();
-        work();
-      } finally {
-        this.db.exec('COMMIT');
-      }
-    } else {
-      this.atomically(() => {
-        this.refuseDrift('cloudsync');
-        this.foldPending();
-        work();
-      });
-    }
+    this.log.readFolded(work);
   }
 
   /**
@@ -481,13 +423,6 @@ export class CloudSyncEngine {
         `${fn}: table ${table.name} was altered without cloudsync (columns ${table.drift.join(', ')}); run SELECT cloudsync_begin_alter('${table.name}'); SELECT cloudsync_commit_alter('${table.name}') to track its columns again`,
       );
     }
-  }
-
-  /** Folds up to `limit` logged writes, oldest first, in the caller's transaction; keeps the count of unfolded writes. */
-  private foldPending(limit = Number.POSITIVE_INFINITY): void {
-    let folded = 0;
-    for (const table of this.syncedTables()) if (table.layout.log && folded < limit) folded += foldLog(table, this.folder, limit - folded);
-    this.loggedWrites = limit === Number.POSITIVE_INFINITY ? 0 : Math.max(0, this.loggedWrites - folded);
   }
 
   // ---- internals ----------------------------------------------------------------------------
@@ -509,34 +444,11 @@ export class CloudSyncEngine {
     }
     if (storedAlgo === null) refuseForeignTables(this.db, fn, shape.name);
     const layout: TableLayout = existing?.layout ?? { name: shape.name, pk: shape.pk, columns: shape.columns, algo, log: this.logWrites && algo !== 'dws' };
-    if (existing?.layout.log) foldLog(existing, this.folder);
+    if (existing) this.log.foldTable(existing);
     const enabled = existing?.enabled ?? this.settings.getTable(shape.name, 'enabled') !== '0';
-    this.registerLayout(layout, enabled);
+    this.tables.register(layout, enabled);
     createTriggers(this.db, layout, enabled);
-    this.backfill(this.requireTable(fn, shape.name));
-  }
-
-  /** Stores a table's layout, creates its meta table and holds it in the registry. */
-  private registerLayout(layout: TableLayout, enabled: boolean): void {
-    this.settings.setTable(layout.name, 'algo', layout.algo);
-    this.settings.setTable(layout.name, 'columns', JSON.stringify(layout.columns));
-    this.settings.setTable(layout.name, 'writes', layout.log ? 'log' : 'direct');
-    createMetaTable(this.db, layout);
-    if (layout.log) this.ensureLog(layout);
-    this.registry().set(foldName(layout.name), new SyncedTable(this.db, layout, enabled));
-  }
-
-  /**
-   * Creates the table's log; one made before its clock CHECK (0.1.0), which today's log triggers
-   * need, is folded and made again.
-   */
-  private ensureLog(layout: TableLayout): void {
-    if (!hasLogCheck(this.db, layout.name)) {
-      const existing = this.table(layout.name);
-      if (existing?.layout.log) foldLog(existing, this.folder);
-      dropLogTable(this.db, layout.name);
-    }
-    createLogTable(this.db, layout);
+    this.backfill(this.tables.require(fn, shape.name));
   }
 
   /** Gives every base row without a tracked meta row a fresh-insert clock (rows written before init). */
@@ -550,7 +462,7 @@ export class CloudSyncEngine {
   /** Rewrites every meta row of a table for a new column list (after ALTER TABLE). */
   private migrateClocks(table: SyncedTable, layout: TableLayout): void {
     migrateClocks(this.db, this.clock, table, layout.columns, (column) => this.alters.renamedFrom(table.name, column));
-    this.registerLayout(layout, table.enabled);
+    this.tables.register(layout, table.enabled);
   }
 
   private afterSchemaChange(): void {
@@ -579,31 +491,11 @@ export class CloudSyncEngine {
 
   /** Runs `work` in a transaction of its own, or a savepoint inside the caller's. */
   private atomically(work: () => void, deferForeignKeys = false): void {
-    const outer = this.db.inTransaction;
-    if (outer) this.wroteInTransaction = true;
-    else this.clock.endTransaction();
-    this.db.exec(outer ? 'SAVEPOINT cloudsync' : 'BEGIN IMMEDIATE');
-    if (deferForeignKeys && !outer) this.db.exec('PRAGMA defer_foreign_keys = ON');
-    try {
-      // Holding the write lock now: no other connection can commit a newer version meanwhile, and
-      // another connection's ALTER committed while this one waited is seen before the work.
-      if (this.settings.exist()) {
-        this.refreshIfChanged();
-        this.readClock();
-      }
-      work();
-      this.db.exec(outer ? 'RELEASE cloudsync' : 'COMMIT');
-    } catch (error) {
-      this.db.exec(outer ? 'ROLLBACK TO cloudsync; RELEASE cloudsync' : 'ROLLBACK');
-      this.reload();
-      throw error;
-    } finally {
-      this.afterWrite();
-    }
+    this.transactions.atomically(work, deferForeignKeys);
   }
 
   private afterWrite(): void {
-    if (!this.db.inTransaction) this.clock.endTransaction();
+    this.transactions.afterWrite();
   }
 
   /**
@@ -627,17 +519,17 @@ export class CloudSyncEngine {
     // the versions first (see SeenVersions)
     const data = this.seen.readData();
     const schema = this.seen.readSchema();
-    this.tables = null;
+    this.tables.forget();
     this.settings.forget();
     this.cachedSchemaHash = null;
-    const tables = this.registry();
+    const tables = this.tables.all();
     this.localSite = this.settings.exist() ? this.settings.localSiteId() : null;
     this.cachedSchemaHash = this.computeSchemaHash();
     // an empty view before the first init, as the reference's virtual table
-    createChangesView(this.db, [...tables.values()].map((t) => t.layout));
+    createChangesView(this.db, tables.map((t) => t.layout));
     if (this.settings.exist()) {
       const hasView = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = ?").get([MAX_VERSION_VIEW]);
-      if (!hasView) createMaxVersionView(this.db, [...tables.values()].map((t) => t.layout));
+      if (!hasView) createMaxVersionView(this.db, tables.map((t) => t.layout));
       this.readClock();
     }
     this.seen.see(data, schema);
@@ -650,16 +542,5 @@ export class CloudSyncEngine {
   private readClock(): void {
     const max = this.storedVersion();
     if (max > this.clock.current || !this.db.inTransaction) this.clock.reset(Math.max(max, this.clock.current));
-  }
-
-  private registry(): Map<string, SyncedTable> {
-    this.tables ??= loadSyncedTables(this.db, this.settings);
-    return this.tables;
-  }
-
-  private requireTable(fn: string, name: string): SyncedTable {
-    const table = this.table(name);
-    if (!table) throw new CloudSyncError('MISUSE', `${fn}: table ${name} is not synced; call cloudsync_init('${name}') first`);
-    return table;
   }
 }

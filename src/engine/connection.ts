@@ -45,6 +45,8 @@ export interface Connection {
   registerFunction(name: string, fn: (args: SqlValue[]) => SqlValue, options?: FunctionOptions): void;
   /** Registers a variadic aggregate function. */
   registerAggregate<State>(name: string, options: AggregateOptions<State>): void;
+  /** False once the connection is closed. */
+  readonly isOpen: boolean;
   /** True while an explicit transaction is open. */
   readonly inTransaction: boolean;
   /** True for an in-memory or temporary database. */

@@ -20,6 +20,13 @@ export interface EngineOptions {
    * keeps a bounded log.
    */
   logSoftLimit?: number;
+  /**
+   * With logged writes: after a commit, fold the log in idle time (steps of a few milliseconds
+   * between event-loop tasks, in transactions of their own that never wait for a lock), so that
+   * the next read of changes or sync finds little to fold (default true). false: the fold waits
+   * for the next read, merge or the soft limit.
+   */
+  idleFold?: boolean;
 }
 
 /** Payload options the engine passes through to the encoder. */
