@@ -130,9 +130,9 @@ export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): Clo
   const network = new NetworkSync(engine, options.network);
   registerNetworkFunctions(connection, network, deferred);
   instrumentBetterSqlite3(db, {
-    before: (readsChanges, lookFirst) => engine.beforeStatement(readsChanges, lookFirst),
-    readsChanges: (sql) => engine.readsChanges(sql),
-    viewsChanged: () => engine.viewsChanged(),
+    before: (readsChanges, lookFirst) => engine.transactions.beforeStatement(readsChanges, lookFirst),
+    readsChanges: (sql) => engine.transactions.readsChanges(sql),
+    viewsChanged: () => engine.transactions.viewsChanged(),
     answer: (sql) => answerEncodeStatement(engine, sql),
     checkAlter: (sql) => {
       for (const alter of alterStatements(sql)) engine.checkAlter(alter);
@@ -143,7 +143,7 @@ export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): Clo
       return true;
     },
     capture: (method, statement, args, present, writes) => deferred.capture(method, statement, args, present, writes),
-    after: () => engine.afterStatement(),
+    after: () => engine.transactions.afterStatement(),
   });
   return new CloudSync(engine, network);
 }

@@ -12,7 +12,7 @@ import type { SyncedTable } from './synced-table.js';
 /** What the feed needs from its engine. */
 export interface FeedSource {
   readonly settings: Settings;
-  /** Runs `work` on one snapshot in which every logged write is folded (see CloudSyncEngine.readFolded). */
+  /** Runs `work` on one snapshot in which every logged write is folded (see LocalLog.readFolded). */
   readFolded(work: () => void): void;
   syncedTables(): SyncedTable[];
   schemaHash(): bigint;

@@ -10,11 +10,10 @@ import { Clock } from './clock.js';
 import type { Connection, Statement } from './connection.js';
 import { CloudSyncError } from './errors.js';
 import { foldName, quoteLiteral } from './identifiers.js';
-import { checkChange, checkChanges, groupByRow, mergeChanges } from './merge.js';
+import { ChangeApplier } from './apply.js';
 import { type AlterStatement, AlterState } from './alter-state.js';
 import { type Algo, createChangesView, createMaxVersionView, dropLogTable, createTriggers, dropMetaTable, dropTriggers, MAX_VERSION_VIEW, type TableLayout } from './meta-schema.js';
 import { LocalLog } from './local-log.js';
-import { groupPayloadRows } from './payload-row-groups.js';
 import { collatedPk, type RowKeyOf } from './row-keys.js';
 import { ALL_COLUMNS, dropGlobalTables, Settings } from './settings.js';
 import type { SyncedTable } from './synced-table.js';
@@ -49,9 +48,10 @@ export class CloudSyncEngine {
   readonly feed: ChangeFeed;
   /** The logged local writes and their folding. */
   readonly log: LocalLog;
+  /** Transaction tracking; the driver calls it around every user statement. */
+  readonly transactions: Transactions;
   private readonly tables: TableRegistry;
-  private readonly transactions: Transactions;
-  private mergingDepth = 0;
+  private readonly applier: ChangeApplier;
   private maxVersion: Statement | null = null;
   private readonly alters = new AlterState();
   private localSite: Uint8Array | null = null;
@@ -70,7 +70,14 @@ export class CloudSyncEngine {
     this.random = options.random ?? cryptoRandomBytes;
     this.settings = new Settings(db);
     this.seen = new SeenVersions(db);
-    registerTriggerFunctions(db, this);
+    registerTriggerFunctions(db, {
+      clock: this.clock,
+      table: (name) => this.table(name),
+      merging: () => this.applier.merging,
+      loggedWrite: () => this.log.loggedWrite(),
+      staleSchema: (schema, data) => this.seen.staleSchema(schema, data),
+      othersCommitted: (data) => this.seen.othersCommitted(data),
+    });
     this.log = new LocalLog(
       {
         db,
@@ -92,12 +99,23 @@ export class CloudSyncEngine {
       reload: () => this.reload(),
       afterPossibleRollback: () => this.afterPossibleRollback(),
     });
-    this.feed = new ChangeFeed(this);
+    this.applier = new ChangeApplier({
+      clock: this.clock,
+      log: this.log,
+      rowKeyOf: this.rowKeyOf,
+      table: (name) => this.table(name),
+      siteOrdinal: (siteId) => this.siteOrdinal(siteId),
+      catchUp: () => this.refreshIfChanged(),
+      refuseDrift: (fn) => this.refuseDrift(fn),
+      atomically: (work, deferForeignKeys) => this.atomically(work, deferForeignKeys),
+    });
+    this.feed = new ChangeFeed({
+      settings: this.settings,
+      readFolded: (work) => this.log.readFolded(work),
+      syncedTables: () => this.syncedTables(),
+      schemaHash: () => this.schemaHash(),
+    });
     this.reload();
-  }
-
-  get merging(): boolean {
-    return this.mergingDepth > 0;
   }
 
   /** The bytes of a change's row when its table's key folds text (NOCASE, RTRIM): such keys group as SQLite compares them. */
@@ -317,97 +335,22 @@ export class CloudSyncEngine {
     });
   }
 
-  // ---- merging --------------------------------------------------------------------------
+  // ---- merging (see apply.ts) ---------------------------------------------------------------
 
   /** Applies changes atomically: all of them or none, with `alongside` in the same transaction. Returns how many were given. */
   applyChanges(changes: readonly Change[], fn = 'cloudsync_changes', alongside?: (changes: readonly Change[]) => void): number {
-    this.refreshIfChanged();
-    checkChanges(fn, this, changes);
-    this.mergeGroups(fn, groupByRow(changes, this.rowKeyOf), alongside && (() => alongside(changes)));
-    return changes.length;
+    return this.applier.applyChanges(changes, fn, alongside);
   }
 
-  /**
-   * Applies a payload atomically and returns its number of changes. The payload is read twice:
-   * once to check it whole (format, tables, columns) and group its changes by row, keeping only
-   * offsets, then row by row while merging. `hooks.onChange` sees every change of the first read;
-   * `hooks.alongside` runs inside the apply's transaction, after the merge.
-   */
+  /** Applies a payload atomically and returns its number of changes (see ChangeApplier.applyPayload). */
   applyPayload(payload: Uint8Array, fn = 'cloudsync_payload_decode', hooks: ApplyHooks = {}): number {
-    if (!(payload instanceof Uint8Array)) throw new CloudSyncError('PAYLOAD', `${fn}: the payload must be a Uint8Array (a BLOB), got ${payload === null ? 'null' : typeof payload}`);
-    this.refreshIfChanged();
-    let table: SyncedTable | undefined;
-    const { count, groups } = groupPayloadRows(payload, fn, (change) => (table = checkChange(fn, this, change, table)), hooks.onChange, this.rowKeyOf);
-    this.mergeGroups(fn, groups.changesByRow(), hooks.alongside);
-    return count;
-  }
-
-  /** Merges groups of changes (already checked) in one transaction, with `alongside` after them. */
-  private mergeGroups(fn: string, groups: Iterable<readonly Change[]>, alongside?: () => void): void {
-    this.atomically(() => {
-      this.refuseDrift(fn);
-      this.mergingDepth++;
-      try {
-        this.log.foldPending();
-        mergeChanges(fn, this, groups);
-      } finally {
-        this.mergingDepth--;
-      }
-      alongside?.();
-    }, true);
-  }
-
-  // ---- transaction tracking (called by the driver around user statements, see transactions.ts) --
-
-  /** Called before a user statement runs (see Transactions.beforeStatement). */
-  beforeStatement(readsChanges: boolean, lookFirst: boolean): void {
-    this.transactions.beforeStatement(readsChanges, lookFirst);
-  }
-
-  /** True when `sql` names cloudsync_changes or a view that reads it. */
-  readsChanges(sql: string): boolean {
-    return this.transactions.readsChanges(sql);
-  }
-
-  /** Forgets which views read cloudsync_changes (after a statement that may have created or dropped one). */
-  viewsChanged(): void {
-    this.transactions.viewsChanged();
-  }
-
-  /** Called after a user statement ran. */
-  afterStatement(): void {
-    this.transactions.afterStatement();
-  }
-
-  /** Counts one write appended to a log (called by the log triggers). */
-  loggedWrite(): void {
-    this.log.loggedWrite();
-  }
-
-  /** True when the tables may have changed under this connection (see SeenVersions.staleSchema). */
-  staleSchema(schema: number, data: number): boolean {
-    return this.seen.staleSchema(schema, data);
-  }
-
-  /** True when `data` (PRAGMA data_version, read now) says another connection committed since this one last looked. */
-  othersCommitted(data: number): boolean {
-    return this.seen.othersCommitted(data);
+    return this.applier.applyPayload(payload, fn, hooks);
   }
 
   /** Catches up with other connections' work after a write failed with STALE (inside the caller's transaction, if any). */
   resync(): void {
     this.seen.forgetData();
     this.refreshIfChanged();
-  }
-
-  /** Folds every logged local write into the meta rows, `limit` at most (see LocalLog.foldAll). */
-  foldLogs(limit?: number): void {
-    this.log.foldAll(limit);
-  }
-
-  /** Runs `work` (reads of changes) on one snapshot in which every logged write is folded (see LocalLog.readFolded). */
-  readFolded(work: () => void): void {
-    this.log.readFolded(work);
   }
 
   /**

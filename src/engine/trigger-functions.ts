@@ -16,10 +16,10 @@ export interface TriggerContext {
   /** The synced table by name, loading the registry if needed; undefined when unknown. */
   table(name: string): SyncedTable | undefined;
   /** True while a merge writes (triggers must not track those writes). */
-  readonly merging: boolean;
+  merging(): boolean;
   /** Counts one write appended to a log (the engine folds the logs when they grow). */
   loggedWrite(): void;
-  /** True when the tables may have changed under this connection (see CloudSyncEngine.staleSchema). */
+  /** True when the tables may have changed under this connection (see SeenVersions.staleSchema). */
   staleSchema(schema: number, data: number): boolean;
   /** True when `data` (PRAGMA data_version) says another connection committed since this one last looked. */
   othersCommitted(data: number): boolean;
@@ -44,7 +44,7 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
   let current: SyncedTable | undefined;
 
   db.registerFunction('cloudsync_is_sync', ([name]) => {
-    if (context.merging) return 1n;
+    if (context.merging()) return 1n;
     const table = context.table(String(name));
     return table === undefined || table.enabled ? 0n : 1n;
   });
@@ -68,7 +68,7 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
   // ready also remembers the table (`current`): the body of a log trigger runs right after its
   // WHEN clause, and its cloudsync_log_seqs call needs no name then.
   db.registerFunction('cloudsync_write_ready', ([name]) => {
-    if (context.merging) return 0n;
+    if (context.merging()) return 0n;
     const table = context.table(String(name));
     current = table;
     const clock = context.clock;
@@ -130,7 +130,7 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     numbers: true,
     initial: null,
     step: (_, [count]) => {
-      if (context.merging) return LOG_SKIP;
+      if (context.merging()) return LOG_SKIP;
       return context.clock.allocated ? logClock(Number(count)) : null;
     },
   });
@@ -138,7 +138,7 @@ export function registerTriggerFunctions(db: Connection, context: TriggerContext
     numbers: true,
     initial: null,
     step: (_, [count, stored, data]) => {
-      if (context.merging) return LOG_SKIP;
+      if (context.merging()) return LOG_SKIP;
       if (!context.clock.allocated && !startVersion(stored, data)) return null;
       return logClock(Number(count));
     },

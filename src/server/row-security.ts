@@ -144,7 +144,7 @@ export class RowSecurity {
    * nothing about any other row. Ordered by each row's newest position and split by size.
    */
   download(user: PolicyUser, site: Uint8Array, since: Position, maxBytes: number): EncodedPayload[] {
-    this.engine.foldLogs(); // writes made on this database by a local connection (a shell)
+    this.engine.log.foldAll(); // writes made on this database by a local connection (a shell)
     return this.as(user, () => {
       const requester = this.engine.settings.findSiteOrdinal(site) ?? -1;
       const picks: Pick[] = [];
@@ -178,7 +178,7 @@ export class RowSecurity {
    * All in one SQLite transaction.
    */
   apply(user: PolicyUser, changes: readonly Change[]): SecuredApply {
-    this.engine.foldLogs();
+    this.engine.log.foldAll();
     return this.as(user, () => {
       const db = this.engine.db;
       const refused: Refusal[] = [];
