@@ -1,6 +1,7 @@
 // The package's public entry point.
 
-export { load, CloudSync, type LoadOptions } from './load.js';
+export { CloudSync } from './cloud-sync.js';
+export { load, type LoadOptions } from './load.js';
 export type { InitOptions, EngineOptions, EncodedPayload } from './engine/cloudsync.js';
 export type { ChangeFilter } from './engine/changes.js';
 export { CloudSyncError, type CloudSyncErrorCode } from './engine/errors.js';

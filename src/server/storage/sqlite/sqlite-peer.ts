@@ -3,7 +3,8 @@
 
 import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { type CloudSync, load } from '../../../load.js';
+import type { CloudSync } from '../../../cloud-sync.js';
+import { load } from '../../../load.js';
 import type { EncodedPayload } from '../../../engine/cloudsync.js';
 import { forEachPayloadChange, type Change } from '../../../codec/payload.js';
 import { CloudSyncError } from '../../../engine/errors.js';

@@ -1,0 +1,85 @@
+// loadWasm(): sqlite-sync on SQLite's WebAssembly build (in a browser worker, or in Node in
+// memory). Registers the cloudsync_* functions on an oo1 database and returns the typed API plus
+// exec/query/transaction, the statements that keep the engine informed (the engine code is the
+// one better-sqlite3 uses).
+
+import type { SqlValue } from './codec/value.js';
+import { CloudSync } from './cloud-sync.js';
+import { NetworkSync, type NetworkOptions } from './client/network-sync.js';
+import { createSqliteWasmConnection, type WasmConnection, type WasmDatabase, type WasmSqlite3 } from './drivers/sqlite-wasm.js';
+import { CloudSyncEngine, type EngineOptions } from './engine/cloudsync.js';
+import { DeferredCalls } from './sql/deferred-calls.js';
+import { registerSqlFunctions } from './sql/register.js';
+
+/** Options of loadWasm(). */
+export interface WasmLoadOptions extends EngineOptions {
+  /** Options of the network client (timeouts, payload size, transport). */
+  network?: NetworkOptions;
+}
+
+/** A value as the page sees it: INTEGER as number when it is a safe integer, else bigint. */
+export type RowValue = string | number | bigint | Uint8Array | null;
+
+/** One result row, by column name. */
+export type Row = Record<string, RowValue>;
+
+/** sqlite-sync on one sqlite-wasm database. */
+export class WasmCloudSync extends CloudSync {
+  /** @internal */
+  constructor(
+    engine: CloudSyncEngine,
+    network: NetworkSync,
+    private readonly db: OoDatabase,
+    private readonly connection: WasmConnection,
+  ) {
+    super(engine, network);
+  }
+
+  /**
+   * Runs SQL (one or more statements; `bind` goes to the first) and returns the rows of the
+   * statements that return rows. Numbers bind as SQLite's oo1 API binds them (an integer-valued
+   * number as INTEGER); pass a bigint for an INTEGER beyond 2^53, and REAL values that are
+   * whole numbers through SQL (`CAST(? AS REAL)`).
+   */
+  exec(sql: string, bind?: readonly RowValue[]): Row[] {
+    const { transactions } = this.engine;
+    transactions.beforeStatement(transactions.readsChanges(sql), true);
+    try {
+      return this.connection.running(() => this.db.exec({ sql, bind: bind === undefined ? undefined : [...bind], rowMode: 'object', returnValue: 'resultRows' }) as Row[]);
+    } finally {
+      transactions.viewsChanged();
+      transactions.afterStatement();
+    }
+  }
+
+  /** Runs `work` in a transaction (BEGIN … COMMIT, ROLLBACK when it throws); returns its result. */
+  transaction<T>(work: () => T): T {
+    this.exec('BEGIN');
+    try {
+      const result = work();
+      this.exec('COMMIT');
+      return result;
+    } catch (error) {
+      if (this.engine.db.inTransaction) this.exec('ROLLBACK');
+      throw error;
+    }
+  }
+}
+
+/** The oo1 database as loadWasm uses it (sqlite3.oo1.DB or the SAH-pool VFS's database). */
+export interface OoDatabase extends WasmDatabase {
+  exec(options: { sql: string; bind?: unknown[] | undefined; rowMode: 'object'; returnValue: 'resultRows' }): unknown;
+  exec(sql: string): unknown;
+}
+
+/** Loads sqlite-sync into an open sqlite-wasm database. Call it right after opening. */
+export function loadWasm(sqlite3: WasmSqlite3, db: OoDatabase, options: WasmLoadOptions = {}): WasmCloudSync {
+  const connection = createSqliteWasmConnection(sqlite3, db);
+  connection.exec('PRAGMA temp_store = MEMORY');
+  const engine = new CloudSyncEngine(connection, options);
+  // SQL functions may run statements on this binding: cloudsync_init() works inside any statement
+  registerSqlFunctions(engine, new DeferredCalls(true));
+  return new WasmCloudSync(engine, new NetworkSync(engine, options.network), db, connection);
+}
+
+export type { SqlValue };
