@@ -1,10 +1,13 @@
 // load(): the entry point. Registers the cloudsync_* functions on a better-sqlite3 connection and
 // returns the typed TypeScript API over the same engine.
 
+import { readFileSync, writeFileSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import { createBetterSqlite3Connection, instrumentBetterSqlite3, refuseInstrumented } from './drivers/better-sqlite3.js';
 import { CloudSyncEngine, type EngineOptions } from './engine/cloudsync.js';
+import { blockingTransport } from './client/blocking-transport.js';
 import { NetworkSync, type NetworkOptions } from './client/network-sync.js';
+import { nodeHttpTransport } from './client/node-http-transport.js';
 import { CloudSync } from './cloud-sync.js';
 import { CloudSyncError } from './engine/errors.js';
 import { alterStatements } from './sql/alter-statements.js';
@@ -33,8 +36,8 @@ export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): Clo
   const connection = createBetterSqlite3Connection(db);
   const engine = new CloudSyncEngine(connection, options);
   const deferred = new DeferredCalls(connection.reentrant);
-  registerSqlFunctions(engine, deferred);
-  const network = new NetworkSync(engine, options.network);
+  registerSqlFunctions(engine, deferred, { read: (path) => readFileSync(path), write: (path, bytes) => writeFileSync(path, bytes) });
+  const network = new NetworkSync(engine, { transport: nodeHttpTransport, blockingTransport, ...options.network });
   registerNetworkFunctions(connection, network, deferred);
   instrumentBetterSqlite3(db, {
     before: (readsChanges, lookFirst) => engine.transactions.beforeStatement(readsChanges, lookFirst),

@@ -2,6 +2,7 @@
 // (https, as in the reference) or a plain http:// or https:// URL, turned into the v1 endpoints.
 
 import { NetworkError } from './network-error.js';
+import { toHex } from '../codec/bytes.js';
 
 /** A parsed connection string. */
 export interface ConnectionTarget {
@@ -48,6 +49,6 @@ export function parseConnectionString(connection: string): ConnectionTarget {
 
 /** The endpoints of a site: the site id is 32 lowercase hex digits without dashes. */
 export function endpointsFor(target: ConnectionTarget, siteId: Uint8Array): Endpoints {
-  const check = `${target.origin}/v1/cloudsync${target.databasePath}/${Buffer.from(siteId).toString('hex')}`;
+  const check = `${target.origin}/v1/cloudsync${target.databasePath}/${toHex(siteId)}`;
   return { check, upload: `${check}/upload` };
 }

@@ -2,6 +2,7 @@
 
 import { NetworkError } from './network-error.js';
 import type { AsyncTransport, HttpRequest, HttpResponse, RequestOptions } from './http-transport.js';
+import { concatBytes } from '../codec/bytes.js';
 
 /** Sends one request with the global fetch; network failures become NetworkError OFFLINE or TIMEOUT. */
 export const fetchTransport: AsyncTransport = async (request: HttpRequest, options: RequestOptions): Promise<HttpResponse> => {
@@ -32,7 +33,7 @@ async function readBody(response: Response, options: RequestOptions): Promise<Ui
     received += value.length;
     options.onBytes(received, total);
   }
-  return Buffer.concat(parts);
+  return concatBytes(parts);
 }
 
 /** Maps a fetch failure to a NetworkError naming the request. */

@@ -1,14 +1,13 @@
 // The network client of one connection: configuration, the blocking operations behind the
 // cloudsync_network_* SQL functions, their async twins, status events and automatic sync.
 
-import { EventEmitter } from 'node:events';
 import type { CloudSyncEngine } from '../engine/cloudsync.js';
-import { blockingTransport } from './blocking-transport.js';
 import { type ConnectionTarget, endpointsFor, parseConnectionString } from './connection-string.js';
-import { nodeHttpTransport } from './node-http-transport.js';
 import { isSameThreadServer } from './same-thread-servers.js';
+import { fetchTransport } from './fetch-transport.js';
 import { type AsyncTransport, type BlockingTransport, DEFAULT_TIMEOUT_MS } from './http-transport.js';
 import { NetworkError } from './network-error.js';
+import { Emitter } from './emitter.js';
 import { type CheckResult, checkChanges, type Exchange, type ProtocolContext, type SendResult, type SyncProgress, type SyncResult, sendChanges, syncChanges } from './protocol.js';
 import { runAsync, runBlocking } from './run-exchange.js';
 import { readWatermark, resetWatermarks } from './watermarks.js';
@@ -22,8 +21,9 @@ export interface NetworkOptions {
   timeoutMs?: number;
   /** Upload payloads are split at about this many bytes (default 5 MiB). */
   maxPayloadBytes?: number;
-  /** Transports, replaceable in tests. */
+  /** Transports, replaceable in tests (the loaders pass their platform's). */
   transport?: AsyncTransport;
+  /** The transport of the blocking SQL functions; without one they refuse (the async API still works). */
   blockingTransport?: BlockingTransport;
 }
 
@@ -37,12 +37,12 @@ export interface NetworkSyncEvents {
 }
 
 /** The network state of one synced connection. */
-export class NetworkSync extends EventEmitter<NetworkSyncEvents> {
+export class NetworkSync extends Emitter<NetworkSyncEvents> {
   private target: ConnectionTarget | null = null;
   private credential: string | null = null;
   private readonly timeoutMs: number;
   private readonly asyncTransport: AsyncTransport;
-  private readonly syncTransport: BlockingTransport;
+  private readonly syncTransport: BlockingTransport | null;
   private running: Promise<unknown> = Promise.resolve();
   private auto: AutoSync | null = null;
   /** Changes of the running operation so far, for progress events during a download. */
@@ -54,8 +54,8 @@ export class NetworkSync extends EventEmitter<NetworkSyncEvents> {
   ) {
     super();
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.asyncTransport = options.transport ?? nodeHttpTransport;
-    this.syncTransport = options.blockingTransport ?? blockingTransport;
+    this.asyncTransport = options.transport ?? fetchTransport;
+    this.syncTransport = options.blockingTransport ?? null;
   }
 
   /** cloudsync_network_init: sets the server from a connection string (and its apikey or token). */
@@ -187,8 +187,12 @@ export class NetworkSync extends EventEmitter<NetworkSyncEvents> {
     if (this.target && isSameThreadServer(this.target.origin)) {
       throw new NetworkError('CONFIG', `the server at ${this.target.origin} runs in this thread, which these blocking calls would stop before it can answer; use the async API (sync.network.sync()) or run the server in another process`);
     }
+    const transport = this.syncTransport;
+    if (transport === null) {
+      throw new NetworkError('CONFIG', 'the blocking network functions are not available on this platform; use the async API (sync.network.sync())');
+    }
     return this.report(() =>
-      runBlocking(exchange(this.context()), this.syncTransport, { timeoutMs: this.timeoutMs, onRequest: (phase) => this.emit('status', phase) }),
+      runBlocking(exchange(this.context()), transport, { timeoutMs: this.timeoutMs, onRequest: (phase) => this.emit('status', phase) }),
     );
   }
 

@@ -12,6 +12,7 @@
 import { forEachPayloadChange, type Change, SENTINEL } from '../codec/payload.js';
 import type { CloudSyncEngine } from '../engine/cloudsync.js';
 import { NetworkError } from './network-error.js';
+import { byteKey, fromBase64 } from '../codec/bytes.js';
 
 /** One refused change, as the server reports it. */
 export interface RefusedChange {
@@ -40,8 +41,8 @@ export function parseRefusals(body: string): { refused: RefusedChange[]; restore
     throw new NetworkError('PROTOCOL', `the server answered the upload with an unexpected body: '${body.slice(0, 80)}'`);
   }
   return {
-    refused: answer.refused.map((r) => ({ table: String(r.table), pk: Buffer.from(String(r.pk), 'base64'), dbVersion: Number(r.dbVersion), reason: String(r.reason) })),
-    restore: typeof answer.restore === 'string' ? Buffer.from(answer.restore, 'base64') : null,
+    refused: answer.refused.map((r) => ({ table: String(r.table), pk: fromBase64(String(r.pk)), dbVersion: Number(r.dbVersion), reason: String(r.reason) })),
+    restore: typeof answer.restore === 'string' ? fromBase64(answer.restore) : null,
   };
 }
 
@@ -54,7 +55,7 @@ export function settleRefusals(engine: CloudSyncEngine, refused: readonly Refuse
   const seen = new Set<string>();
   const changes: Change[] = [];
   for (const r of refused) {
-    const key = `${r.table}\u0000${Buffer.from(r.pk).toString('latin1')}`;
+    const key = `${r.table}\u0000${byteKey(r.pk)}`;
     if (seen.has(key)) continue;
     seen.add(key);
     // causal length 0: the removal marker (see merge.ts)

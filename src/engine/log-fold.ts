@@ -15,6 +15,7 @@ import { FRESH_SEQ_LIMIT, freshClocks, readClockParts, type RowClocks, readRowCl
 import { CloudSyncError } from './errors.js';
 import { collatedKey } from './row-keys.js';
 import type { SyncedTable } from './synced-table.js';
+import { byteKey } from '../codec/bytes.js';
 
 /** The state of one row while the log is replayed. */
 interface RowState {
@@ -101,7 +102,7 @@ function foldBatch(table: SyncedTable, folder: LogFolder, size: number): number 
   const canonical = (key: SqlValue[]) => (collations === null ? key : collatedKey(key, collations));
   const idOf = (key: SqlValue[]) => {
     const values = canonical(key);
-    return keyCount === 1 && typeof values[0] === 'string' ? `s${values[0]}` : `b${Buffer.from(encodePk(values)).toString('latin1')}`;
+    return keyCount === 1 && typeof values[0] === 'string' ? `s${values[0]}` : `b${byteKey(encodePk(values))}`;
   };
   for (const row of touched.iterate([last, last])) rows.set(idOf(row.slice(0, keyCount)), { key: row.slice(0, keyCount), stored: row[keyCount] ?? null, changed: false });
   const stateOf = (key: SqlValue[]): RowState => {

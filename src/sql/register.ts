@@ -1,7 +1,6 @@
 // Registers the cloudsync_* SQL functions on a connection. A thin facade: each function calls the
 // engine method of the same name; writers go through DeferredCalls (see deferred-calls.ts).
 
-import { readFileSync, writeFileSync } from 'node:fs';
 import { decodePk, encodePk } from '../codec/pk.js';
 import { type Change, PayloadEncoder, SENTINEL } from '../codec/payload.js';
 import type { SqlValue } from '../codec/value.js';
@@ -10,8 +9,14 @@ import { CloudSyncError } from '../engine/errors.js';
 import { checkChangeFields } from '../engine/merge.js';
 import type { DeferredCalls } from './deferred-calls.js';
 
-/** Registers every public cloudsync_* function of the engine on its connection. */
-export function registerSqlFunctions(engine: CloudSyncEngine, deferred: DeferredCalls): void {
+/** The files cloudsync_payload_save and cloudsync_payload_load use (Node's file system; none in a browser). */
+export interface PayloadFiles {
+  read(path: string): Uint8Array;
+  write(path: string, bytes: Uint8Array): void;
+}
+
+/** Registers every public cloudsync_* function of the engine on its connection (the network ones: register-network.ts). */
+export function registerSqlFunctions(engine: CloudSyncEngine, deferred: DeferredCalls, files: PayloadFiles | null = null): void {
   const db = engine.db;
   const writer = (name: string, arities: readonly number[], work: (args: SqlValue[]) => SqlValue) => {
     db.registerFunction(name, (args) => {
@@ -84,10 +89,10 @@ export function registerSqlFunctions(engine: CloudSyncEngine, deferred: Deferred
   writer('cloudsync_payload_save', [1], ([path]) => {
     const payload = engine.feed.encodePayload({ site: 'local' });
     if (payload === null) return 0n;
-    writeFile('cloudsync_payload_save', text(path), payload);
+    writeFile(files, 'cloudsync_payload_save', text(path), payload);
     return BigInt(payload.length);
   });
-  writer('cloudsync_payload_load', [1], ([path]) => BigInt(engine.applyPayload(readFile('cloudsync_payload_load', text(path)), 'cloudsync_payload_load')));
+  writer('cloudsync_payload_load', [1], ([path]) => BigInt(engine.applyPayload(readFile(files, 'cloudsync_payload_load', text(path)), 'cloudsync_payload_load')));
 
   // INSERT INTO cloudsync_changes: the view's trigger hands each row here; one statement's rows
   // are applied together, atomically, once the statement has finished.
@@ -123,17 +128,23 @@ export function registerSqlFunctions(engine: CloudSyncEngine, deferred: Deferred
   });
 }
 
-function writeFile(fn: string, path: string, bytes: Uint8Array): void {
+function noFiles(fn: string): CloudSyncError {
+  return new CloudSyncError('UNSUPPORTED', `${fn}: there is no file system here; encode with cloudsync_payload_encode and store the BLOB yourself`);
+}
+
+function writeFile(files: PayloadFiles | null, fn: string, path: string, bytes: Uint8Array): void {
+  if (files === null) throw noFiles(fn);
   try {
-    writeFileSync(path, bytes);
+    files.write(path, bytes);
   } catch (error) {
     throw new CloudSyncError('IO', `${fn}: cannot write ${path}: ${(error as Error).message}`);
   }
 }
 
-function readFile(fn: string, path: string): Uint8Array {
+function readFile(files: PayloadFiles | null, fn: string, path: string): Uint8Array {
+  if (files === null) throw noFiles(fn);
   try {
-    return readFileSync(path);
+    return files.read(path);
   } catch (error) {
     throw new CloudSyncError('IO', `${fn}: cannot read ${path}: ${(error as Error).message}`);
   }
