@@ -9,6 +9,7 @@ import { toHttpError } from './http-error.js';
 import { openDataDir, type ServerData } from './server-data.js';
 import { createSyncRouter, send, type SyncContext } from './sync-routes.js';
 import { TransferStore } from './transfers.js';
+import { CorsPolicy } from './cors.js';
 
 /** Options of the sync server. */
 export interface ServerOptions {
@@ -28,6 +29,8 @@ export interface ServerOptions {
   maxOpenDatabases?: number;
   /** How long upload and download URLs stay valid (default 10 min). */
   transferTtlMs?: number;
+  /** Origins browsers may call the server from (exact `scheme://host[:port]`, or '*'); default none. */
+  corsOrigins?: readonly string[];
   /** A pino logger, or a level for the default one writing to stdout (default 'info'); false for none. */
   logger?: Logger | pino.Level | false;
 }
@@ -48,6 +51,7 @@ export async function createServer(options: ServerOptions): Promise<SyncServer> 
   const data = openDataDir(options.dataDir, options.maxOpenDatabases === undefined ? {} : { maxOpenDatabases: options.maxOpenDatabases });
   const transfers = new TransferStore(Date.now, { ttlMs: options.transferTtlMs ?? 10 * 60_000 });
   const router = createSyncRouter();
+  const cors = options.corsOrigins && options.corsOrigins.length > 0 ? new CorsPolicy(options.corsOrigins) : null;
   const context: SyncContext = {
     data,
     transfers,
@@ -62,6 +66,7 @@ export async function createServer(options: ServerOptions): Promise<SyncServer> 
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const started = performance.now();
+    if (cors?.handle(request, response)) return;
     const path = (request.url ?? '/').split('?')[0] as string;
     const match = router.match(request.method ?? 'GET', path);
     let route = 'unknown';

@@ -1,0 +1,110 @@
+// The worker that owns a page's database: SQLite's WebAssembly build on the origin private file
+// system (the SAH-pool VFS, which needs no COOP/COEP headers), sqlite-sync loaded on it, and a
+// request loop for the page (see messages.ts). Bundle it as an ES module worker.
+
+import sqlite3InitModule from '@sqlite.org/sqlite-wasm';
+import { loadWasm, type OoDatabase, type WasmCloudSync } from '../load-wasm.js';
+import type { WasmSqlite3 } from '../drivers/sqlite-wasm.js';
+import { failureOf, type OpenOptions, type WorkerEvent, type WorkerRequest, type WorkerResponse } from './messages.js';
+
+interface Sqlite3Module extends WasmSqlite3 {
+  oo1: { DB: new (name: string) => OoDatabase };
+  installOpfsSAHPoolVfs(options: { name?: string }): Promise<{ OpfsSAHPoolDb: new (name: string) => OoDatabase }>;
+  capi: WasmSqlite3['capi'] & {
+    sqlite3_update_hook(db: number, hook: ((app: number, op: number, schema: string, table: string, rowid: bigint) => void) | 0, app: number): unknown;
+    sqlite3_rollback_hook(db: number, hook: ((app: number) => void) | 0, app: number): unknown;
+  };
+}
+
+const scope = globalThis as unknown as { postMessage(message: unknown): void; onmessage: ((event: { data: WorkerRequest }) => void) | null };
+const post = (message: WorkerResponse | WorkerEvent) => scope.postMessage(message);
+
+let sync: WasmCloudSync | null = null;
+let db: OoDatabase | null = null;
+/** User tables written since the last notice (filled by SQLite's update hook). */
+const changed = new Set<string>();
+const INTERNAL = /^(sqlite_|cloudsync_)|_cloudsync(_log)?$/i;
+
+async function open(options: OpenOptions): Promise<{ siteId: string | null }> {
+  if (sync) throw new Error('the database is already open');
+  const sqlite3 = (await (sqlite3InitModule as unknown as (o: object) => Promise<Sqlite3Module>)({ print: () => {}, printErr: () => {} })) as Sqlite3Module;
+  const name = `/${options.name ?? 'app.db'}`;
+  if ((options.storage ?? 'opfs') === 'opfs') {
+    const pool = await sqlite3.installOpfsSAHPoolVfs({ name: 'sqlite-sync' });
+    db = new pool.OpfsSAHPoolDb(name);
+  } else {
+    db = new sqlite3.oo1.DB(':memory:');
+  }
+  const pointer = db.pointer as number;
+  sqlite3.capi.sqlite3_update_hook(pointer, (_app, _op, _schema, table) => {
+    if (!INTERNAL.test(table)) changed.add(table);
+  }, 0);
+  sqlite3.capi.sqlite3_rollback_hook(pointer, () => changed.clear(), 0);
+  sync = loadWasm(sqlite3, db, { network: options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs } });
+  const network = sync.network;
+  network.on('status', (status, error) => {
+    post({ event: 'status', status, error: error ? failureOf(error) : null });
+    notify();
+  });
+  network.on('progress', (progress) => post({ event: 'progress', progress }));
+  const site = sync.siteId();
+  return { siteId: site ? [...site].map((b) => b.toString(16).padStart(2, '0')).join('') : null };
+}
+
+/** Tells the page which user tables changed, once no transaction is open. */
+function notify(): void {
+  if (changed.size === 0 || sync === null || sync.engine.db.inTransaction) return;
+  post({ event: 'changed', tables: [...changed] });
+  changed.clear();
+}
+
+function opened(): WasmCloudSync {
+  if (!sync) throw new Error('the database is not open');
+  return sync;
+}
+
+type Method = (...args: never[]) => unknown;
+const methods: Record<string, Method> = {
+  open: (options: OpenOptions) => open(options),
+  exec: (sql: string, bind?: unknown[]) => opened().exec(sql, bind as never),
+  batch: (statements: { sql: string; bind?: unknown[] }[]) => opened().transaction(() => statements.map((s) => opened().exec(s.sql, s.bind as never))),
+  init: (table: string, algo?: string) => opened().init(table, algo === undefined ? {} : { algo }),
+  siteId: () => opened().siteId(),
+  dbVersion: () => opened().dbVersion(),
+  changes: (filter?: object) => opened().changes(filter),
+  encodePayload: (filter?: object) => opened().encodePayload(filter),
+  applyPayload: (payload: Uint8Array) => opened().applyPayload(payload),
+  'network.init': (url: string) => opened().network.init(url),
+  'network.setApiKey': (key: string) => opened().network.setApiKey(key),
+  'network.setToken': (token: string) => opened().network.setToken(token),
+  'network.sync': (options?: object) => opened().network.sync(options),
+  'network.sendChanges': () => opened().network.sendChanges(),
+  'network.checkChanges': () => opened().network.checkChanges(),
+  'network.hasUnsentChanges': () => opened().network.hasUnsentChanges(),
+  'network.startAutoSync': (options?: object) => opened().network.startAutoSync(options),
+  'network.stopAutoSync': () => opened().network.stopAutoSync(),
+  close: () => {
+    sync?.network.stopAutoSync();
+    db?.close();
+    sync = null;
+    db = null;
+  },
+};
+
+// Requests start as they come (a write does not wait for a sync in flight: the network client
+// awaits its requests, and the engine's own calls are synchronous); all of them after the open.
+let ready: Promise<unknown> = Promise.resolve();
+scope.onmessage = (event) => {
+  const { id, method, args } = event.data;
+  const run = async () => {
+    const fn = methods[method];
+    if (!fn) throw new Error(`unknown method ${method}`);
+    return fn(...(args as never[]));
+  };
+  const done = method === 'open' ? run() : ready.then(run);
+  if (method === 'open') ready = done.catch(() => undefined);
+  done.then(
+    (result) => post({ id, result: result === undefined ? null : result }),
+    (error: unknown) => post({ id, error: failureOf(error) }),
+  ).finally(notify);
+};

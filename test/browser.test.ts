@@ -1,0 +1,215 @@
+// The browser entry in real Chromium: databases in workers on the origin private file system,
+// syncing through a real server on loopback (CORS), with a Node device on the same database;
+// offline and back, reloads, the C extension's payloads, and bad input.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { SyncServer } from '../src/server/index.js';
+import type * as BrowserEntry from '../src/browser/index.js';
+import { temporaryFolder } from './support/databases.js';
+import { launchChromium, type PageServer, servePage, skipWithoutChromium } from './support/browser.js';
+import { openDevice, provision, rowsOf, TODO_SCHEMA } from './support/sync-server.js';
+import { createServer } from '../src/server/index.js';
+import { loadVectors } from './vectors.js';
+
+const skip = skipWithoutChromium;
+if (skip) test('browser tests', { skip }, () => {});
+
+const folder = temporaryFolder();
+let browser: Browser;
+let pages: PageServer;
+let server: SyncServer;
+let key: string;
+
+before(async () => {
+  if (skip) return;
+  pages = await servePage(folder.path('web'));
+  key = provision(folder.path('server'), 'app');
+  server = await createServer({ dataDir: folder.path('server'), port: 0, logger: false, corsOrigins: [pages.origin] });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  if (skip) return;
+  await browser?.close();
+  await server?.close();
+  await pages?.close();
+  folder.remove();
+});
+
+/** What the test page holds. */
+interface PageScope {
+  sqliteSync: typeof BrowserEntry;
+  db: BrowserEntry.BrowserDatabase;
+  notices: string[][];
+}
+
+/** Opens the test page in a context and the database `name` in it (created with the to-do schema). */
+async function openPage(context: BrowserContext, name: string): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error('page error:', error));
+  await page.goto(`${pages.origin}/index.html`);
+  await page.waitForFunction(() => (globalThis as unknown as { ready?: boolean }).ready === true);
+  await page.evaluate(
+    async ({ name, schema, url, key }) => {
+      const scope = globalThis as unknown as PageScope;
+      scope.db = await scope.sqliteSync.openDatabase({ name, timeoutMs: 5000 });
+      scope.notices = [];
+      scope.db.subscribe((tables) => scope.notices.push(tables), ['todos']);
+      await scope.db.exec(schema.replace('CREATE TABLE todos', 'CREATE TABLE IF NOT EXISTS todos'));
+      await scope.db.network.init(url);
+      await scope.db.network.setApiKey(key);
+    },
+    { name, schema: TODO_SCHEMA, url: `${server.url}/app`, key },
+  );
+  return page;
+}
+
+const rows = (page: Page) =>
+  page.evaluate(async () => (await (globalThis as unknown as PageScope).db.exec('SELECT * FROM todos ORDER BY 1')).map((row) => JSON.stringify({ ...row })));
+const run = (page: Page, sql: string, bind: unknown[] = []) => page.evaluate(({ sql, bind }) => (globalThis as unknown as PageScope).db.exec(sql, bind as never), { sql, bind });
+const syncPage = (page: Page) => page.evaluate(() => (globalThis as unknown as PageScope).db.network.sync());
+
+test('two browser devices and a Node device converge through the server, across an offline spell', { skip, timeout: 120_000 }, async () => {
+  const contextA = await browser.newContext();
+  const contextB = await browser.newContext();
+  const a = await openPage(contextA, 'device.db');
+  const b = await openPage(contextB, 'device.db');
+  const node = openDevice(folder.path('node.db'), server.url, 'app', key);
+
+  await run(a, "INSERT INTO todos (id, title) VALUES ('a1', 'from A')");
+  await run(b, "INSERT INTO todos (id, title) VALUES ('b1', 'from B')");
+  node.db.exec("INSERT INTO todos (id, title) VALUES ('n1', 'from Node')");
+  for (let round = 0; round < 2; round++) {
+    await syncPage(a);
+    await syncPage(b);
+    await node.sync.network.sync();
+  }
+  assert.deepEqual(await rows(a), rowsOf(node));
+  assert.deepEqual(await rows(b), rowsOf(node));
+  assert.equal(rowsOf(node).length, 3);
+  const notices = await a.evaluate(() => (globalThis as unknown as PageScope).notices);
+  assert.ok(notices.some((tables) => tables.includes('todos')), 'the page heard of the merged rows');
+
+  // A goes offline: its sync fails with a clear error and loses nothing; both edit meanwhile
+  await contextA.setOffline(true);
+  await run(a, "UPDATE todos SET title = 'A offline' WHERE id = 'n1'");
+  await run(a, "INSERT INTO todos (id, title) VALUES ('a2', 'written offline')");
+  const failure = await a.evaluate(async () => {
+    try {
+      await (globalThis as unknown as PageScope).db.network.sync();
+      return null;
+    } catch (error) {
+      const e = error as { name: string; code: string; message: string };
+      return { name: e.name, code: e.code, message: e.message };
+    }
+  });
+  assert.equal(failure?.name, 'NetworkError');
+  assert.equal(failure?.code, 'OFFLINE', failure?.message);
+  await run(b, "UPDATE todos SET done = 1 WHERE id = 'n1'");
+  await syncPage(b);
+  assert.equal(await a.evaluate(() => (globalThis as unknown as PageScope).db.network.hasUnsentChanges()), true);
+  await contextA.setOffline(false);
+  for (let round = 0; round < 2; round++) {
+    await syncPage(a);
+    await syncPage(b);
+    await node.sync.network.sync();
+  }
+  assert.deepEqual(await rows(a), rowsOf(node));
+  assert.deepEqual(await rows(b), rowsOf(node));
+  const n1 = JSON.parse(rowsOf(node).find((r) => r.includes('"n1"')) as string) as { title: string; done: number };
+  assert.deepEqual([n1.title, n1.done], ['A offline', 1], 'both offline-era edits of n1 survive (different columns)');
+  assert.equal(rowsOf(node).length, 4);
+
+  // a reload: the rows and the sync state are still there
+  const before = await rows(a);
+  const version = await a.evaluate(() => (globalThis as unknown as PageScope).db.dbVersion());
+  await a.evaluate(() => (globalThis as unknown as PageScope).db.close());
+  await a.close();
+  const again = await openPage(contextA, 'device.db');
+  assert.deepEqual(await rows(again), before);
+  assert.equal(await again.evaluate(() => (globalThis as unknown as PageScope).db.dbVersion()), version);
+  assert.equal(await again.evaluate(() => (globalThis as unknown as PageScope).db.network.hasUnsentChanges()), false, 'nothing sent is sent again');
+  const result = await syncPage(again);
+  assert.deepEqual(await rows(again), rowsOf(node));
+  assert.ok(result, 'a sync after the reload works');
+  node.db.close();
+  await contextA.close();
+  await contextB.close();
+});
+
+test('in the browser, the C extension payloads apply and bad input fails with the errors Node gives', { skip, timeout: 60_000 }, async () => {
+  const context = await browser.newContext();
+  // tsx names the functions inside the code handed to evaluate() through an __name helper
+  await context.addInitScript('globalThis.__name = (fn) => fn');
+  const page = await context.newPage();
+  await page.goto(`${pages.origin}/index.html`);
+  await page.waitForFunction(() => (globalThis as unknown as { ready?: boolean }).ready === true);
+  const vectors = loadVectors<{ name: string; schema: string[]; payload: string }[]>('payloads');
+  const applied = await page.evaluate(async (vectors) => {
+    const scope = globalThis as unknown as PageScope;
+    const fromHex = (hex: string) => new Uint8Array(hex.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
+    const out: { name: string; count: number; rows: number }[] = [];
+    for (const vector of vectors) {
+      const db = await scope.sqliteSync.openDatabase({ name: `${vector.name}.db`, storage: 'memory' });
+      for (const sql of vector.schema) await db.exec(sql);
+      for (const sql of vector.schema) await db.init(/CREATE TABLE (\w+)/i.exec(sql)?.[1] as string);
+      const count = await db.applyPayload(fromHex(vector.payload));
+      const table = /CREATE TABLE (\w+)/i.exec(vector.schema[0] as string)?.[1] as string;
+      const rows = (await db.exec(`SELECT count(*) AS n FROM ${table}`))[0]?.n as number;
+      out.push({ name: vector.name, count, rows });
+      await db.close();
+    }
+    return out;
+  }, vectors);
+  assert.equal(applied.length, vectors.length);
+  for (const result of applied) assert.ok(result.count > 0 && result.rows > 0, `${result.name}: ${result.count} changes, ${result.rows} rows`);
+
+  const errors = await page.evaluate(
+    async ({ url, key }) => {
+      const scope = globalThis as unknown as PageScope;
+      const db = await scope.sqliteSync.openDatabase({ name: 'errors.db', storage: 'memory', timeoutMs: 3000 });
+      await db.exec("CREATE TABLE todos (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL DEFAULT '', done INTEGER NOT NULL DEFAULT 0, owner TEXT); SELECT cloudsync_init('todos')");
+      const caught = async (work: () => Promise<unknown>) => {
+        try {
+          await work();
+          return 'no error';
+        } catch (error) {
+          const e = error as { name: string; code?: string; message: string };
+          return `${e.name} ${e.code ?? ''}: ${e.message}`;
+        }
+      };
+      const malformed = await caught(() => db.applyPayload(new Uint8Array([1, 2, 3])));
+      const viaSql = await caught(() => db.exec('SELECT cloudsync_payload_decode(?)', [new Uint8Array([1, 2, 3])]));
+      const unknownTable = await caught(() => db.init('missing'));
+      await db.network.init(url);
+      await db.network.setApiKey(`${key}x`);
+      const wrongKey = await caught(() => db.network.sync());
+      await db.network.init('http://127.0.0.1:9/app');
+      const serverDown = await caught(() => db.network.sync());
+      await db.close();
+      return { malformed, viaSql, unknownTable, wrongKey, serverDown };
+    },
+    { url: `${server.url}/app`, key },
+  );
+  // the same messages as in Node
+  const { default: Database } = await import('better-sqlite3');
+  const { load } = await import('../src/index.js');
+  const nodeDb = new Database(':memory:');
+  load(nodeDb);
+  nodeDb.exec("CREATE TABLE todos (id TEXT PRIMARY KEY NOT NULL, title TEXT); SELECT cloudsync_init('todos')");
+  let nodeMessage = '';
+  try {
+    nodeDb.prepare('SELECT cloudsync_payload_decode(?)').get(new Uint8Array([1, 2, 3]));
+  } catch (error) {
+    nodeMessage = `${(error as Error).name} ${(error as { code: string }).code}: ${(error as Error).message}`;
+  }
+  nodeDb.close();
+  assert.equal(errors.viaSql, nodeMessage);
+  assert.match(errors.malformed, /^CloudSyncError PAYLOAD: applyPayload: /);
+  assert.match(errors.unknownTable, /^CloudSyncError \w+: cloudsync_init: /);
+  assert.match(errors.wrongKey, /^NetworkError HTTP: .*401/);
+  assert.match(errors.serverDown, /^NetworkError OFFLINE: /);
+  await context.close();
+});
