@@ -47,11 +47,12 @@ export interface SyncServer {
 
 /** Starts a sync server; resolves once it listens. */
 export async function createServer(options: ServerOptions): Promise<SyncServer> {
+  // checked first: a bad origin fails before anything opens
+  const cors = options.corsOrigins && options.corsOrigins.length > 0 ? new CorsPolicy(options.corsOrigins) : null;
   const logger = createLogger(options.logger ?? 'info');
   const data = openDataDir(options.dataDir, options.maxOpenDatabases === undefined ? {} : { maxOpenDatabases: options.maxOpenDatabases });
   const transfers = new TransferStore(Date.now, { ttlMs: options.transferTtlMs ?? 10 * 60_000 });
   const router = createSyncRouter();
-  const cors = options.corsOrigins && options.corsOrigins.length > 0 ? new CorsPolicy(options.corsOrigins) : null;
   const context: SyncContext = {
     data,
     transfers,
