@@ -9,10 +9,13 @@ import type { AggregateOptions, Connection, FunctionOptions, Statement } from '.
 export interface WasmSqlite3 {
   capi: WasmCapi;
   wasm: {
-    ptr: { size: number };
-    peekPtr(pointer: number): number;
     heap8u(): Uint8Array;
+    heap32u(): Uint32Array;
+    alloc(bytes: number): number;
+    dealloc(pointer: number): void;
     installFunction(signature: string, fn: (...args: number[]) => void): number;
+    /** The C functions themselves: numbers and BigInt only, no conversions (the hot paths call these). */
+    exports: RawExports;
   };
 }
 
@@ -28,9 +31,6 @@ export interface WasmDatabase {
 interface WasmStatement {
   readonly pointer: number | undefined;
   readonly columnCount: number;
-  bind(index: number, value: string | Uint8Array | null): unknown;
-  step(): boolean;
-  reset(alsoClearBinds?: boolean): unknown;
   finalize(): unknown;
 }
 
@@ -39,29 +39,103 @@ interface WasmCapi {
   SQLITE_DETERMINISTIC: number;
   SQLITE_DIRECTONLY: number;
   sqlite3_create_function_v2(db: number, name: string, arity: number, flags: number, app: number, xFunc: number, xStep: number, xFinal: number, xDestroy: number): number;
+  sqlite3_result_error(context: number, message: string, length: number): void;
+  sqlite3_errmsg(db: number): string;
+  sqlite3_js_rc_str(rc: number): string | undefined;
+  sqlite3_db_readonly(db: number, schema: string): number;
+  sqlite3_db_filename(db: number, schema: string): string | null;
+}
+
+interface RawExports {
   sqlite3_value_type(value: number): number;
   sqlite3_value_int64(value: number): bigint;
   sqlite3_value_double(value: number): number;
-  sqlite3_value_text(value: number): string;
+  sqlite3_value_text(value: number): number;
   sqlite3_value_blob(value: number): number;
   sqlite3_value_bytes(value: number): number;
   sqlite3_column_type(statement: number, column: number): number;
   sqlite3_column_int64(statement: number, column: number): bigint;
   sqlite3_column_double(statement: number, column: number): number;
-  sqlite3_column_text(statement: number, column: number): string;
+  sqlite3_column_text(statement: number, column: number): number;
   sqlite3_column_blob(statement: number, column: number): number;
   sqlite3_column_bytes(statement: number, column: number): number;
   sqlite3_bind_int64(statement: number, index: number, value: bigint): number;
   sqlite3_bind_double(statement: number, index: number, value: number): number;
+  sqlite3_bind_text(statement: number, index: number, text: number, bytes: number, destructor: number): number;
+  sqlite3_bind_blob(statement: number, index: number, blob: number, bytes: number, destructor: number): number;
+  sqlite3_bind_null(statement: number, index: number): number;
+  sqlite3_clear_bindings(statement: number): number;
+  sqlite3_step(statement: number): number;
+  sqlite3_reset(statement: number): number;
   sqlite3_result_int64(context: number, value: bigint): void;
   sqlite3_result_double(context: number, value: number): void;
-  sqlite3_result_js(context: number, value: string | Uint8Array | null): void;
-  sqlite3_result_error(context: number, message: string, length: number): void;
+  sqlite3_result_text(context: number, text: number, bytes: number, destructor: number): void;
+  sqlite3_result_blob(context: number, blob: number, bytes: number, destructor: number): void;
+  sqlite3_result_null(context: number): void;
   sqlite3_aggregate_context(context: number, bytes: number): number;
   sqlite3_changes(db: number): number;
   sqlite3_get_autocommit(db: number): number;
-  sqlite3_db_readonly(db: number, schema: string): number;
-  sqlite3_db_filename(db: number, schema: string): string | null;
+  sqlite3_extended_errcode(db: number): number;
+}
+
+/** SQLITE_TRANSIENT: SQLite copies the bytes at once, so the scratch buffer can be reused. */
+const TRANSIENT = -1;
+const ROW = 100;
+const DONE = 101;
+
+/** Moves values between JavaScript and the wasm heap: strings and bytes through one scratch buffer. */
+class Heap {
+  private scratch = 0;
+  private size = 0;
+  private readonly encoder = new TextEncoder();
+  private readonly decoder = new TextDecoder();
+
+  constructor(private readonly wasm: WasmSqlite3['wasm']) {}
+
+  /** The UTF-8 text of `bytes` bytes at `at` (short ASCII decoded without TextDecoder). */
+  text(at: number, bytes: number): string {
+    if (bytes === 0) return '';
+    const heap = this.wasm.heap8u();
+    if (bytes <= 32) {
+      let s = '';
+      for (let i = at; i < at + bytes; i++) {
+        const c = heap[i] as number;
+        if (c >= 0x80) return this.decoder.decode(heap.subarray(at, at + bytes));
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return this.decoder.decode(heap.subarray(at, at + bytes));
+  }
+
+  /** A copy of `bytes` bytes at `at`. */
+  bytes(at: number, bytes: number): Uint8Array {
+    return bytes === 0 ? new Uint8Array(0) : this.wasm.heap8u().slice(at, at + bytes);
+  }
+
+  /** Writes `value`'s UTF-8 into the scratch buffer; returns its length (the pointer is `at`). */
+  putText(value: string): number {
+    this.reserve(value.length * 3 + 1);
+    return this.encoder.encodeInto(value, this.wasm.heap8u().subarray(this.scratch, this.scratch + this.size)).written;
+  }
+
+  /** Copies `value` into the scratch buffer. */
+  putBytes(value: Uint8Array): void {
+    this.reserve(value.length + 1);
+    this.wasm.heap8u().set(value, this.scratch);
+  }
+
+  /** Where putText and putBytes wrote. */
+  get at(): number {
+    return this.scratch;
+  }
+
+  private reserve(bytes: number): void {
+    if (bytes <= this.size) return;
+    if (this.scratch !== 0) this.wasm.dealloc(this.scratch);
+    this.size = Math.max(bytes, this.size * 2, 1024);
+    this.scratch = this.wasm.alloc(this.size);
+  }
 }
 
 // The engine keeps the statements it prepares often; a statement prepared once and dropped is
@@ -109,18 +183,21 @@ export function createSqliteWasmConnection(sqlite3: WasmSqlite3, db: WasmDatabas
     }
   };
 
+  const x = wasm.exports;
+  const heap = new Heap(wasm);
   const valueOf = (pointer: number, numbers: boolean): SqlValue => {
-    switch (capi.sqlite3_value_type(pointer)) {
+    switch (x.sqlite3_value_type(pointer)) {
       case INTEGER:
-        return numbers ? Number(capi.sqlite3_value_int64(pointer)) : capi.sqlite3_value_int64(pointer);
+        return numbers ? Number(x.sqlite3_value_int64(pointer)) : x.sqlite3_value_int64(pointer);
       case FLOAT:
-        return capi.sqlite3_value_double(pointer);
-      case TEXT:
-        return capi.sqlite3_value_text(pointer);
+        return x.sqlite3_value_double(pointer);
+      case TEXT: {
+        const at = x.sqlite3_value_text(pointer);
+        return heap.text(at, x.sqlite3_value_bytes(pointer));
+      }
       case BLOB: {
-        const n = capi.sqlite3_value_bytes(pointer);
-        const at = capi.sqlite3_value_blob(pointer);
-        return n === 0 ? new Uint8Array(0) : wasm.heap8u().slice(at, at + n);
+        const at = x.sqlite3_value_blob(pointer);
+        return heap.bytes(at, x.sqlite3_value_bytes(pointer));
       }
       default:
         return null;
@@ -128,13 +205,19 @@ export function createSqliteWasmConnection(sqlite3: WasmSqlite3, db: WasmDatabas
   };
   const argumentsOf = (argc: number, argv: number, numbers = false): SqlValue[] => {
     const values = new Array<SqlValue>(argc);
-    for (let i = 0; i < argc; i++) values[i] = valueOf(wasm.peekPtr(argv + i * wasm.ptr.size), numbers);
+    const pointers = wasm.heap32u();
+    for (let i = 0; i < argc; i++) values[i] = valueOf(pointers[(argv >>> 2) + i] as number, numbers);
     return values;
   };
   const setResult = (context: number, value: SqlValue): void => {
-    if (typeof value === 'bigint') capi.sqlite3_result_int64(context, value);
-    else if (typeof value === 'number') capi.sqlite3_result_double(context, value);
-    else capi.sqlite3_result_js(context, value);
+    if (typeof value === 'bigint') x.sqlite3_result_int64(context, value);
+    else if (typeof value === 'number') x.sqlite3_result_double(context, value);
+    else if (typeof value === 'string') x.sqlite3_result_text(context, heap.at, heap.putText(value), TRANSIENT);
+    else if (value === null) x.sqlite3_result_null(context);
+    else {
+      heap.putBytes(value);
+      x.sqlite3_result_blob(context, heap.at, value.length, TRANSIENT);
+    }
   };
   const fail = (context: number, error: unknown): void => {
     thrown = error;
@@ -149,7 +232,7 @@ export function createSqliteWasmConnection(sqlite3: WasmSqlite3, db: WasmDatabas
   return {
     running,
     exec: (sql) => running(() => void db.exec(sql)),
-    prepare: (sql): Statement => prepareStatement(capi, wasm, db, sql, running),
+    prepare: (sql): Statement => prepareStatement(sqlite3, heap, db, sql, running),
     registerFunction: (name, fn, options = {}) => {
       const xFunc = wasm.installFunction('v(pip)', (context, argc, argv) => {
         try {
@@ -166,7 +249,7 @@ export function createSqliteWasmConnection(sqlite3: WasmSqlite3, db: WasmDatabas
       const fresh = (): State => (options.start ? options.start() : (options.initial as State));
       const xStep = wasm.installFunction('v(pip)', (context, argc, argv) => {
         try {
-          const key = capi.sqlite3_aggregate_context(context, 8);
+          const key = x.sqlite3_aggregate_context(context, 8);
           const state = states.has(key) ? (states.get(key) as State) : fresh();
           states.set(key, options.step(state, argumentsOf(argc, argv, options.numbers ?? false)));
         } catch (error) {
@@ -174,7 +257,7 @@ export function createSqliteWasmConnection(sqlite3: WasmSqlite3, db: WasmDatabas
         }
       });
       const xFinal = wasm.installFunction('v(p)', (context) => {
-        const key = capi.sqlite3_aggregate_context(context, 0);
+        const key = x.sqlite3_aggregate_context(context, 0);
         const state = key !== 0 && states.has(key) ? (states.get(key) as State) : fresh();
         states.delete(key);
         try {
@@ -189,49 +272,62 @@ export function createSqliteWasmConnection(sqlite3: WasmSqlite3, db: WasmDatabas
       return db.pointer !== undefined;
     },
     get inTransaction() {
-      return db.pointer !== undefined && capi.sqlite3_get_autocommit(db.pointer) === 0;
+      return db.pointer !== undefined && x.sqlite3_get_autocommit(db.pointer) === 0;
     },
-    get isMemory() {
-      const file = capi.sqlite3_db_filename(handle(), 'main');
-      return file === null || file === '';
-    },
-    get isReadonly() {
-      return capi.sqlite3_db_readonly(handle(), 'main') === 1;
-    },
+    // both fixed when the database opened (read once: the C API calls convert strings)
+    isMemory: ((file) => file === null || file === '')(capi.sqlite3_db_filename(handle(), 'main')),
+    isReadonly: capi.sqlite3_db_readonly(handle(), 'main') === 1,
     reentrant: true,
   };
 }
 
-function prepareStatement(capi: WasmCapi, wasm: WasmSqlite3['wasm'], db: WasmDatabase, sql: string, running: <T>(work: () => T) => T): Statement {
+function prepareStatement(sqlite3: WasmSqlite3, heap: Heap, db: WasmDatabase, sql: string, running: <T>(work: () => T) => T): Statement {
+  const x = sqlite3.wasm.exports;
   const statement = db.prepare(sql);
   const pointer = statement.pointer as number;
   const columns = statement.columnCount;
   const bind = (params: readonly SqlValue[]) => {
-    statement.reset(true);
+    x.sqlite3_reset(pointer);
+    x.sqlite3_clear_bindings(pointer);
     for (let i = 0; i < params.length; i++) {
       const value = params[i] as SqlValue;
-      if (typeof value === 'bigint') capi.sqlite3_bind_int64(pointer, i + 1, value);
-      else if (typeof value === 'number') capi.sqlite3_bind_double(pointer, i + 1, value);
-      else statement.bind(i + 1, value);
+      let rc: number;
+      if (typeof value === 'bigint') rc = x.sqlite3_bind_int64(pointer, i + 1, value);
+      else if (typeof value === 'number') rc = x.sqlite3_bind_double(pointer, i + 1, value);
+      else if (typeof value === 'string') rc = x.sqlite3_bind_text(pointer, i + 1, heap.at, heap.putText(value), TRANSIENT);
+      else if (value === null) rc = x.sqlite3_bind_null(pointer, i + 1);
+      else {
+        heap.putBytes(value);
+        rc = x.sqlite3_bind_blob(pointer, i + 1, heap.at, value.length, TRANSIENT);
+      }
+      if (rc !== 0) throw sqliteError(sqlite3, db, rc);
     }
+  };
+  /** Steps once: true for a row, false when done; throws SQLite's error. */
+  const step = (): boolean => {
+    const rc = x.sqlite3_step(pointer);
+    if (rc === ROW) return true;
+    if (rc === DONE) return false;
+    throw sqliteError(sqlite3, db, rc);
   };
   const row = (): SqlValue[] => {
     const values = new Array<SqlValue>(columns);
     for (let i = 0; i < columns; i++) {
-      switch (capi.sqlite3_column_type(pointer, i)) {
+      switch (x.sqlite3_column_type(pointer, i)) {
         case INTEGER:
-          values[i] = capi.sqlite3_column_int64(pointer, i);
+          values[i] = x.sqlite3_column_int64(pointer, i);
           break;
         case FLOAT:
-          values[i] = capi.sqlite3_column_double(pointer, i);
+          values[i] = x.sqlite3_column_double(pointer, i);
           break;
-        case TEXT:
-          values[i] = capi.sqlite3_column_text(pointer, i);
+        case TEXT: {
+          const at = x.sqlite3_column_text(pointer, i);
+          values[i] = heap.text(at, x.sqlite3_column_bytes(pointer, i));
           break;
+        }
         case BLOB: {
-          const n = capi.sqlite3_column_bytes(pointer, i);
-          const at = capi.sqlite3_column_blob(pointer, i);
-          values[i] = n === 0 ? new Uint8Array(0) : wasm.heap8u().slice(at, at + n);
+          const at = x.sqlite3_column_blob(pointer, i);
+          values[i] = heap.bytes(at, x.sqlite3_column_bytes(pointer, i));
           break;
         }
         default:
@@ -246,33 +342,41 @@ function prepareStatement(capi: WasmCapi, wasm: WasmSqlite3['wasm'], db: WasmDat
         bind(params);
         return work();
       } finally {
-        statement.reset();
+        x.sqlite3_reset(pointer);
       }
     });
   const wrapper: Statement = {
     run: (params = []) =>
       once(params, () => {
-        while (statement.step());
-        return capi.sqlite3_changes(db.pointer as number);
+        while (step());
+        return x.sqlite3_changes(db.pointer as number);
       }),
-    get: (params = []) => once(params, () => (statement.step() ? row() : undefined)),
+    get: (params = []) => once(params, () => (step() ? row() : undefined)),
     all: (params = []) =>
       once(params, () => {
         const rows: SqlValue[][] = [];
-        while (statement.step()) rows.push(row());
+        while (step()) rows.push(row());
         return rows;
       }),
     iterate: (params = []) => {
       running(() => bind(params));
       return (function* rows() {
         try {
-          while (running(() => statement.step())) yield row();
+          while (running(step)) yield row();
         } finally {
-          statement.reset();
+          x.sqlite3_reset(pointer);
         }
       })();
     },
   };
   finalizer.register(wrapper, statement);
   return wrapper;
+}
+
+/** SQLite's error of the last call on `db`, with its extended code name as `code` (as better-sqlite3 gives it). */
+function sqliteError(sqlite3: WasmSqlite3, db: WasmDatabase, rc: number): Error {
+  const handle = db.pointer as number;
+  const extended = sqlite3.wasm.exports.sqlite3_extended_errcode(handle);
+  const code = sqlite3.capi.sqlite3_js_rc_str(extended) ?? sqlite3.capi.sqlite3_js_rc_str(rc) ?? `SQLITE_${rc}`;
+  return Object.assign(new Error(sqlite3.capi.sqlite3_errmsg(handle)), { code });
 }

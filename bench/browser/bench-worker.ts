@@ -1,0 +1,88 @@
+// The browser bench's worker (bundled by bench/browser.bench.ts): in one worker, on the OPFS
+// SAH-pool VFS, plain sqlite-wasm and sqlite-sync run the engine bench's workload, then a fresh
+// replica applies the payload, then an empty database makes its first sync from the server.
+
+import sqlite3InitModule from '@sqlite.org/sqlite-wasm';
+import type { WasmSqlite3 } from '../../src/drivers/sqlite-wasm.js';
+import { loadWasm, type OoDatabase } from '../../src/load-wasm.js';
+
+interface Pool {
+  OpfsSAHPoolDb: new (name: string) => OoDatabase;
+  wipeFiles(): Promise<void>;
+}
+interface Prepared {
+  bind(values: unknown[]): Prepared;
+  stepReset(): Prepared;
+  finalize(): void;
+}
+interface Sqlite3 extends WasmSqlite3 {
+  installOpfsSAHPoolVfs(options: { name: string; initialCapacity: number; clearOnInit: boolean }): Promise<Pool>;
+}
+
+const scope = globalThis as unknown as { postMessage(m: unknown): void; onmessage: ((e: { data: { rows: number; runs: number; server: string; key: string; serverRows: number } }) => void) | null };
+const key = (i: number) => `${(i * 2654435761 % 4294967296).toString(16).padStart(8, '0')}-${i.toString(36)}`;
+
+scope.onmessage = async ({ data }) => {
+  const sqlite3 = (await (sqlite3InitModule as unknown as (o: object) => Promise<Sqlite3>)({ print: () => {}, printErr: () => {} })) as Sqlite3;
+  const pool = await sqlite3.installOpfsSAHPoolVfs({ name: 'sqlite-sync-bench', initialCapacity: 40, clearOnInit: true });
+  let file = 0;
+  const results: Record<string, number[]> = {};
+  const note = (name: string, ms: number) => (results[name] ??= []).push(ms);
+  const time = (work: () => void) => {
+    const started = performance.now();
+    work();
+    return performance.now() - started;
+  };
+  const schema = 'CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, a TEXT, b INTEGER, c REAL, d TEXT)';
+  for (let run = 0; run < data.runs; run++) {
+    for (const engine of ['plain', 'ours'] as const) {
+      const db = new pool.OpfsSAHPoolDb(`/bench-${file++}.db`);
+      const sync = engine === 'ours' ? loadWasm(sqlite3, db) : null;
+      db.exec(schema);
+      if (sync) sync.exec("SELECT cloudsync_init('t')");
+      const exec = (sql: string) => (sync ? sync.exec(sql) : db.exec(sql));
+      const prepare = (sql: string) => (db as unknown as { prepare(sql: string): Prepared }).prepare(sql);
+      const insert = prepare('INSERT INTO t VALUES (?, ?, ?, ?, ?)');
+      const update = prepare('UPDATE t SET b = ? WHERE id = ?');
+      note(`${engine} insert`, time(() => {
+        exec('BEGIN');
+        for (let i = 0; i < data.rows; i++) insert.bind([key(i), `a${i}`, i, i * 1.5, 'text']).stepReset();
+        exec('COMMIT');
+      }));
+      note(`${engine} update`, time(() => {
+        exec('BEGIN');
+        for (let i = 0; i < data.rows; i++) update.bind([i + 1, key(i)]).stepReset();
+        exec('COMMIT');
+      }));
+      insert.finalize();
+      update.finalize();
+      if (sync) {
+        let payload: Uint8Array | null = null;
+        note('ours encode', time(() => (payload = sync.encodePayload())));
+        const changes = sync.changes().length;
+        note('changes', changes);
+        const replica = new pool.OpfsSAHPoolDb(`/bench-${file++}.db`);
+        const target = loadWasm(sqlite3, replica);
+        replica.exec(schema);
+        target.exec("SELECT cloudsync_init('t')");
+        note('ours apply', time(() => target.applyPayload(payload as unknown as Uint8Array)));
+        replica.close();
+      }
+      db.close();
+    }
+    // the first sync of the server's rows into an empty database
+    const fresh = new pool.OpfsSAHPoolDb(`/bench-${file++}.db`);
+    const device = loadWasm(sqlite3, fresh);
+    device.exec("CREATE TABLE todos (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL DEFAULT '', done INTEGER NOT NULL DEFAULT 0, owner TEXT); SELECT cloudsync_init('todos')");
+    device.network.init(`${data.server}/app`);
+    device.network.setApiKey(data.key);
+    const started = performance.now();
+    const count = () => Number(device.exec('SELECT count(*) AS n FROM todos')[0]?.n);
+    for (let round = 0; round < 20 && count() < data.serverRows; round++) await device.network.sync();
+    note('first sync', performance.now() - started);
+    note('first sync rows', Number(device.exec('SELECT count(*) AS n FROM todos')[0]?.n));
+    fresh.close();
+    await pool.wipeFiles();
+  }
+  scope.postMessage(results);
+};
