@@ -9,6 +9,7 @@ import { NetworkSync, type NetworkOptions } from './client/network-sync.js';
 import { createSqliteWasmConnection, type WasmConnection, type WasmDatabase, type WasmSqlite3 } from './drivers/sqlite-wasm.js';
 import { CloudSyncEngine, type EngineOptions } from './engine/cloudsync.js';
 import { DeferredCalls } from './sql/deferred-calls.js';
+import { registerNetworkFunctions } from './sql/register-network.js';
 import { registerSqlFunctions } from './sql/register.js';
 
 /** Options of loadWasm(). */
@@ -78,8 +79,12 @@ export function loadWasm(sqlite3: WasmSqlite3, db: OoDatabase, options: WasmLoad
   connection.exec('PRAGMA temp_store = MEMORY');
   const engine = new CloudSyncEngine(connection, options);
   // SQL functions may run statements on this binding: cloudsync_init() works inside any statement
-  registerSqlFunctions(engine, new DeferredCalls(true));
-  return new WasmCloudSync(engine, new NetworkSync(engine, options.network), db, connection);
+  const deferred = new DeferredCalls(true);
+  registerSqlFunctions(engine, deferred);
+  const network = new NetworkSync(engine, options.network);
+  // the blocking cloudsync_network_* functions refuse here (no blocking transport), with a clear error
+  registerNetworkFunctions(connection, network, deferred);
+  return new WasmCloudSync(engine, network, db, connection);
 }
 
 export type { SqlValue };

@@ -79,6 +79,10 @@ test('two browser devices and a Node device converge through the server, across 
   const node = openDevice(folder.path('node.db'), server.url, 'app', key);
 
   await run(a, "INSERT INTO todos (id, title) VALUES ('a1', 'from A')");
+  const noticesOf = (page: Page) => page.evaluate(() => (globalThis as unknown as PageScope).notices.splice(0));
+  assert.deepEqual(await noticesOf(a), [['todos']], 'a local commit is told once');
+  await run(a, 'SELECT count(*) FROM todos');
+  assert.deepEqual(await noticesOf(a), [], 'a read is not a change');
   await run(b, "INSERT INTO todos (id, title) VALUES ('b1', 'from B')");
   node.db.exec("INSERT INTO todos (id, title) VALUES ('n1', 'from Node')");
   for (let round = 0; round < 2; round++) {
@@ -89,8 +93,7 @@ test('two browser devices and a Node device converge through the server, across 
   assert.deepEqual(await rows(a), rowsOf(node));
   assert.deepEqual(await rows(b), rowsOf(node));
   assert.equal(rowsOf(node).length, 3);
-  const notices = await a.evaluate(() => (globalThis as unknown as PageScope).notices);
-  assert.ok(notices.some((tables) => tables.includes('todos')), 'the page heard of the merged rows');
+  assert.ok((await noticesOf(a)).some((tables) => tables.includes('todos')), 'the page heard of the merged rows');
 
   // A goes offline: its sync fails with a clear error and loses nothing; both edit meanwhile
   await contextA.setOffline(true);

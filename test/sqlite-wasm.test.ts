@@ -118,6 +118,9 @@ test('bad input fails on wasm with the same errors as on better-sqlite3, and cha
   assert.equal(messageOf(() => wasm.sync.exec("SELECT cloudsync_init('missing')")), messageOf(() => node.prepare("SELECT cloudsync_init('missing')").get()));
   assert.deepEqual(wasm.sync.exec('SELECT id, title FROM todo').map((r) => ({ ...r })), [{ id: 'a', title: 'x' }]);
   assert.deepEqual(wasm.sync.changes(), before);
+  // the blocking network functions refuse on this binding, saying what to use instead
+  wasm.sync.exec("SELECT cloudsync_network_init('http://127.0.0.1:9/app')");
+  assert.throws(() => wasm.sync.exec('SELECT cloudsync_network_sync()'), (error: Error & { code?: string }) => error.name === 'NetworkError' && error.code === 'CONFIG' && /sync\.network\.sync\(\)/.test(error.message));
   wasm.db.close();
   node.close();
 });
