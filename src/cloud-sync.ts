@@ -20,6 +20,14 @@ export class CloudSync {
     this.network = network ?? new NetworkSync(engine);
   }
 
+  /**
+   * Calls `listener` with the names of the synced tables that changed, after each commit of this
+   * connection that changed any of `tables` (all synced tables when left out): local writes and
+   * merged changes alike. Returns the unsubscribe.
+   */
+  subscribe(listener: (tables: string[]) => void, tables?: readonly string[]): () => void {
+    return this.engine.notices.subscribe(listener, tables);
+  }
   /** cloudsync_init: makes a table (or '*') replicated. */
   init(table: string, options?: InitOptions): void {
     this.engine.init(table, options);

@@ -25,7 +25,7 @@ export interface BrowserOpenOptions extends OpenOptions {
   workerUrl?: string | URL;
 }
 
-/** A listener of changed tables: called after local commits and after merged changes. */
+/** A listener of changed synced tables: called after local commits and after merged changes. */
 export type ChangeListener = (tables: string[]) => void;
 
 /** What the network client reports. */
@@ -94,8 +94,8 @@ export class BrowserDatabase {
   }
 
   /**
-   * Calls `listener` with the names of the user tables that changed, after each local commit and
-   * each merge that changed any of `tables` (all tables when left out); returns the unsubscribe.
+   * Calls `listener` with the names of the synced tables that changed, after each local commit and
+   * each merge that changed any of `tables` (all synced tables when left out); returns the unsubscribe.
    */
   subscribe(listener: ChangeListener, tables?: readonly string[]): () => void {
     const entry = { tables: tables ? new Set(tables.map((t) => t.toLowerCase())) : null, listener };

@@ -10,10 +10,6 @@ import { failureOf, type OpenOptions, type WorkerEvent, type WorkerRequest, type
 interface Sqlite3Module extends WasmSqlite3 {
   oo1: { DB: new (name: string) => OoDatabase };
   installOpfsSAHPoolVfs(options: { name?: string }): Promise<{ OpfsSAHPoolDb: new (name: string) => OoDatabase }>;
-  capi: WasmSqlite3['capi'] & {
-    sqlite3_update_hook(db: number, hook: ((app: number, op: number, schema: string, table: string, rowid: bigint) => void) | 0, app: number): unknown;
-    sqlite3_rollback_hook(db: number, hook: ((app: number) => void) | 0, app: number): unknown;
-  };
 }
 
 const scope = globalThis as unknown as { postMessage(message: unknown): void; onmessage: ((event: { data: WorkerRequest }) => void) | null };
@@ -21,9 +17,6 @@ const post = (message: WorkerResponse | WorkerEvent) => scope.postMessage(messag
 
 let sync: WasmCloudSync | null = null;
 let db: OoDatabase | null = null;
-/** User tables written since the last notice (filled by SQLite's update hook). */
-const changed = new Set<string>();
-const INTERNAL = /^(sqlite_|cloudsync_)|_cloudsync(_log)?$/i;
 
 async function open(options: OpenOptions): Promise<{ siteId: string | null }> {
   if (sync) throw new Error('the database is already open');
@@ -35,27 +28,14 @@ async function open(options: OpenOptions): Promise<{ siteId: string | null }> {
   } else {
     db = new sqlite3.oo1.DB(':memory:');
   }
-  const pointer = db.pointer as number;
-  sqlite3.capi.sqlite3_update_hook(pointer, (_app, _op, _schema, table) => {
-    if (!INTERNAL.test(table)) changed.add(table);
-  }, 0);
-  sqlite3.capi.sqlite3_rollback_hook(pointer, () => changed.clear(), 0);
   sync = loadWasm(sqlite3, db, { network: options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs } });
+  // the engine's change notices, the same as in Node: after each commit, local or merged
+  sync.subscribe((tables) => post({ event: 'changed', tables }));
   const network = sync.network;
-  network.on('status', (status, error) => {
-    post({ event: 'status', status, error: error ? failureOf(error) : null });
-    notify();
-  });
+  network.on('status', (status, error) => post({ event: 'status', status, error: error ? failureOf(error) : null }));
   network.on('progress', (progress) => post({ event: 'progress', progress }));
   const site = sync.siteId();
   return { siteId: site ? [...site].map((b) => b.toString(16).padStart(2, '0')).join('') : null };
-}
-
-/** Tells the page which user tables changed, once no transaction is open. */
-function notify(): void {
-  if (changed.size === 0 || sync === null || sync.engine.db.inTransaction) return;
-  post({ event: 'changed', tables: [...changed] });
-  changed.clear();
 }
 
 function opened(): WasmCloudSync {
@@ -106,5 +86,5 @@ scope.onmessage = (event) => {
   done.then(
     (result) => post({ id, result: result === undefined ? null : result }),
     (error: unknown) => post({ id, error: failureOf(error) }),
-  ).finally(notify);
+  );
 };

@@ -6,6 +6,7 @@ import { schemaHash, toSignedInt64 } from '../codec/schema-hash.js';
 import type { SqlValue } from '../codec/value.js';
 import { parseAlgo } from './algorithms.js';
 import { ChangeFeed } from './change-feed.js';
+import { ChangeNotices } from './change-notices.js';
 import { Clock } from './clock.js';
 import type { Connection, Statement } from './connection.js';
 import { CloudSyncError } from './errors.js';
@@ -48,6 +49,8 @@ export class CloudSyncEngine {
   readonly feed: ChangeFeed;
   /** The logged local writes and their folding. */
   readonly log: LocalLog;
+  /** Change notices for UIs: which synced tables a commit changed. */
+  readonly notices: ChangeNotices;
   /** Transaction tracking; the driver calls it around every user statement. */
   readonly transactions: Transactions;
   private readonly tables: TableRegistry;
@@ -89,10 +92,12 @@ export class CloudSyncEngine {
       { softLimit: options.logSoftLimit, idleFold: options.idleFold },
     );
     this.tables = new TableRegistry(db, this.settings, this.log);
+    this.notices = new ChangeNotices(db, () => this.syncedTables());
     this.transactions = new Transactions({
       db,
       clock: this.clock,
       log: this.log,
+      notices: this.notices,
       synced: () => this.settings.exist(),
       catchUp: () => this.refreshIfChanged(),
       readClock: () => this.readClock(),
@@ -339,12 +344,16 @@ export class CloudSyncEngine {
 
   /** Applies changes atomically: all of them or none, with `alongside` in the same transaction. Returns how many were given. */
   applyChanges(changes: readonly Change[], fn = 'cloudsync_changes', alongside?: (changes: readonly Change[]) => void): number {
-    return this.applier.applyChanges(changes, fn, alongside);
+    const count = this.applier.applyChanges(changes, fn, alongside);
+    this.notices.afterCommit();
+    return count;
   }
 
   /** Applies a payload atomically and returns its number of changes (see ChangeApplier.applyPayload). */
   applyPayload(payload: Uint8Array, fn = 'cloudsync_payload_decode', hooks: ApplyHooks = {}): number {
-    return this.applier.applyPayload(payload, fn, hooks);
+    const count = this.applier.applyPayload(payload, fn, hooks);
+    this.notices.afterCommit();
+    return count;
   }
 
   /** Catches up with other connections' work after a write failed with STALE (inside the caller's transaction, if any). */

@@ -4,6 +4,7 @@
 
 import type { Clock } from './clock.js';
 import type { Connection } from './connection.js';
+import type { ChangeNotices } from './change-notices.js';
 import type { LocalLog } from './local-log.js';
 import { changesReaders } from './meta-schema.js';
 
@@ -12,6 +13,7 @@ export interface TransactionHost {
   readonly db: Connection;
   readonly clock: Clock;
   readonly log: LocalLog;
+  readonly notices: ChangeNotices;
   /** True once the global tables exist (after the first cloudsync_init). */
   synced(): boolean;
   /** Catches up with other connections' commits (clock, enabled flags, registry). */
@@ -93,6 +95,7 @@ export class Transactions {
       this.wroteInTransaction = false;
       this.host.afterPossibleRollback();
     }
+    this.host.notices.afterCommit();
     this.host.log.afterCommit();
   }
 
