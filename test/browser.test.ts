@@ -216,3 +216,54 @@ test('in the browser, the C extension payloads apply and bad input fails with th
   assert.match(errors.serverDown, /^NetworkError OFFLINE: /);
   await context.close();
 });
+
+test('several tabs on one database: one owns it, the others reach it; closing the owner hands over, acknowledged writes stay', { skip, timeout: 120_000 }, async () => {
+  const context = await browser.newContext();
+  const first = await openPage(context, 'shared.db');
+  const second = await openPage(context, 'shared.db');
+  const owns = (page: Page) => page.evaluate(() => (globalThis as unknown as PageScope).db.ownsDatabase);
+  assert.equal(await owns(first), true);
+  assert.equal(await owns(second), false);
+  await run(first, "INSERT INTO todos (id, title) VALUES ('t1', 'from the first tab')");
+  await run(second, "INSERT INTO todos (id, title) VALUES ('t2', 'from the second tab')");
+  assert.deepEqual(await rows(first), await rows(second));
+  assert.equal((await rows(second)).length, 2);
+  const heard = (page: Page) => page.evaluate(() => (globalThis as unknown as PageScope).notices.splice(0));
+  assert.ok((await heard(first)).some((t) => t.includes('todos')), 'the owner hears the other tab’s write');
+  assert.ok((await heard(second)).some((t) => t.includes('todos')), 'the other tab hears the owner’s write');
+
+  // the second tab writes on and on; the first (the owner) closes in the middle
+  await second.evaluate(() => {
+    const scope = globalThis as unknown as PageScope & { writes: Promise<{ id: string; ok: boolean; error: string | null }[]> };
+    scope.writes = (async () => {
+      const out: { id: string; ok: boolean; error: string | null }[] = [];
+      for (let i = 0; i < 60; i++) {
+        const id = `w${i}`;
+        try {
+          await scope.db.exec('INSERT INTO todos (id, title) VALUES (?, ?)', [id, 'written on']);
+          out.push({ id, ok: true, error: null });
+        } catch (error) {
+          out.push({ id, ok: false, error: (error as { code?: string }).code ?? String(error) });
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return out;
+    })();
+  });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await first.close();
+  const writes = await second.evaluate(() => (globalThis as unknown as { writes: Promise<{ id: string; ok: boolean; error: string | null }[]> }).writes);
+  assert.equal(await owns(second), true, 'the second tab took over');
+  const present = new Set((await second.evaluate(async () => (await (globalThis as unknown as PageScope).db.exec('SELECT id FROM todos')).map((r) => String(r.id)))));
+  const acknowledged = writes.filter((w) => w.ok);
+  for (const write of acknowledged) assert.ok(present.has(write.id), `${write.id} was acknowledged, so it is there`);
+  for (const write of writes.filter((w) => !w.ok)) assert.equal(write.error, 'OWNER_CLOSED', `${write.id}: ${write.error}`);
+  assert.ok(acknowledged.length >= 50, `most writes went through (${acknowledged.length} of 60)`);
+  assert.ok(acknowledged.some((w) => Number(w.id.slice(1)) > 30), 'writes after the hand-over went through');
+  assert.ok(present.has('t1') && present.has('t2'));
+  // and the new owner persists them: a third tab sees the same rows
+  const third = await openPage(context, 'shared.db');
+  assert.equal(await owns(third), false);
+  assert.deepEqual(await rows(third), await rows(second));
+  await context.close();
+});

@@ -7,16 +7,11 @@ import { CloudSyncError, type CloudSyncErrorCode } from '../engine/errors.js';
 import { NetworkError, type NetworkErrorCode } from '../client/network-error.js';
 import type { Row, RowValue } from '../load-wasm.js';
 import type { OpenOptions, WorkerEvent, WorkerFailure, WorkerResponse } from './messages.js';
+import { type PageWorker, TabLink } from './tab-link.js';
 
 export type { Row, RowValue };
 
 // The page's Worker, typed here so that the package compiles without the DOM library.
-interface PageWorker {
-  postMessage(message: unknown): void;
-  terminate(): void;
-  onmessage: ((event: { data: WorkerResponse | WorkerEvent }) => void) | null;
-  onerror: ((event: { message?: string }) => void) | null;
-}
 declare const Worker: new (url: string | URL, options: { type: 'module'; name: string }) => PageWorker;
 
 /** Options of openDatabase: the worker's options, and where its script is. */
@@ -41,10 +36,10 @@ export class BrowserDatabase {
   /** The network client of this database (calls run in the worker). */
   readonly network: BrowserNetwork;
 
+  private link: TabLink | null = null;
+
   /** @internal */
-  constructor(private readonly worker: PageWorker) {
-    worker.onmessage = (event) => this.receive(event.data);
-    worker.onerror = (event) => this.failAll(new Error(`sqlite-sync worker failed: ${event.message ?? 'it could not start'}`));
+  constructor() {
     this.network = new BrowserNetwork((method, args) => this.call(`network.${method}`, args));
   }
 
@@ -115,13 +110,33 @@ export class BrowserDatabase {
     return () => this.progressListeners.delete(listener);
   }
 
-  /** Closes the database and ends the worker. */
+  /** True when this tab runs the database (other tabs of the origin reach it through this one). */
+  get ownsDatabase(): boolean {
+    return this.link?.owns ?? false;
+  }
+
+  /** Closes this tab's use of the database; when it owned it, another tab that has it open takes over. */
   async close(): Promise<void> {
     try {
-      await this.call('close', []);
+      if (this.link?.owns) await this.call('close', []);
     } finally {
-      this.worker.terminate();
+      this.link?.close();
+      this.link = null;
       this.failAll(new Error('the database is closed'));
+    }
+  }
+
+  /** @internal */
+  attach(link: TabLink): void {
+    this.link = link;
+  }
+
+  /** @internal */
+  lose(ids: number[], message: string): void {
+    for (const id of ids) {
+      const waiting = this.pending.get(id);
+      this.pending.delete(id);
+      waiting?.reject(Object.assign(new Error(message), { name: 'OwnerClosedError', code: 'OWNER_CLOSED' }));
     }
   }
 
@@ -129,12 +144,14 @@ export class BrowserDatabase {
   call(method: string, args: readonly unknown[]): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
+      if (this.link === null) return reject(new Error('the database is closed'));
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, method, args });
+      this.link.send({ id, method, args: [...args] });
     });
   }
 
-  private receive(message: WorkerResponse | WorkerEvent): void {
+  /** @internal */
+  receive(message: WorkerResponse | WorkerEvent): void {
     if ('id' in message) {
       const waiting = this.pending.get(message.id);
       this.pending.delete(message.id);
@@ -212,16 +229,16 @@ function errorOf(failure: WorkerFailure): Error {
   return error;
 }
 
-/** Opens (or creates) a database in a new dedicated worker; resolves once it is ready. */
+/**
+ * Opens (or creates) a database. With OPFS storage, the first tab of the origin to open `name`
+ * runs it in a dedicated worker and the others reach it through that tab; when it closes, one of
+ * them takes over (see tab-link.ts). Resolves once the database can be used.
+ */
 export async function openDatabase(options: BrowserOpenOptions = {}): Promise<BrowserDatabase> {
   const { workerUrl, ...open } = options;
-  const worker = new Worker(workerUrl ?? new URL('./worker.js', import.meta.url), { type: 'module', name: 'sqlite-sync' });
-  const database = new BrowserDatabase(worker);
-  try {
-    await database.call('open', [open]);
-  } catch (error) {
-    worker.terminate();
-    throw error;
-  }
+  const database = new BrowserDatabase();
+  const start = () => new Worker(workerUrl ?? new URL('./worker.js', import.meta.url), { type: 'module', name: 'sqlite-sync' });
+  const link = await TabLink.connect(open.name ?? 'app.db', (open.storage ?? 'opfs') === 'opfs', start, { id: 0, method: 'open', args: [open] }, (message) => database.receive(message), (ids, message) => database.lose(ids, message));
+  database.attach(link);
   return database;
 }

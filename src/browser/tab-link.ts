@@ -1,0 +1,222 @@
+// How a page reaches its database when several tabs of one origin open it: one tab owns it (a
+// Web Lock per database name) and runs the worker; the others send their requests to the owner
+// over a BroadcastChannel and hear its events. When the owner closes, its lock passes to a waiting
+// tab, which starts a worker on the same files and announces itself; requests that the closed
+// owner had not answered fail with OWNER_CLOSED (they may or may not have run: an acknowledged
+// write is committed, an unacknowledged one is the caller's to retry).
+
+import type { WorkerEvent, WorkerRequest, WorkerResponse } from './messages.js';
+
+/** What the page's database receives: answers to its requests, and events. */
+export type Receive = (message: WorkerResponse | WorkerEvent) => void;
+
+// The browser objects this file uses, typed here so that the package compiles without the DOM library.
+export interface PageWorker {
+  postMessage(message: unknown): void;
+  terminate(): void;
+  onmessage: ((event: { data: WorkerResponse | WorkerEvent }) => void) | null;
+  onerror: ((event: { message?: string }) => void) | null;
+}
+interface Channel {
+  postMessage(message: TabMessage): void;
+  close(): void;
+  onmessage: ((event: { data: TabMessage }) => void) | null;
+}
+interface Locks {
+  request(name: string, options: { ifAvailable: boolean }, work: (lock: object | null) => Promise<unknown>): Promise<unknown>;
+  request(name: string, work: (lock: object | null) => Promise<unknown>): Promise<unknown>;
+}
+declare const Worker: new (url: string | URL, options: { type: 'module'; name: string }) => PageWorker;
+declare const BroadcastChannel: new (name: string) => Channel;
+declare const navigator: { locks?: Locks };
+
+/** Messages between the tabs of one database. */
+type TabMessage =
+  | { type: 'hello' }
+  | { type: 'owner'; owner: string }
+  | { type: 'request'; tab: string; request: WorkerRequest }
+  | { type: 'response'; tab: string; response: WorkerResponse }
+  | { type: 'event'; event: WorkerEvent };
+
+const OWNER_CLOSED = 'the tab that owned the database closed before answering; the request may or may not have run';
+
+/** One tab's link to the database: the worker itself when this tab owns it, else the owner tab. */
+export class TabLink {
+  private readonly tab = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+  private worker: PageWorker | null = null;
+  private owner: string | null = null;
+  private readonly channel: Channel | null;
+  /** Requests waiting for an owner to be known. */
+  private queue: WorkerRequest[] = [];
+  /** Requests sent to the owner tab, not answered yet. */
+  private readonly remote = new Set<number>();
+  /** Requests in the worker: its id → who asked (null: this tab) and their id. */
+  private readonly inWorker = new Map<number, { tab: string | null; id: number }>();
+  private nextWorkerId = 1;
+  private release: () => void = () => {};
+  private closed = false;
+
+  private constructor(
+    private readonly lockName: string | null,
+    private readonly startWorker: () => PageWorker,
+    private readonly openRequest: WorkerRequest,
+    private readonly receive: Receive,
+    private readonly lost: (ids: number[], message: string) => void,
+  ) {
+    this.channel = lockName !== null && typeof BroadcastChannel === 'function' ? new BroadcastChannel(lockName) : null;
+    if (this.channel) this.channel.onmessage = (event) => this.fromTab(event.data);
+  }
+
+  /**
+   * Connects to the database `name`: owns it when no other tab does (opening it in a new worker
+   * with `openRequest`), else reaches the owner. `shared` false: a database of this tab alone.
+   */
+  static async connect(name: string, shared: boolean, startWorker: () => PageWorker, openRequest: WorkerRequest, receive: Receive, lost: (ids: number[], message: string) => void): Promise<TabLink> {
+    const locks = typeof navigator === 'object' ? navigator.locks : undefined;
+    const link = new TabLink(shared && locks ? `sqlite-sync:${name}` : null, startWorker, openRequest, receive, lost);
+    if (link.lockName === null || !locks) {
+      await link.own();
+      return link;
+    }
+    const owned = await new Promise<boolean>((resolve, reject) => {
+      void locks
+        .request(link.lockName as string, { ifAvailable: true }, async (lock) => {
+          if (lock === null) return resolve(false);
+          await link.own().then(() => resolve(true), reject);
+          await link.held();
+        })
+        .catch(reject);
+    });
+    if (!owned) {
+      // wait in line to take over when the owner closes; meanwhile, ask who owns it
+      void locks.request(link.lockName as string, async () => {
+        if (link.closed) return;
+        await link.own();
+        await link.held();
+      });
+      link.channel?.postMessage({ type: 'hello' });
+    }
+    return link;
+  }
+
+  /** True when this tab runs the database. */
+  get owns(): boolean {
+    return this.worker !== null;
+  }
+
+  /** Sends a request of this tab. */
+  send(request: WorkerRequest): void {
+    if (this.worker) this.toWorker(null, request);
+    else if (this.owner !== null) {
+      this.remote.add(request.id);
+      this.channel?.postMessage({ type: 'request', tab: this.tab, request });
+    } else this.queue.push(request);
+  }
+
+  /** Stops: the owner ends its worker (another tab takes over); a follower just leaves. */
+  close(): void {
+    this.closed = true;
+    this.worker?.terminate();
+    this.worker = null;
+    this.channel?.close();
+    this.release();
+  }
+
+  private held(): Promise<void> {
+    return new Promise((resolve) => (this.release = resolve));
+  }
+
+  /** Becomes the owner: starts the worker, opens the database (retrying while the last owner's worker lets go of the files). */
+  private async own(): Promise<void> {
+    let failure: unknown = null;
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const worker = this.startWorker();
+      try {
+        await this.open(worker);
+        failure = null;
+        break;
+      } catch (error) {
+        worker.terminate();
+        failure = error;
+        await new Promise((resolve) => setTimeout(resolve, 100 * (attempt + 1)));
+      }
+    }
+    if (failure !== null) throw failure;
+    // what was sent to the previous owner will not be answered
+    this.failRemote();
+    this.owner = this.tab;
+    this.channel?.postMessage({ type: 'owner', owner: this.tab });
+    const queued = this.queue;
+    this.queue = [];
+    for (const request of queued) this.toWorker(null, request);
+  }
+
+  private open(worker: PageWorker): Promise<void> {
+    return new Promise((resolve, reject) => {
+      worker.onerror = (event) => reject(new Error(`sqlite-sync worker failed: ${event.message ?? 'it could not start'}`));
+      worker.onmessage = (event) => {
+        const message = event.data;
+        if ('id' in message && message.id === 0) {
+          if ('error' in message) return reject(Object.assign(new Error(message.error.message), { name: message.error.name }));
+          this.worker = worker;
+          worker.onmessage = (next) => this.fromWorker(next.data);
+          worker.onerror = null;
+          resolve();
+        }
+      };
+      worker.postMessage({ ...this.openRequest, id: 0 });
+    });
+  }
+
+  private toWorker(tab: string | null, request: WorkerRequest): void {
+    const id = this.nextWorkerId++;
+    this.inWorker.set(id, { tab, id: request.id });
+    this.worker?.postMessage({ ...request, id });
+  }
+
+  private fromWorker(message: WorkerResponse | WorkerEvent): void {
+    if (!('id' in message)) {
+      this.receive(message);
+      this.channel?.postMessage({ type: 'event', event: message });
+      return;
+    }
+    const asker = this.inWorker.get(message.id);
+    this.inWorker.delete(message.id);
+    if (!asker) return;
+    const response = { ...message, id: asker.id };
+    if (asker.tab === null) this.receive(response);
+    else this.channel?.postMessage({ type: 'response', tab: asker.tab, response });
+  }
+
+  private fromTab(message: TabMessage): void {
+    switch (message.type) {
+      case 'hello':
+        if (this.worker) this.channel?.postMessage({ type: 'owner', owner: this.tab });
+        return;
+      case 'owner': {
+        if (this.owner !== null && this.owner !== message.owner) this.failRemote();
+        this.owner = message.owner;
+        const queued = this.queue;
+        this.queue = [];
+        for (const request of queued) this.send(request);
+        return;
+      }
+      case 'request':
+        if (this.worker) this.toWorker(message.tab, message.request);
+        return;
+      case 'response':
+        if (message.tab === this.tab && this.remote.delete(message.response.id)) this.receive(message.response);
+        return;
+      case 'event':
+        if (!this.worker) this.receive(message.event);
+        return;
+    }
+  }
+
+  private failRemote(): void {
+    if (this.remote.size === 0) return;
+    const ids = [...this.remote];
+    this.remote.clear();
+    this.lost(ids, OWNER_CLOSED);
+  }
+}
