@@ -24,6 +24,19 @@ export async function buildBrowser(outdir = join(root, 'dist', 'browser')): Prom
     sourcemap: true,
     logLevel: 'warning',
   });
+  // the React entry: react stays the app's own
+  await build({
+    entryPoints: { react: join(root, 'src/react/index.ts') },
+    outdir,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    sourcemap: true,
+    external: ['react'],
+    logLevel: 'warning',
+  });
   const wasm = join(dirname(createRequire(import.meta.url).resolve('@sqlite.org/sqlite-wasm')), 'sqlite3.wasm');
   copyFileSync(wasm, join(outdir, 'sqlite3.wasm'));
   return { page: join(outdir, 'index.js'), worker: join(outdir, 'worker.js') };
