@@ -13,30 +13,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** Builds into `outdir`; returns the paths of the page module and the worker. */
 export async function buildBrowser(outdir = join(root, 'dist', 'browser')): Promise<{ page: string; worker: string }> {
   mkdirSync(outdir, { recursive: true });
-  await build({
-    entryPoints: { index: join(root, 'src/browser/index.ts'), worker: join(root, 'src/browser/worker.ts') },
-    outdir,
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    minify: true,
-    sourcemap: true,
-    logLevel: 'warning',
-  });
+  const common = { outdir, bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true, sourcemap: true, logLevel: 'warning' } as const;
+  await build({ ...common, entryPoints: { index: join(root, 'src/browser/index.ts'), worker: join(root, 'src/browser/worker.ts') } });
   // the React entry: react stays the app's own
-  await build({
-    entryPoints: { react: join(root, 'src/react/index.ts') },
-    outdir,
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    minify: true,
-    sourcemap: true,
-    external: ['react'],
-    logLevel: 'warning',
-  });
+  await build({ ...common, entryPoints: { react: join(root, 'src/react/index.ts') }, external: ['react'] });
   const wasm = join(dirname(createRequire(import.meta.url).resolve('@sqlite.org/sqlite-wasm')), 'sqlite3.wasm');
   copyFileSync(wasm, join(outdir, 'sqlite3.wasm'));
   return { page: join(outdir, 'index.js'), worker: join(outdir, 'worker.js') };
