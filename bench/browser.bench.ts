@@ -62,7 +62,11 @@ const results = (await page.evaluate(
       type PageWorker = { onmessage: (e: { data: unknown }) => void; onerror: (e: { message: string }) => void; postMessage(m: unknown): void };
       const WorkerClass = (globalThis as unknown as { Worker: new (url: string, options: object) => PageWorker }).Worker;
       const worker = new WorkerClass('bench-worker.js', { type: 'module' });
-      worker.onmessage = (event) => resolve(event.data as Record<string, number[]>);
+      worker.onmessage = (event) => {
+        const answer = event.data as Record<string, number[]> & { error?: string };
+        if (answer.error) reject(new Error(answer.error));
+        else resolve(answer);
+      };
       worker.onerror = (event) => reject(new Error(event.message));
       worker.postMessage(message);
     }),

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import sqlite3InitModule from '@sqlite.org/sqlite-wasm';
 import { CloudSyncError, load } from '../src/index.js';
 import { loadWasm, type OoDatabase, type WasmCloudSync } from '../src/load-wasm.js';
-import type { WasmSqlite3 } from '../src/drivers/sqlite-wasm.js';
+import { createSqliteWasmConnection, type WasmSqlite3 } from '../src/drivers/sqlite-wasm.js';
 import { loadVectors } from './vectors.js';
 
 type Sqlite3 = Awaited<ReturnType<typeof sqlite3InitModule>>;
@@ -141,4 +141,21 @@ test('a rolled back transaction leaves no change, and idle folding runs on wasm 
   const keys = new Set(wasm.sync.changes().map((c) => Buffer.from(c.pk).toString('hex')));
   assert.deepEqual([...keys], [Buffer.from(wasm.sync.exec("SELECT cloudsync_pk_encode('kept') AS k")[0]?.k as Uint8Array).toString('hex')]);
   wasm.db.close();
+});
+
+test('the driver binds and returns text and bytes of any size, from the first call on (its scratch buffer grows)', () => {
+  const db = new sqlite3.oo1.DB(':memory:') as unknown as OoDatabase;
+  const connection = createSqliteWasmConnection(sqlite3 as unknown as WasmSqlite3, db);
+  connection.registerFunction('echo', ([value]) => value ?? null);
+  const statement = connection.prepare('SELECT ?1, length(?1), typeof(?1), echo(?1)');
+  for (const size of [3, 1000, 5000, 70_000, 10, 300_000]) {
+    const text = 'é'.repeat(size);
+    assert.deepEqual(statement.get([text]), [text, BigInt(size), 'text', text], `text of ${size}`);
+    const bytes = new Uint8Array(size).map((_, i) => i % 251);
+    const [back, length, type, echoed] = statement.get([bytes]) as [Uint8Array, bigint, string, Uint8Array];
+    assert.deepEqual([Buffer.from(back).equals(Buffer.from(bytes)), length, type, Buffer.from(echoed).equals(Buffer.from(bytes))], [true, BigInt(size), 'blob', true], `blob of ${size}`);
+  }
+  assert.deepEqual(statement.get([new Uint8Array(0)])?.slice(1, 3), [0n, 'blob'], 'an empty BLOB stays a BLOB');
+  assert.deepEqual(statement.get([''])?.slice(1, 3), [0n, 'text']);
+  db.close();
 });

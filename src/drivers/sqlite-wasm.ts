@@ -125,7 +125,7 @@ class Heap {
     this.wasm.heap8u().set(value, this.scratch);
   }
 
-  /** Where putText and putBytes wrote. */
+  /** Where the last putText or putBytes wrote (read it after them: they may move the buffer). */
   get at(): number {
     return this.scratch;
   }
@@ -212,7 +212,10 @@ export function createSqliteWasmConnection(sqlite3: WasmSqlite3, db: WasmDatabas
   const setResult = (context: number, value: SqlValue): void => {
     if (typeof value === 'bigint') x.sqlite3_result_int64(context, value);
     else if (typeof value === 'number') x.sqlite3_result_double(context, value);
-    else if (typeof value === 'string') x.sqlite3_result_text(context, heap.at, heap.putText(value), TRANSIENT);
+    else if (typeof value === 'string') {
+      const bytes = heap.putText(value); // first: writing may move the scratch buffer
+      x.sqlite3_result_text(context, heap.at, bytes, TRANSIENT);
+    }
     else if (value === null) x.sqlite3_result_null(context);
     else {
       heap.putBytes(value);
@@ -294,7 +297,10 @@ function prepareStatement(sqlite3: WasmSqlite3, heap: Heap, db: WasmDatabase, sq
       let rc: number;
       if (typeof value === 'bigint') rc = x.sqlite3_bind_int64(pointer, i + 1, value);
       else if (typeof value === 'number') rc = x.sqlite3_bind_double(pointer, i + 1, value);
-      else if (typeof value === 'string') rc = x.sqlite3_bind_text(pointer, i + 1, heap.at, heap.putText(value), TRANSIENT);
+      else if (typeof value === 'string') {
+        const bytes = heap.putText(value); // first: writing may move the scratch buffer
+        rc = x.sqlite3_bind_text(pointer, i + 1, heap.at, bytes, TRANSIENT);
+      }
       else if (value === null) rc = x.sqlite3_bind_null(pointer, i + 1);
       else {
         heap.putBytes(value);
