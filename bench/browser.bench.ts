@@ -114,6 +114,7 @@ printTable(`Chromium (headless), OPFS SAH pool, ${ROWS} rows, median of ${RUNS} 
   [`update b of every row, 1 UPDATE per row, 1 tx`, ratio('update')],
   [`encode ${m('changes')} changes (fold included)`, rate('ours encode')],
   ['apply them to a fresh replica', rate('ours apply')],
+  ['  floor: plain sqlite-wasm writing those rows and their meta rows', rate('plain apply floor')],
   [`first sync of ${m('first sync rows')} rows from the server into an empty database`, `${(m('first sync') / 1000).toFixed(2)} s`],
   ['page entry, min+gzip', gz('index.js')],
   ['worker, min+gzip (sqlite-wasm JS included; sqlite3.wasm is 879 kB apart)', gz('worker.js')],

@@ -68,6 +68,22 @@ async function run(data: { rows: number; runs: number; server: string; key: stri
         target.exec("SELECT cloudsync_init('t')");
         note('ours apply', time(() => target.applyPayload(payload as unknown as Uint8Array)));
         replica.close();
+        // the floor of that apply with plain sqlite-wasm: the same rows written with their meta
+        // rows (key, clocks text, db_version with its index), prepared statements, one transaction
+        const floorDb = new pool.OpfsSAHPoolDb(`/bench-${file++}.db`);
+        floorDb.exec(`${schema}; CREATE TABLE m (pk1 TEXT PRIMARY KEY NOT NULL, clocks TEXT, db_version INTEGER); CREATE INDEX m_v ON m (db_version)`);
+        const floor = createSqliteWasmConnection(sqlite3, floorDb);
+        const base = floor.prepare('INSERT INTO t VALUES (?, ?, ?, ?, ?)');
+        const meta = floor.prepare('INSERT INTO m VALUES (?, ?, ?)');
+        note('plain apply floor', time(() => {
+          floorDb.exec('BEGIN');
+          for (let i = 0; i < data.rows; i++) {
+            base.run([key(i), `a${i}`, BigInt(i + 1), i * 1.5, 'text']);
+            meta.run([key(i), `1:${i}:0:0,1:${i}:1:0,2:${i}:2:0,1:${i}:3:0,1:${i}:4:0`, BigInt(i + 1)]);
+          }
+          floorDb.exec('COMMIT');
+        }));
+        floorDb.close();
       }
       db.close();
     }
