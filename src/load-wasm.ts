@@ -8,6 +8,7 @@ import { CloudSync } from './cloud-sync.js';
 import { NetworkSync, type NetworkOptions } from './client/network-sync.js';
 import { createSqliteWasmConnection, type WasmConnection, type WasmDatabase, type WasmSqlite3 } from './drivers/sqlite-wasm.js';
 import { CloudSyncEngine, type EngineOptions } from './engine/cloudsync.js';
+import { mayChangeViews } from './engine/transactions.js';
 import { DeferredCalls } from './sql/deferred-calls.js';
 import { registerNetworkFunctions } from './sql/register-network.js';
 import { registerSqlFunctions } from './sql/register.js';
@@ -48,7 +49,7 @@ export class WasmCloudSync extends CloudSync {
     try {
       return this.connection.running(() => this.db.exec({ sql, bind: bind === undefined ? undefined : [...bind], rowMode: 'object', returnValue: 'resultRows' }) as Row[]);
     } finally {
-      transactions.viewsChanged();
+      if (mayChangeViews(sql)) transactions.viewsChanged();
       transactions.afterStatement();
     }
   }

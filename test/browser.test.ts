@@ -77,6 +77,16 @@ test('two browser devices and a Node device converge through the server, across 
   const a = await openPage(contextA, 'device.db');
   const b = await openPage(contextB, 'device.db');
   const node = openDevice(folder.path('node.db'), server.url, 'app', key);
+  /** Two rounds of A, B and the Node device syncing, then all three hold the same rows. */
+  const syncUntilConverged = async () => {
+    for (let round = 0; round < 2; round++) {
+      await syncPage(a);
+      await syncPage(b);
+      await node.sync.network.sync();
+    }
+    assert.deepEqual(await rows(a), rowsOf(node));
+    assert.deepEqual(await rows(b), rowsOf(node));
+  };
 
   await run(a, "INSERT INTO todos (id, title) VALUES ('a1', 'from A')");
   const noticesOf = (page: Page) => page.evaluate(() => (globalThis as unknown as PageScope).notices.splice(0));
@@ -85,13 +95,7 @@ test('two browser devices and a Node device converge through the server, across 
   assert.deepEqual(await noticesOf(a), [], 'a read is not a change');
   await run(b, "INSERT INTO todos (id, title) VALUES ('b1', 'from B')");
   node.db.exec("INSERT INTO todos (id, title) VALUES ('n1', 'from Node')");
-  for (let round = 0; round < 2; round++) {
-    await syncPage(a);
-    await syncPage(b);
-    await node.sync.network.sync();
-  }
-  assert.deepEqual(await rows(a), rowsOf(node));
-  assert.deepEqual(await rows(b), rowsOf(node));
+  await syncUntilConverged();
   assert.equal(rowsOf(node).length, 3);
   assert.ok((await noticesOf(a)).some((tables) => tables.includes('todos')), 'the page heard of the merged rows');
 
@@ -114,13 +118,7 @@ test('two browser devices and a Node device converge through the server, across 
   await syncPage(b);
   assert.equal(await a.evaluate(() => (globalThis as unknown as PageScope).db.network.hasUnsentChanges()), true);
   await contextA.setOffline(false);
-  for (let round = 0; round < 2; round++) {
-    await syncPage(a);
-    await syncPage(b);
-    await node.sync.network.sync();
-  }
-  assert.deepEqual(await rows(a), rowsOf(node));
-  assert.deepEqual(await rows(b), rowsOf(node));
+  await syncUntilConverged();
   const n1 = JSON.parse(rowsOf(node).find((r) => r.includes('"n1"')) as string) as { title: string; done: number };
   assert.deepEqual([n1.title, n1.done], ['A offline', 1], 'both offline-era edits of n1 survive (different columns)');
   assert.equal(rowsOf(node).length, 4);

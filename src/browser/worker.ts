@@ -18,7 +18,7 @@ const post = (message: WorkerResponse | WorkerEvent) => scope.postMessage(messag
 let sync: WasmCloudSync | null = null;
 let db: OoDatabase | null = null;
 
-async function open(options: OpenOptions): Promise<{ siteId: string | null }> {
+async function open(options: OpenOptions): Promise<void> {
   if (sync) throw new Error('the database is already open');
   const sqlite3 = (await (sqlite3InitModule as unknown as (o: object) => Promise<Sqlite3Module>)({ print: () => {}, printErr: () => {} })) as Sqlite3Module;
   const name = `/${options.name ?? 'app.db'}`;
@@ -34,8 +34,6 @@ async function open(options: OpenOptions): Promise<{ siteId: string | null }> {
   const network = sync.network;
   network.on('status', (status, error) => post({ event: 'status', status, error: error ? failureOf(error) : null }));
   network.on('progress', (progress) => post({ event: 'progress', progress }));
-  const site = sync.siteId();
-  return { siteId: site ? [...site].map((b) => b.toString(16).padStart(2, '0')).join('') : null };
 }
 
 function opened(): WasmCloudSync {

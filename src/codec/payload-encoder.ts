@@ -100,7 +100,7 @@ export class PayloadEncoder {
     cl: number,
     seq: number,
   ): void {
-    if (this.rows >= 0xffffffff) throw new CodecError('TOO_LARGE', 'a payload holds at most 2^32-1 rows');
+    this.checkRoom();
     if (!(pk instanceof Uint8Array)) throw new CodecError('BAD_TYPE', 'pk must be a BLOB');
     if (!(siteId instanceof Uint8Array) || siteId.length !== SITE_ID_BYTES) {
       throw new CodecError('BAD_VALUE', `site_id must be a ${SITE_ID_BYTES}-byte BLOB`);
@@ -108,15 +108,11 @@ export class PayloadEncoder {
     const w = this.body;
     const start = w.position;
     try {
-      w.writeBytes(tbl === this.lastTbl && this.lastTblBytes !== null ? this.lastTblBytes : this.tableBytes(tbl));
+      w.writeBytes(this.tableBytes(tbl));
       writeValue(w, pk);
       w.writeBytes(this.nameBytes(colName));
       writeValue(w, colValue);
-      writeVersion(w, colVersion, 'col_version');
-      writeVersion(w, dbVersion, 'db_version');
-      writeValue(w, siteId);
-      writeVersion(w, cl, 'cl');
-      writeVersion(w, seq, 'seq');
+      this.writeClock(colVersion, dbVersion, siteId, cl, seq);
     } catch (error) {
       w.position = start; // a rejected change leaves no partial row behind
       throw error;
@@ -139,20 +135,16 @@ export class PayloadEncoder {
     cl: number,
     seq: number,
   ): void {
-    if (this.rows >= 0xffffffff) throw new CodecError('TOO_LARGE', 'a payload holds at most 2^32-1 rows');
+    this.checkRoom();
     if (siteId.length !== SITE_ID_BYTES) throw new CodecError('BAD_VALUE', `site_id must be a ${SITE_ID_BYTES}-byte BLOB`);
     const w = this.body;
     const start = w.position;
     try {
-      w.writeBytes(tbl === this.lastTbl && this.lastTblBytes !== null ? this.lastTblBytes : this.tableBytes(tbl));
+      w.writeBytes(this.tableBytes(tbl));
       w.writeBytes(encodedPk);
       w.writeBytes(this.nameBytes(colName));
       w.writeBytes(encodedValue);
-      writeVersion(w, colVersion, 'col_version');
-      writeVersion(w, dbVersion, 'db_version');
-      writeValue(w, siteId);
-      writeVersion(w, cl, 'cl');
-      writeVersion(w, seq, 'seq');
+      this.writeClock(colVersion, dbVersion, siteId, cl, seq);
     } catch (error) {
       w.position = start;
       throw error;
@@ -183,7 +175,23 @@ export class PayloadEncoder {
     return out;
   }
 
+  private checkRoom(): void {
+    if (this.rows >= 0xffffffff) throw new CodecError('TOO_LARGE', 'a payload holds at most 2^32-1 rows');
+  }
+
+  /** The five fields after col_value: col_version, db_version, site_id, cl, seq. */
+  private writeClock(colVersion: number, dbVersion: number, siteId: Uint8Array, cl: number, seq: number): void {
+    const w = this.body;
+    writeVersion(w, colVersion, 'col_version');
+    writeVersion(w, dbVersion, 'db_version');
+    writeValue(w, siteId);
+    writeVersion(w, cl, 'cl');
+    writeVersion(w, seq, 'seq');
+  }
+
+  /** The encoded TEXT of a table name: the last one is kept at hand (rows come grouped by table). */
   private tableBytes(tbl: string): Uint8Array {
+    if (tbl === this.lastTbl && this.lastTblBytes !== null) return this.lastTblBytes;
     const bytes = this.nameBytes(tbl);
     this.lastTbl = tbl;
     this.lastTblBytes = bytes;

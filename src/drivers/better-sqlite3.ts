@@ -4,6 +4,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { SqlValue } from '../codec/value.js';
 import type { AggregateOptions, Connection, FunctionOptions, Statement } from '../engine/connection.js';
+import { mayChangeViews } from '../engine/transactions.js';
 import { mayAlter } from '../sql/alter-statements.js';
 import type { AnsweredStatement } from '../sql/encode-statement.js';
 import { splitStatements } from '../sql/split-statements.js';
@@ -36,8 +37,6 @@ export interface StatementHooks {
 }
 
 const instrumented = new WeakSet<object>();
-/** Statements that write and name this word may create or drop a view. */
-const VIEW_WORD = /\bview\b/i;
 
 /** Wraps a better-sqlite3 Database as the engine's Connection (using its original methods). */
 export function createBetterSqlite3Connection(db: Database): Connection {
@@ -128,7 +127,7 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
     const readsChanges = hooks.readsChanges(statement.source);
     const callsCloudsync = /cloudsync_/i.test(statement.source);
     const readonly = statement.readonly;
-    const touchesViews = !readonly && VIEW_WORD.test(statement.source);
+    const touchesViews = !readonly && mayChangeViews(statement.source);
     const alters = !readonly && mayAlter(statement.source);
     for (const method of ['run', 'get', 'all'] as const) {
       const original = statement[method] as (...args: unknown[]) => unknown;
@@ -257,7 +256,7 @@ export function instrumentBetterSqlite3(db: Database, hooks: StatementHooks): vo
             if (!hooks.retry(error) || (texts.length === 1 && splitStatements(text).length !== 1)) throw error;
             proto.exec.call(db, text);
           } finally {
-            if (VIEW_WORD.test(text)) hooks.viewsChanged();
+            if (mayChangeViews(text)) hooks.viewsChanged();
             hooks.after();
           }
         }

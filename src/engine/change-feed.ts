@@ -2,7 +2,7 @@
 // encoded into payloads, on one snapshot in which the logged writes are folded into the meta rows.
 
 import type { Change } from '../codec/payload.js';
-import { type ChangeFilter, type ChangeSink, type CollectedChanges, collectChanges, visitChanges } from './changes.js';
+import { type ChangeFilter, CollectedChanges, collectChanges } from './changes.js';
 import type { PayloadOptions } from './engine-options.js';
 import { type EncodedPayload, splitCollected } from './payload-split.js';
 import type { Settings } from './settings.js';
@@ -28,11 +28,6 @@ export class ChangeFeed {
     const out: Change[] = [];
     for (let j = 0; j < collected.length; j++) out.push(collected.change(j));
     return out;
-  }
-
-  /** Calls `sink` for every filtered change, in order, with the nine values of a cloudsync_changes row. */
-  visit(filter: ChangeFilter, sink: ChangeSink): void {
-    visitChanges(this.collect(filter), sink);
   }
 
   /** How many changes pass the filter. */
@@ -71,6 +66,6 @@ export class ChangeFeed {
       const sites = filter.keepLast ? { only, except: null, skip: excluded } : { only, except: excluded };
       collected = collectChanges(tables, filter, (ordinal) => settings.siteId(ordinal), sites);
     });
-    return collected ?? collectChanges([], filter, (ordinal) => settings.siteId(ordinal), { only: null, except: null });
+    return collected ?? new CollectedChanges((ordinal) => settings.siteId(ordinal));
   }
 }

@@ -4,7 +4,7 @@
 // One read collects every change into flat numeric arrays, and writes each row's key (as a BLOB
 // value) and each cell's value straight into one byte buffer in the payload's value encoding: no
 // object per change and no row kept alive, so the garbage of a read dies young. An encoder then
-// copies those bytes; the other readers decode them.
+// copies those bytes; change() decodes them.
 
 import { type Change, type PayloadEncoder, SENTINEL } from '../codec/payload.js';
 import { writePkValue } from '../codec/pk.js';
@@ -57,14 +57,6 @@ export function collectChanges(tables: readonly SyncedTable[], filter: ChangeFil
   for (const table of tables) collectTable(table, since, sinceSeq, sites, collected);
   collected.sort(sites.skip ?? null);
   return collected;
-}
-
-/** Calls `sink` for every collected change, in order, with its values decoded. */
-export function visitChanges(collected: CollectedChanges, sink: ChangeSink): void {
-  for (let j = 0; j < collected.length; j++) {
-    const change = collected.change(j);
-    sink(change.tbl, change.pk, change.colName, change.colValue, change.colVersion, change.dbVersion, change.siteId, change.cl, change.seq);
-  }
 }
 
 /** The changes of one read, in (db_version, seq) order once sorted. */

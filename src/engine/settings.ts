@@ -5,6 +5,7 @@ import type { SqlValue } from '../codec/value.js';
 import type { Connection, Statement } from './connection.js';
 import { unexpected } from './errors.js';
 import { createUuidBytes, type RandomBytes } from './uuid.js';
+import { toHex } from '../codec/bytes.js';
 
 const GLOBAL_TABLES_SQL = `
 CREATE TABLE IF NOT EXISTS cloudsync_settings (key TEXT PRIMARY KEY NOT NULL COLLATE NOCASE, value TEXT);
@@ -65,14 +66,14 @@ export class Settings {
       if (!row || !(row[0] instanceof Uint8Array)) unexpected(`a meta row names site ordinal ${ordinal}, which cloudsync_site_id does not hold`);
       id = Uint8Array.from(row[0]);
       this.siteIds.set(ordinal, id);
-      this.siteOrdinals.set(hexKey(id), ordinal);
+      this.siteOrdinals.set(toHex(id), ordinal);
     }
     return id;
   }
 
   /** The ordinal of a site id, or undefined when this database never saw it. */
   findSiteOrdinal(siteId: Uint8Array): number | undefined {
-    const key = hexKey(siteId);
+    const key = toHex(siteId);
     const known = this.siteOrdinals.get(key);
     if (known !== undefined) return known;
     const found = this.statement('SELECT rowid FROM cloudsync_site_id WHERE site_id = ?').get([siteId]);
@@ -85,7 +86,7 @@ export class Settings {
 
   /** The ordinal of a site id, adding it when new. */
   siteOrdinal(siteId: Uint8Array): number {
-    const key = hexKey(siteId);
+    const key = toHex(siteId);
     let ordinal = this.findSiteOrdinal(siteId);
     if (ordinal === undefined) {
       const next = this.statement('SELECT max(rowid) + 1 FROM cloudsync_site_id').get();
@@ -172,10 +173,4 @@ const utf8 = new TextDecoder();
 
 function textOf(value: SqlValue): string {
   return value instanceof Uint8Array ? utf8.decode(value) : String(value);
-}
-
-function hexKey(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += b < 16 ? `0${b.toString(16)}` : b.toString(16);
-  return s;
 }

@@ -8,6 +8,11 @@ import type { ChangeNotices } from './change-notices.js';
 import type { LocalLog } from './local-log.js';
 import { changesReaders } from './meta-schema.js';
 
+/** True when `sql` may create or drop a view (it names the word), after which viewsChanged is due. */
+export function mayChangeViews(sql: string): boolean {
+  return /\bview\b/i.test(sql);
+}
+
 /** What the tracking needs from its engine. */
 export interface TransactionHost {
   readonly db: Connection;

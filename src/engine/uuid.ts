@@ -1,5 +1,7 @@
 // UUIDv7 generation: 48-bit millisecond timestamp, version 7, RFC 4122 variant, random rest.
 
+import { toHex } from '../codec/bytes.js';
+
 /** A source of random bytes; tests pass a seeded one. */
 export type RandomBytes = (length: number) => Uint8Array;
 
@@ -21,8 +23,7 @@ export function createUuidBytes(now: number = Date.now(), random: RandomBytes = 
 
 /** Formats 16 bytes as lowercase hex, with dashes (8-4-4-4-12) unless `dashes` is false. */
 export function formatUuid(bytes: Uint8Array, dashes = true): string {
-  let hex = '';
-  for (const b of bytes) hex += b.toString(16).padStart(2, '0');
+  const hex = toHex(bytes);
   if (!dashes) return hex;
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
