@@ -1,9 +1,10 @@
 // Browser benchmark: `npm run bench:browser` (options: --rows N --runs N --server-rows N). In
 // headless Chromium (Debian's), in one worker on the OPFS SAH-pool VFS: plain sqlite-wasm against
 // sqlite-sync on the engine bench's workload (N rows inserted in one transaction, then column b of
-// each updated, one UPDATE per row), the encode, the apply into a fresh replica, and the first
-// sync of the server's rows into an empty database through a real server on loopback. Also the
-// size of the browser entry and the time from page load to the first query on a 10 MB database.
+// each updated, one UPDATE per row), the encode, the apply into a fresh replica (and into one in
+// memory), and the first sync of the server's rows into an empty database through a real server
+// on loopback. Also the size of the browser entry and the time from page load to the first query
+// on a 10 MB database.
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -115,7 +116,9 @@ printTable(`Chromium (headless), OPFS SAH pool, ${ROWS} rows, median of ${RUNS} 
   [`encode ${m('changes')} changes (fold included)`, rate('ours encode')],
   ['apply them to a fresh replica', rate('ours apply')],
   ['  floor: plain sqlite-wasm writing those rows and their meta rows', rate('plain apply floor')],
+  ['  the same apply into a database in memory', rate('ours apply in memory')],
   [`first sync of ${m('first sync rows')} rows from the server into an empty database`, `${(m('first sync') / 1000).toFixed(2)} s`],
+  [`  of which applying its ${m('first sync payloads')} payloads`, `${(m('first sync applying') / 1000).toFixed(2)} s`],
   ['page entry, min+gzip', gz('index.js')],
   ['worker, min+gzip (sqlite-wasm JS included; sqlite3.wasm is 879 kB apart)', gz('worker.js')],
   ['  of which sqlite-sync (the worker without sqlite-wasm)', oursGz],

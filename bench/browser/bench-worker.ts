@@ -11,6 +11,7 @@ interface Pool {
   wipeFiles(): Promise<void>;
 }
 interface Sqlite3 extends WasmSqlite3 {
+  oo1: { DB: new (name: string) => OoDatabase };
   installOpfsSAHPoolVfs(options: { name: string; initialCapacity: number; clearOnInit: boolean }): Promise<Pool>;
 }
 
@@ -68,6 +69,13 @@ async function run(data: { rows: number; runs: number; server: string; key: stri
         target.exec("SELECT cloudsync_init('t')");
         note('ours apply', time(() => target.applyPayload(payload as unknown as Uint8Array)));
         replica.close();
+        // the same apply into a database in memory: what the engine does when storage costs nothing
+        const inMemory = new sqlite3.oo1.DB(':memory:');
+        const memoryTarget = loadWasm(sqlite3, inMemory);
+        inMemory.exec(schema);
+        memoryTarget.exec("SELECT cloudsync_init('t')");
+        note('ours apply in memory', time(() => memoryTarget.applyPayload(payload as unknown as Uint8Array)));
+        inMemory.close();
         // the floor of that apply with plain sqlite-wasm: the same rows written with their meta
         // rows (key, clocks text, db_version with its index), prepared statements, one transaction
         const floorDb = new pool.OpfsSAHPoolDb(`/bench-${file++}.db`);
@@ -93,10 +101,26 @@ async function run(data: { rows: number; runs: number; server: string; key: stri
     device.exec("CREATE TABLE todos (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL DEFAULT '', done INTEGER NOT NULL DEFAULT 0, owner TEXT); SELECT cloudsync_init('todos')");
     device.network.init(`${data.server}/app`);
     device.network.setApiKey(data.key);
+    // the time spent applying the downloaded payloads, apart from the server's and the network's
+    const engine = device.engine;
+    const applyPayload = engine.applyPayload.bind(engine);
+    let applying = 0;
+    let payloads = 0;
+    engine.applyPayload = (...args) => {
+      const begun = performance.now();
+      try {
+        return applyPayload(...args);
+      } finally {
+        applying += performance.now() - begun;
+        payloads++;
+      }
+    };
     const started = performance.now();
     const count = () => Number(device.exec('SELECT count(*) AS n FROM todos')[0]?.n);
     for (let round = 0; round < 20 && count() < data.serverRows; round++) await device.network.sync();
     note('first sync', performance.now() - started);
+    note('first sync applying', applying);
+    note('first sync payloads', payloads);
     note('first sync rows', Number(device.exec('SELECT count(*) AS n FROM todos')[0]?.n));
     fresh.close();
     await pool.wipeFiles();

@@ -10,7 +10,7 @@ import type { Algo, TableLayout } from './meta-schema.js';
 
 /** A synced table as the engine holds it while the connection is open. */
 export class SyncedTable {
-  readonly columnIndex: Map<string, number>;
+  private readonly columnIndex: Map<string, number>;
   /** The key columns' collations when one of them folds text (NOCASE, RTRIM), else null. */
   readonly keyCollations: string[] | null;
   /**
@@ -26,6 +26,7 @@ export class SyncedTable {
     public enabled: boolean,
   ) {
     this.columnIndex = new Map(layout.columns.map((name, i) => [foldName(name), i]));
+    layout.columns.forEach((name, i) => this.columnIndex.set(name, i));
     this.keyCollations = foldingCollations(layout.pk.map((c) => c.collation));
   }
 
@@ -39,7 +40,8 @@ export class SyncedTable {
 
   /** Column index by name (case-insensitive), or -1. */
   indexOf(column: string): number {
-    return this.columnIndex.get(foldName(column)) ?? -1;
+    // names usually arrive spelled as declared: an exact lookup first, folding only when it misses
+    return this.columnIndex.get(column) ?? this.columnIndex.get(foldName(column)) ?? -1;
   }
 
   /** `pk1 = ? AND pk2 = ?` over the meta table's key columns. */
