@@ -12,3 +12,4 @@ export { NetworkSync, type NetworkOptions, type SyncStatus, type NetworkSyncEven
 export { NetworkError, type NetworkErrorCode } from './client/network-error.js';
 export type { SendResult, CheckResult, SyncResult, SyncProgress } from './client/protocol.js';
 export type { AutoSyncOptions } from './client/auto-sync.js';
+export type { LiveLink, LiveOptions, LiveState } from './client/live-sync.js';

@@ -7,6 +7,8 @@ import { createBetterSqlite3Connection, instrumentBetterSqlite3, refuseInstrumen
 import { CloudSyncEngine, type EngineOptions } from './engine/cloudsync.js';
 import { blockingTransport } from './client/blocking-transport.js';
 import { NetworkSync, type NetworkOptions } from './client/network-sync.js';
+import type { LiveSocketClass } from './client/live-sync.js';
+import { WebSocket } from 'ws';
 import { nodeHttpTransport } from './client/node-http-transport.js';
 import { CloudSync } from './cloud-sync.js';
 import { CloudSyncError } from './engine/errors.js';
@@ -37,7 +39,7 @@ export function load(db: BetterSqlite3.Database, options: LoadOptions = {}): Clo
   const engine = new CloudSyncEngine(connection, options);
   const deferred = new DeferredCalls(connection.reentrant);
   registerSqlFunctions(engine, deferred, { read: (path) => readFileSync(path), write: (path, bytes) => writeFileSync(path, bytes) });
-  const network = new NetworkSync(engine, { transport: nodeHttpTransport, blockingTransport, ...options.network });
+  const network = new NetworkSync(engine, { transport: nodeHttpTransport, blockingTransport, webSocket: WebSocket as unknown as LiveSocketClass, ...options.network });
   registerNetworkFunctions(connection, network, deferred);
   instrumentBetterSqlite3(db, {
     before: (readsChanges, lookFirst) => engine.transactions.beforeStatement(readsChanges, lookFirst),

@@ -140,6 +140,42 @@ test('two browser devices and a Node device converge through the server, across 
   await contextB.close();
 });
 
+test('live sync in the browser: a Node write shows in the page without a sync call, and a page write reaches Node', { skip, timeout: 60_000 }, async () => {
+  const context = await browser.newContext();
+  const page = await openPage(context, 'live.db');
+  const node = openDevice(folder.path('node-live.db'), server.url, 'app', key);
+  try {
+    await page.evaluate(async () => {
+      const scope = globalThis as unknown as PageScope & { states: string[] };
+      scope.states = [];
+      scope.db.onLive((state) => scope.states.push(state));
+      await scope.db.network.live();
+    });
+    await page.waitForFunction(() => (globalThis as unknown as { states: string[] }).states.includes('connected'));
+    node.sync.network.live();
+    await new Promise<void>((resolve) => node.sync.network.on('live', (state) => state === 'connected' && resolve()));
+    node.db.prepare("INSERT INTO todos (id, title) VALUES ('live-n', 'from Node, live')").run();
+    await page.waitForFunction(
+      async () => (await (globalThis as unknown as PageScope).db.exec("SELECT title FROM todos WHERE id = 'live-n'")).length === 1,
+      undefined,
+      { timeout: 10_000, polling: 20 },
+    );
+    await run(page, "INSERT INTO todos (id, title) VALUES ('live-b', 'from the page, live')");
+    const deadline = Date.now() + 10_000;
+    while (!rowsOf(node).some((r) => r.includes('live-b'))) {
+      assert.ok(Date.now() < deadline, 'the page write reached the Node device');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await page.evaluate(() => (globalThis as unknown as PageScope).db.network.stopLive());
+    const states = await page.evaluate(() => (globalThis as unknown as { states: string[] }).states);
+    assert.deepEqual(states, ['connecting', 'connected', 'stopped']);
+  } finally {
+    node.sync.network.stopLive();
+    node.db.close();
+    await context.close();
+  }
+});
+
 test('in the browser, the C extension payloads apply and bad input fails with the errors Node gives', { skip, timeout: 60_000 }, async () => {
   const context = await browser.newContext();
   // tsx names the functions inside the code handed to evaluate() through an __name helper

@@ -6,6 +6,7 @@ import type { ChangeFilter } from '../engine/changes.js';
 import { CloudSyncError, type CloudSyncErrorCode } from '../engine/errors.js';
 import { NetworkError, type NetworkErrorCode } from '../client/network-error.js';
 import type { Row, RowValue } from '../load-wasm.js';
+import type { LiveOptions, LiveState } from '../client/live-sync.js';
 import type { OpenOptions, WorkerEvent, WorkerFailure, WorkerResponse } from './messages.js';
 import { type PageWorker, TabLink } from './tab-link.js';
 
@@ -26,6 +27,9 @@ export type ChangeListener = (tables: string[]) => void;
 /** What the network client reports. */
 export type StatusListener = (status: string, error: Error | null) => void;
 
+/** What live sync reports. */
+export type LiveListener = (state: LiveState, error: Error | null) => void;
+
 /** A database owned by a worker of this page. */
 export class BrowserDatabase {
   private nextId = 1;
@@ -33,6 +37,7 @@ export class BrowserDatabase {
   private readonly changeListeners = new Set<{ tables: Set<string> | null; listener: ChangeListener }>();
   private readonly statusListeners = new Set<StatusListener>();
   private readonly progressListeners = new Set<(progress: unknown) => void>();
+  private readonly liveListeners = new Set<LiveListener>();
   /** The network client of this database (calls run in the worker). */
   readonly network: BrowserNetwork;
 
@@ -104,6 +109,12 @@ export class BrowserDatabase {
     return () => this.statusListeners.delete(listener);
   }
 
+  /** Calls `listener` on each state of live sync (connecting, connected, polling, offline, stopped); returns the unsubscribe. */
+  onLive(listener: LiveListener): () => void {
+    this.liveListeners.add(listener);
+    return () => this.liveListeners.delete(listener);
+  }
+
   /** Calls `listener` with the progress of each sync; returns the unsubscribe. */
   onProgress(listener: (progress: unknown) => void): () => void {
     this.progressListeners.add(listener);
@@ -167,6 +178,8 @@ export class BrowserDatabase {
       }
     } else if (message.event === 'status') {
       for (const listener of this.statusListeners) listener(message.status, message.error ? errorOf(message.error) : null);
+    } else if (message.event === 'live') {
+      for (const listener of this.liveListeners) listener(message.state as LiveState, message.error ? errorOf(message.error) : null);
     } else {
       for (const listener of this.progressListeners) listener(message.progress);
     }
@@ -218,6 +231,17 @@ export class BrowserNetwork {
   /** Stops automatic sync. */
   async stopAutoSync(): Promise<void> {
     await this.call('stopAutoSync', []);
+  }
+  /**
+   * Live sync: a WebSocket to the server brings other devices' changes at once, local commits are
+   * sent right away, and it reconnects (polling meanwhile) on its own; see onLive for its state.
+   */
+  async live(options?: LiveOptions): Promise<void> {
+    await this.call('live', [options]);
+  }
+  /** Stops live sync. */
+  async stopLive(): Promise<void> {
+    await this.call('stopLive', []);
   }
 }
 

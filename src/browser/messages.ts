@@ -23,6 +23,7 @@ export type WorkerResponse = { id: number; result: unknown } | { id: number; err
 export type WorkerEvent =
   | { event: 'status'; status: string; error: WorkerFailure | null }
   | { event: 'progress'; progress: unknown }
+  | { event: 'live'; state: string; error: WorkerFailure | null }
   | { event: 'changed'; tables: string[] };
 
 /** How the page opens its database. */

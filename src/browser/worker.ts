@@ -34,6 +34,7 @@ async function open(options: OpenOptions): Promise<void> {
   const network = sync.network;
   network.on('status', (status, error) => post({ event: 'status', status, error: error ? failureOf(error) : null }));
   network.on('progress', (progress) => post({ event: 'progress', progress }));
+  network.on('live', (state, error) => post({ event: 'live', state, error: error ? failureOf(error) : null }));
 }
 
 function opened(): WasmCloudSync {
@@ -61,8 +62,11 @@ const methods: Record<string, Method> = {
   'network.hasUnsentChanges': () => opened().network.hasUnsentChanges(),
   'network.startAutoSync': (options?: object) => opened().network.startAutoSync(options),
   'network.stopAutoSync': () => opened().network.stopAutoSync(),
+  'network.live': (options?: object) => void opened().network.live(options),
+  'network.stopLive': () => opened().network.stopLive(),
   close: () => {
     sync?.network.stopAutoSync();
+    sync?.network.stopLive();
     db?.close();
     sync = null;
     db = null;

@@ -20,6 +20,8 @@ export interface Endpoints {
   check: string;
   /** `check + '/upload'`. */
   upload: string;
+  /** `check + '/live'` with the ws:// or wss:// scheme: the live connection. */
+  live: string;
 }
 
 /**
@@ -50,5 +52,5 @@ export function parseConnectionString(connection: string): ConnectionTarget {
 /** The endpoints of a site: the site id is 32 lowercase hex digits without dashes. */
 export function endpointsFor(target: ConnectionTarget, siteId: Uint8Array): Endpoints {
   const check = `${target.origin}/v1/cloudsync${target.databasePath}/${toHex(siteId)}`;
-  return { check, upload: `${check}/upload` };
+  return { check, upload: `${check}/upload`, live: `${check.replace(/^http/, 'ws')}/live` };
 }

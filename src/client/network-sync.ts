@@ -8,7 +8,8 @@ import { fetchTransport } from './fetch-transport.js';
 import { type AsyncTransport, type BlockingTransport, DEFAULT_TIMEOUT_MS } from './http-transport.js';
 import { NetworkError } from './network-error.js';
 import { Emitter } from './emitter.js';
-import { type CheckResult, checkChanges, type Exchange, type ProtocolContext, type SendResult, type SyncProgress, type SyncResult, sendChanges, syncChanges } from './protocol.js';
+import { type LiveOptions, LiveLink, type LiveSocketClass, type LiveState } from './live-sync.js';
+import { applyPushedChanges, type CheckResult, checkChanges, type Exchange, type ProtocolContext, type SendResult, type SyncProgress, type SyncResult, sendChanges, syncChanges } from './protocol.js';
 import { runAsync, runBlocking } from './run-exchange.js';
 import { readWatermark, resetWatermarks } from './watermarks.js';
 import { readRefusals, type RefusedChange } from './refusals.js';
@@ -25,6 +26,8 @@ export interface NetworkOptions {
   transport?: AsyncTransport;
   /** The transport of the blocking SQL functions; without one they refuse (the async API still works). */
   blockingTransport?: BlockingTransport;
+  /** The WebSocket class of live sync (default: the platform's global; the Node loader passes `ws`'s). */
+  webSocket?: LiveSocketClass;
 }
 
 /** What a sync client is doing. */
@@ -34,6 +37,8 @@ export type SyncStatus = 'sending' | 'receiving' | 'up-to-date' | 'offline' | 'e
 export interface NetworkSyncEvents {
   status: [status: SyncStatus, error?: Error];
   progress: [progress: SyncProgress];
+  /** Live sync's connection state (see live()). */
+  live: [state: LiveState, error?: Error];
 }
 
 /** The network state of one synced connection. */
@@ -45,6 +50,7 @@ export class NetworkSync extends Emitter<NetworkSyncEvents> {
   private readonly syncTransport: BlockingTransport | null;
   private running: Promise<unknown> = Promise.resolve();
   private auto: AutoSync | null = null;
+  private liveLink: LiveLink | null = null;
   /** Changes of the running operation so far, for progress events during a download. */
   private changesSoFar = 0;
 
@@ -68,11 +74,13 @@ export class NetworkSync extends Emitter<NetworkSyncEvents> {
   /** cloudsync_network_set_apikey. */
   setApiKey(key: string): void {
     this.credential = key;
+    this.liveLink?.credentialChanged();
   }
 
   /** cloudsync_network_set_token. */
   setToken(token: string): void {
     this.credential = token;
+    this.liveLink?.credentialChanged();
   }
 
   /** cloudsync_network_has_unsent_changes: local changes the server has not acknowledged. */
@@ -129,6 +137,40 @@ export class NetworkSync extends Emitter<NetworkSyncEvents> {
     this.auto = null;
   }
 
+  /**
+   * Live sync: keeps a WebSocket to the server open, applies the changes it pushes (or checks when
+   * it announces some), sends local changes right after each commit, reconnects with backoff and
+   * jitter, and syncs over HTTP every `pollIntervalMs` while no socket is open. State changes are
+   * the `live` event. Replaces a live sync already running.
+   */
+  live(options: LiveOptions = {}): LiveLink {
+    this.stopLive();
+    const endpoints = this.context().endpoints; // throws now when init or cloudsync_init is missing
+    const socketClass = this.options.webSocket ?? ((globalThis as { WebSocket?: LiveSocketClass }).WebSocket ?? null);
+    this.liveLink = new LiveLink(
+      {
+        socketClass,
+        url: () => endpoints.live,
+        authorization: () => (this.credential === null ? null : `Bearer ${this.credential}`),
+        sync: () => this.sync(),
+        check: () => this.checkChanges(),
+        send: () => this.sendChanges(),
+        applyPushed: (changes) => this.runLater((context) => applyPushedChanges(context, changes)),
+        hasUnsentChanges: () => this.hasUnsentChanges(),
+        onCommit: (listener) => this.engine.notices.subscribe(() => listener()),
+        state: (state, error) => this.emit('live', state, error),
+      },
+      options,
+    );
+    return this.liveLink;
+  }
+
+  /** Stops live sync (an operation in flight finishes). */
+  stopLive(): void {
+    this.liveLink?.stop();
+    this.liveLink = null;
+  }
+
   /** cloudsync_network_reset_sync_version: the next send re-sends everything, the next check downloads everything. */
   resetSyncVersion(): void {
     resetWatermarks(this.engine);
@@ -162,6 +204,7 @@ export class NetworkSync extends Emitter<NetworkSyncEvents> {
   /** cloudsync_network_cleanup: forgets the server and the credential. */
   cleanup(): void {
     this.stopAutoSync();
+    this.stopLive();
     this.target = null;
     this.credential = null;
   }

@@ -142,30 +142,53 @@ export function* checkChanges(context: ProtocolContext): Exchange<CheckResult> {
     if (downloadUrl === '') break;
     if (!/^https?:\/\//i.test(downloadUrl)) throw new NetworkError('PROTOCOL', `the server answered an invalid download URL: '${downloadUrl.slice(0, 80)}'`);
     const payload = (yield* request(context, 'receiving', { method: 'GET', url: downloadUrl, headers: { Accept: 'application/octet-stream' } })).body;
-    let moved = false;
-    let fromOthers = 0;
-    let last: Position | null = null;
-    const own = engine.siteId();
-    engine.applyPayload(payload, 'cloudsync_network_check_changes', {
-      onChange: (change) => {
-        if (change.cl !== 0 && (own === null || !sameBytes(own, change.siteId))) fromOthers++;
-        const at = { dbVersion: change.dbVersion, seq: change.seq };
-        if (last === null || isAfter(at, last)) last = at;
-      },
-      alongside: () => {
-        if (last && isAfter(last, from)) {
-          writeWatermark(engine, 'check', last);
-          moved = true;
-        }
-      },
-    });
-    result.changes += fromOthers;
-    result.bytes += payload.length;
-    result.payloads++;
-    context.onProgress?.({ phase: 'receiving', changes: result.changes, bytes: result.bytes });
+    const moved = applyReceived(context, payload, from, 'cloudsync_network_check_changes', result);
     if (!moved) break;
   }
   return result;
+}
+
+/**
+ * Applies changes the server pushed on a live connection, which start after the server position
+ * `from`: only when the check watermark is there or past it (else false: the caller checks, so
+ * nothing in between is skipped). Re-applying a change already here changes nothing.
+ */
+export function* applyPushedChanges(context: ProtocolContext, pushed: { from: Position; payload: Uint8Array }): Exchange<CheckResult | null> {
+  const at = readWatermark(context.engine, 'check');
+  if (isAfter(pushed.from, at)) return null;
+  const result: CheckResult = { changes: 0, bytes: 0, payloads: 0 };
+  applyReceived(context, pushed.payload, at, 'cloudsync_network_live', result);
+  return result;
+}
+
+/**
+ * Applies one received payload and, in the same transaction, moves the check watermark to its
+ * last change when that is past `from`; adds to `result`. True when the watermark moved.
+ */
+function applyReceived(context: ProtocolContext, payload: Uint8Array, from: Position, fn: string, result: CheckResult): boolean {
+  const { engine } = context;
+  let moved = false;
+  let fromOthers = 0;
+  let last: Position | null = null;
+  const own = engine.siteId();
+  engine.applyPayload(payload, fn, {
+    onChange: (change) => {
+      if (change.cl !== 0 && (own === null || !sameBytes(own, change.siteId))) fromOthers++;
+      const at = { dbVersion: change.dbVersion, seq: change.seq };
+      if (last === null || isAfter(at, last)) last = at;
+    },
+    alongside: () => {
+      if (last && isAfter(last, from)) {
+        writeWatermark(engine, 'check', last);
+        moved = true;
+      }
+    },
+  });
+  result.changes += fromOthers;
+  result.bytes += payload.length;
+  result.payloads++;
+  context.onProgress?.({ phase: 'receiving', changes: result.changes, bytes: result.bytes });
+  return moved;
 }
 
 /**

@@ -32,8 +32,12 @@ export type Principal =
  * another database: 404 when `database` does not exist, else 401 (so a stranger learns nothing
  * about which databases exist). A token must be valid for `database` itself.
  */
-export async function authenticate(request: IncomingMessage, database: string, data: ServerData): Promise<Principal> {
-  const header = request.headers.authorization ?? '';
+export function authenticate(request: IncomingMessage, database: string, data: ServerData): Promise<Principal> {
+  return authenticateHeader(request.headers.authorization ?? '', database, data);
+}
+
+/** The same for the value of an Authorization header (a live connection sends it in its hello). */
+export async function authenticateHeader(header: string, database: string, data: ServerData): Promise<Principal> {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) throw new HttpError(401, 'missing credential: send Authorization: Bearer <api key or token>');
   const credential = match[1] as string;

@@ -10,6 +10,7 @@ import { openDataDir, type ServerData } from './server-data.js';
 import { createSyncRouter, send, type SyncContext } from './sync-routes.js';
 import { TransferStore } from './transfers.js';
 import { CorsPolicy } from './cors.js';
+import { LiveHub, type LiveOptions } from './live.js';
 
 /** Options of the sync server. */
 export interface ServerOptions {
@@ -31,6 +32,8 @@ export interface ServerOptions {
   transferTtlMs?: number;
   /** Origins browsers may call the server from (exact `scheme://host[:port]`, or '*'); default none. */
   corsOrigins?: readonly string[];
+  /** Live sync over WebSocket (on by default); false turns it off. */
+  live?: LiveOptions | false;
   /** A pino logger, or a level for the default one writing to stdout (default 'info'); false for none. */
   logger?: Logger | pino.Level | false;
 }
@@ -41,6 +44,8 @@ export interface SyncServer {
   readonly url: string;
   /** Its data directory, for administration in the same process. */
   readonly data: ServerData;
+  /** Its live connections (null when live sync is off). */
+  readonly live: LiveHub | null;
   /** Stops accepting, waits for requests in flight, closes the databases. */
   close(): Promise<void>;
 }
@@ -53,6 +58,7 @@ export async function createServer(options: ServerOptions): Promise<SyncServer> 
   const data = openDataDir(options.dataDir, options.maxOpenDatabases === undefined ? {} : { maxOpenDatabases: options.maxOpenDatabases });
   const transfers = new TransferStore(Date.now, { ttlMs: options.transferTtlMs ?? 10 * 60_000 });
   const router = createSyncRouter();
+  const live = options.live === false ? null : new LiveHub(data, logger, options.live ?? {});
   const context: SyncContext = {
     data,
     transfers,
@@ -61,9 +67,11 @@ export async function createServer(options: ServerOptions): Promise<SyncServer> 
     maxPayloadBytes: options.maxPayloadBytes ?? 5 * 1024 * 1024,
     logger,
     inFlight: { count: 0 },
+    live,
   };
   const server = createHttpServer((request, response) => void handle(request, response));
   server.keepAliveTimeout = 30_000;
+  live?.attach(server);
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const started = performance.now();
@@ -117,7 +125,9 @@ export async function createServer(options: ServerOptions): Promise<SyncServer> 
   return {
     url,
     data,
+    live,
     close: () => {
+      live?.close();
       closing ??= shutdown(server, context, () => {
         removeSameThreadServer(address.port);
         clearInterval(sweeper);

@@ -144,19 +144,8 @@ export class RowSecurity {
    * nothing about any other row. Ordered by each row's newest position and split by size.
    */
   download(user: PolicyUser, site: Uint8Array, since: Position, maxBytes: number): EncodedPayload[] {
-    this.engine.log.foldAll(); // writes made on this database by a local connection (a shell)
     return this.as(user, () => {
-      const requester = this.engine.settings.findSiteOrdinal(site) ?? -1;
-      const picks: Pick[] = [];
-      for (const table of this.engine.syncedTables()) {
-        const policy = this.policy(table.name);
-        if (policy && policy.read === null) continue;
-        this.pickRows(table, policy?.read ?? null, since, user, picks);
-      }
-      picks.sort((a, b) => a.last.dbVersion - b.last.dbVersion || a.last.seq - b.last.seq);
-      // A row only this device changed since its watermark needs no echo (the horizon marker
-      // below moves the device's watermark past it).
-      const chosen = picks.filter((pick) => changedByOthers(pick.clocks, since, requester));
+      const chosen = this.choose(user, site, since);
       this.remember(user, chosen.filter((p) => p.values !== null));
       // Every change up to the newest db_version was looked at; when the rows sent end before it,
       // a marker that changes nothing moves the device's watermark there, so the next check does
@@ -170,6 +159,30 @@ export class RowSecurity {
         if (marker) sink(...marker);
       }, { schemaHash: this.engine.schemaHash(), maxBytes });
     });
+  }
+
+  /**
+   * Whether the user's download from `since` would bring any row (or the removal of one they had):
+   * what a live notice tells a token user. Reads only; remembers nothing.
+   */
+  hasNews(user: PolicyUser, site: Uint8Array, since: Position): boolean {
+    return this.as(user, () => this.choose(user, site, since).length > 0);
+  }
+
+  /** The rows of a token user's download from `since`, ordered by their newest position (inside `as`). */
+  private choose(user: PolicyUser, site: Uint8Array, since: Position): Pick[] {
+    this.engine.log.foldAll(); // writes made on this database by a local connection (a shell)
+    const requester = this.engine.settings.findSiteOrdinal(site) ?? -1;
+    const picks: Pick[] = [];
+    for (const table of this.engine.syncedTables()) {
+      const policy = this.policy(table.name);
+      if (policy && policy.read === null) continue;
+      this.pickRows(table, policy?.read ?? null, since, user, picks);
+    }
+    picks.sort((a, b) => a.last.dbVersion - b.last.dbVersion || a.last.seq - b.last.seq);
+    // A row only this device changed since its watermark needs no echo (the horizon marker in
+    // download moves the device's watermark past it).
+    return picks.filter((pick) => changedByOthers(pick.clocks, since, requester));
   }
 
   /**

@@ -8,6 +8,7 @@ import type { PolicyUser, SecuredApply } from './row-security.js';
 import { HttpError } from './http-error.js';
 import { readBody } from './request-body.js';
 import { Router } from './router.js';
+import type { LiveHub } from './live.js';
 import type { ServerData } from './server-data.js';
 import type { TransferStore } from './transfers.js';
 
@@ -22,6 +23,8 @@ export interface SyncContext {
   logger: Logger;
   /** Counts applies in flight (shutdown waits for them). */
   inFlight: { count: number };
+  /** Live connections, told after each upload that applied. */
+  live: LiveHub | null;
 }
 
 const SITE_ID = /^[0-9a-f]{32}$/;
@@ -52,6 +55,7 @@ export function createSyncRouter(): Router<SyncContext> {
       const peer = context.data.peer(database);
       if (!peer) throw new HttpError(404, `database '${database}' not found`);
       let outcome: SecuredApply | null = null;
+      const before = context.live ? peer.storedVersion() : 0;
       context.inFlight.count++;
       try {
         context.transfers.consumeUpload(token, { database, site, principal: principal.id }, (payload) => {
@@ -62,6 +66,7 @@ export function createSyncRouter(): Router<SyncContext> {
         context.inFlight.count--;
       }
       const result = outcome as SecuredApply | null; // set inside the callback
+      if (result !== null && result.changes > 0) context.live?.published(database, peer, before);
       if (result === null || result.refused.length === 0) return send(response, 200, '');
       // Applied, except what the policies refused: the client records these and restores the rows.
       const body = JSON.stringify({

@@ -23,6 +23,17 @@ export interface Peer {
    * For a token user (`user` not null) only what the read policies show.
    */
   download(site: Uint8Array, since: Position, maxBytes: number, user: PolicyUser | null): EncodedPayload[];
+  /** The newest db_version stored (read before an upload applies, for live notices). */
+  storedVersion(): number;
+  /**
+   * Live push: every change after `since` (from any site), as payloads of about `maxBytes`; the
+   * last one's `last` is this database's newest position.
+   */
+  changesSince(since: Position, maxBytes: number): EncodedPayload[];
+  /** True when a token user's downloads go through read policies (then live notices are per user). */
+  filtersReads(): boolean;
+  /** Live notice for a token user: whether their download from `since` would bring anything. */
+  hasNewsFor(user: PolicyUser, site: Uint8Array, since: Position): boolean;
   /** Size, versions and tables, for `db status`. */
   status(): PeerStatus;
   close(): void;

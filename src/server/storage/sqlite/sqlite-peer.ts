@@ -56,6 +56,22 @@ export class SqlitePeer implements Peer {
     return this.sync.encodePayloads({ sinceDbVersion: since.dbVersion, sinceSeq: since.seq, excludeSite: site, keepLast: true }, { maxBytes });
   }
 
+  storedVersion(): number {
+    return this.sync.engine.storedVersion();
+  }
+
+  changesSince(since: Position, maxBytes: number): EncodedPayload[] {
+    return this.sync.encodePayloads({ sinceDbVersion: since.dbVersion, sinceSeq: since.seq }, { maxBytes });
+  }
+
+  filtersReads(): boolean {
+    return this.security.active;
+  }
+
+  hasNewsFor(user: PolicyUser, site: Uint8Array, since: Position): boolean {
+    return this.security.hasNews(user, site, since);
+  }
+
   status(): PeerStatus {
     const tables = this.sync.engine.syncedTables().map((t) => ({
       name: t.name,
