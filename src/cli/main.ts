@@ -29,8 +29,10 @@ program
   .option('--max-payload <bytes>', 'downloads are split into payloads of about this size', integer, 5 * 1024 * 1024)
   .option('--max-open <count>', 'hosted databases kept open at once (the least recently used is closed)', integer, 2048)
   .option('--cors-origin <origin...>', "origins browsers may call the server from (scheme://host[:port], or '*'); env SQLITE_SYNC_CORS_ORIGINS, comma-separated")
+  .option('--no-live', 'refuse live (WebSocket) connections; clients poll')
+  .option('--live-heartbeat <ms>', 'time between heartbeats of live connections (a dead client is dropped after two)', integer, 25_000)
   .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
-  .action(async (options: { data: string; port: number; host: string; publicUrl?: string; maxUpload: number; maxPayload: number; maxOpen: number; corsOrigin?: string[]; logLevel: string }) => {
+  .action(async (options: { data: string; port: number; host: string; publicUrl?: string; maxUpload: number; maxPayload: number; maxOpen: number; corsOrigin?: string[]; live: boolean; liveHeartbeat: number; logLevel: string }) => {
     const corsOrigins = options.corsOrigin ?? (process.env.SQLITE_SYNC_CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter((o) => o !== '');
     const server = await createServer({
       dataDir: options.data,
@@ -41,6 +43,7 @@ program
       maxPayloadBytes: options.maxPayload,
       maxOpenDatabases: options.maxOpen,
       corsOrigins,
+      live: options.live ? { heartbeatMs: options.liveHeartbeat } : false,
       logger: options.logLevel as 'info',
     });
     process.stderr.write(`sqlite-sync server listening on ${server.url} (data: ${options.data})\n`);
