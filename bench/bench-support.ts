@@ -1,4 +1,12 @@
-// Helpers shared by the benchmarks: timing, medians and Markdown tables.
+// Helpers shared by the benchmarks: timing, medians, percentiles, Markdown tables, and a server
+// child process with its memory and CPU.
+
+import { spawn } from 'node:child_process';
+import { openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The compiled CLI (the benchmarks run from dist-bench). */
+const CLI = join(import.meta.dirname, '..', 'src', 'cli', 'main.js');
 
 /** Milliseconds that `work` takes. */
 export function time(work: () => void): number {
@@ -21,4 +29,55 @@ export function printTable(title: string | null, header: readonly string[], rows
   console.log(format(header));
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const r of rows) console.log(format(r));
+}
+
+/** A `sqlite-sync serve` child process. */
+export interface ServerProcess {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Starts the compiled CLI's `serve` (log level warn, no line per request, unless `logFile`) and waits for its address. */
+export function startServer(dataDir: string, nodeOptions: string[] = [], serveOptions: string[] = [], logFile?: string): Promise<ServerProcess> {
+  const log = logFile ? openSync(logFile, 'a') : 'inherit';
+  const child = spawn(process.execPath, [...nodeOptions, CLI, 'serve', '--data', dataDir, '--port', '0', '--log-level', logFile ? 'info' : 'warn', ...serveOptions], { stdio: ['ignore', log, 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    child.stderr?.on('data', (chunk) => {
+      stderr += String(chunk);
+      const match = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (match && child.pid !== undefined) {
+        resolve({ url: match[1] as string, pid: child.pid, stop: () => (child.kill('SIGTERM'), exited) });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`the server exited with ${code}: ${stderr}`)));
+  });
+}
+
+/** Resident memory of a process, in bytes. */
+export function rssOf(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+/** Busy CPU time of the whole machine (all cores), in ms: the first line of /proc/stat without idle and iowait. */
+export function machineCpuMs(): number {
+  const ticks = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const busy = ticks.reduce((n, t, i) => (i === 3 || i === 4 || i >= 8 ? n : n + t), 0);
+  return (busy * 1000) / 100;
+}
+
+/** CPU time a process used so far (user + system), in ms. */
+export function cpuMsOf(pid: number): number {
+  // fields 14 and 15 of /proc/<pid>/stat (after the parenthesised command): utime and stime in ticks
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/** The p-th percentile of sorted values (nearest rank); 0 for none. */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
 }

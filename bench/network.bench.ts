@@ -19,8 +19,8 @@
 // Many clients: a ramp of concurrent clients, each syncing every interval against its own server
 // database, until p99 reaches 1 s or an error appears. Results also go to bench/results/.
 
-import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -29,7 +29,7 @@ import { nodeHttpTransport } from '../src/client/node-http-transport.js';
 import type { AsyncTransport } from '../src/client/http-transport.js';
 import { createUuidBytes, formatUuid } from '../src/engine/uuid.js';
 import { openDataDir } from '../src/server/index.js';
-import { median, printTable, time } from './bench-support.js';
+import { cpuMsOf, machineCpuMs, median, percentile, printTable, rssOf, type ServerProcess, startServer, time } from './bench-support.js';
 import type { LoadMessage, LoadPlan } from './network-load-generator.js';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
@@ -51,7 +51,6 @@ const SERVER_LOG = process.env.SERVER_LOG;
 // The engine bench's table, with cloudsync_init in the schema text that server and devices share.
 const SCHEMA = "CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, a TEXT, b INTEGER, c REAL, d TEXT);\nSELECT cloudsync_init('t');\n";
 const PLAIN_SCHEMA = 'CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, a TEXT, b INTEGER, c REAL, d TEXT)';
-const CLI = join(import.meta.dirname, '..', 'src', 'cli', 'main.js');
 const GENERATOR = join(import.meta.dirname, 'network-load-generator.js');
 
 type Row = [string, string, number, number, string];
@@ -96,7 +95,7 @@ interface EndToEnd {
 async function benchEndToEnd(): Promise<Record<string, EndToEnd & { runs: EndToEnd[] }>> {
   const dataDir = join(folder, 'e2e-data');
   const data = openDataDir(dataDir);
-  const server = await startServer(dataDir);
+  const server = await startServer(dataDir, [], [], SERVER_LOG);
   const out: Record<string, EndToEnd & { runs: EndToEnd[] }> = {};
   try {
     const wanted = DATA === 'both' ? ['uuid', 'sequential'] : [DATA];
@@ -255,7 +254,7 @@ async function benchManyClients(): Promise<{ settings: Record<string, unknown>; 
   }
   data.close();
   console.log(`\nprovisioned ${databases} server databases in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  const server = await startServer(dataDir, PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`, '--cpu-prof-name=server.cpuprofile'] : [], MAX_PAYLOAD === undefined ? [] : ['--max-payload', String(MAX_PAYLOAD)]);
+  const server = await startServer(dataDir, PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`, '--cpu-prof-name=server.cpuprofile'] : [], MAX_PAYLOAD === undefined ? [] : ['--max-payload', String(MAX_PAYLOAD)], SERVER_LOG);
   const steps: Step[] = [];
   try {
     for (const clients of STEPS) {
@@ -356,52 +355,6 @@ function messagesOf(child: ChildProcess): { next<T extends LoadMessage['type']>(
 
 // ---- the server process ---------------------------------------------------------------------
 
-interface ServerProcess {
-  url: string;
-  pid: number;
-  stop(): Promise<void>;
-}
-
-/** Starts the compiled CLI's `serve` (log level warn, no line per request, unless SERVER_LOG) and waits for its address. */
-function startServer(dataDir: string, nodeOptions: string[] = [], serveOptions: string[] = []): Promise<ServerProcess> {
-  const log = SERVER_LOG ? openSync(SERVER_LOG, 'a') : 'inherit';
-  const child = spawn(process.execPath, [...nodeOptions, CLI, 'serve', '--data', dataDir, '--port', '0', '--log-level', SERVER_LOG ? 'info' : 'warn', ...serveOptions], { stdio: ['ignore', log, 'pipe'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    child.stderr?.on('data', (chunk) => {
-      stderr += String(chunk);
-      const match = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (match && child.pid !== undefined) {
-        resolve({ url: match[1] as string, pid: child.pid, stop: () => (child.kill('SIGTERM'), exited) });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`the server exited with ${code}: ${stderr}`)));
-  });
-}
-
-function rssOf(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) * 1024 : 0;
-}
-
-/** Busy CPU time of the whole machine (all cores), in ms: the first line of /proc/stat without idle and iowait. */
-function machineCpuMs(): number {
-  const ticks = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
-  const busy = ticks.reduce((n, t, i) => (i === 3 || i === 4 || i >= 8 ? n : n + t), 0);
-  return (busy * 1000) / 100;
-}
-
-function cpuMsOf(pid: number): number {
-  // fields 14 and 15 of /proc/<pid>/stat (after the parenthesised command): utime and stime in ticks
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
-
 // ---- helpers ---------------------------------------------------------------------------------
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
-}
 

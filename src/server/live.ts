@@ -27,6 +27,8 @@ export interface LiveOptions {
 
 /** Seq above any real one: a position past every change of its db_version. */
 const PAST_VERSION = Number.MAX_SAFE_INTEGER;
+/** Unread bytes a client may have queued on the server before it is dropped. */
+const BACKLOG_BYTES = 8 * 1024 * 1024;
 const LIVE_PATH = /^\/v1\/cloudsync\/([^/]+)\/([0-9a-fA-F]{32})\/live$/;
 
 interface Client {
@@ -114,18 +116,26 @@ export class LiveHub {
     }
     const notice = JSON.stringify({ type: 'changed' } satisfies LiveMessage);
     for (const client of everything) {
-      if (frame) {
-        client.socket.send(frame);
-        this.counters.pushes++;
-      } else if (announce) {
-        client.socket.send(notice);
-        this.counters.notices++;
-      }
+      if (frame) this.deliver(client, frame);
+      else if (announce) this.deliver(client, notice);
     }
-    for (const client of told) {
-      client.socket.send(notice);
-      this.counters.notices++;
+    for (const client of told) this.deliver(client, notice);
+  }
+
+  /**
+   * Sends a frame, unless the client has not read what it was sent before: past BACKLOG_BYTES it
+   * is dropped instead (it reconnects and catches up over HTTP), so a slow reader cannot make the
+   * server buffer without bound.
+   */
+  private deliver(client: Client, frame: Uint8Array | string): void {
+    if (client.socket.bufferedAmount > BACKLOG_BYTES) {
+      this.forget(client);
+      client.socket.terminate();
+      return;
     }
+    client.socket.send(frame);
+    if (typeof frame === 'string') this.counters.notices++;
+    else this.counters.pushes++;
   }
 
   /** Closes every connection (going away) and stops the heartbeat. */
