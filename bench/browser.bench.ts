@@ -32,9 +32,9 @@ const TODO = "CREATE TABLE todos (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT N
 
 // the server database with SERVER_ROWS rows, sent by a Node device
 const data = openDataDir(join(folder, 'server'));
-data.createDatabase('app', TODO);
-const key = data.createApiKey('app').key;
-data.close();
+await data.createDatabase('app', TODO);
+const key = (await data.createApiKey('app')).key;
+await data.close();
 const pages = await servePage(join(folder, 'web'));
 const server = await createServer({ dataDir: join(folder, 'server'), port: 0, logger: false, corsOrigins: [pages.origin] });
 const seed = new Database(join(folder, 'seed.db'));

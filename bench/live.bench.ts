@@ -37,9 +37,9 @@ const SCHEMA = "CREATE TABLE todos (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT
 const folder = mkdtempSync(join(tmpdir(), 'sqlite-sync-live-bench-'));
 const dataDir = join(folder, 'data');
 const data = openDataDir(dataDir);
-data.createDatabase('live', SCHEMA);
-const key = data.createApiKey('live').key;
-data.close();
+await data.createDatabase('live', SCHEMA);
+const key = (await data.createApiKey('live')).key;
+await data.close();
 
 /** A live device on a WAL file, resolved once connected. */
 async function liveDevice(url: string, name: string): Promise<{ db: Database.Database; sync: CloudSync }> {

@@ -105,8 +105,8 @@ async function benchEndToEnd(): Promise<Record<string, EndToEnd & { runs: EndToE
       const runs: EndToEnd[] = [];
       for (let run = 0; run < RUNS; run++) {
         const database = `e2e-${name}-${run}`;
-        data.createDatabase(database, SCHEMA);
-        runs.push(await runEndToEnd(server.url, database, data.createApiKey(database).key, row));
+        await data.createDatabase(database, SCHEMA);
+        runs.push(await runEndToEnd(server.url, database, (await data.createApiKey(database)).key, row));
       }
       const pick = (key: keyof EndToEnd) => median(runs.map((r) => r[key]));
       const m: EndToEnd = { plainInsert: pick('plainInsert'), trackedInsert: pick('trackedInsert'), send: pick('send'), pull: pick('pull'), localApply: pick('localApply'), sentBytes: pick('sentBytes'), receivedBytes: pick('receivedBytes'), payloadsSent: pick('payloadsSent'), payloadsReceived: pick('payloadsReceived'), requests: pick('requests'), changes: pick('changes') };
@@ -128,7 +128,7 @@ async function benchEndToEnd(): Promise<Record<string, EndToEnd & { runs: EndToE
     }
   } finally {
     await server.stop();
-    data.close();
+    await data.close();
   }
   return out;
 }
@@ -249,10 +249,10 @@ async function benchManyClients(): Promise<{ settings: Record<string, unknown>; 
   const keys: { database: string; key: string }[] = [];
   for (let i = 0; i < databases; i++) {
     const database = `load-${String(i).padStart(5, '0')}`;
-    data.createDatabase(database, SCHEMA);
-    keys.push({ database, key: data.createApiKey(database).key });
+    await data.createDatabase(database, SCHEMA);
+    keys.push({ database, key: (await data.createApiKey(database)).key });
   }
-  data.close();
+  await data.close();
   console.log(`\nprovisioned ${databases} server databases in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   const server = await startServer(dataDir, PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`, '--cpu-prof-name=server.cpuprofile'] : [], MAX_PAYLOAD === undefined ? [] : ['--max-payload', String(MAX_PAYLOAD)], SERVER_LOG);
   const steps: Step[] = [];

@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { load } from '../src/index.js';
 import { createServer } from '../src/server/index.js';
 import { median } from './bench-support.js';
+import type { SqliteStore } from '../src/server/storage/sqlite/sqlite-store.js';
 
 const USERS = Number(process.env.USERS ?? 1000);
 const PER_USER = Number(process.env.PER_USER ?? 1000);
@@ -27,11 +28,10 @@ const folder = mkdtempSync(join(tmpdir(), 'sqlite-sync-rls-bench-'));
 const server = await createServer({ dataDir: join(folder, 'data'), port: 0, logger: false });
 try {
   const data = server.data;
-  data.createDatabase('shared', SCHEMA);
-  data.createDatabase('alone', SCHEMA);
+  await data.createDatabase('shared', SCHEMA);
+  await data.createDatabase('alone', SCHEMA);
   const fill = (name: string, users: string[]) => {
-    const peer = data.peer(name);
-    if (!peer) throw new Error('no peer');
+    const peer = (data.store as SqliteStore).open(name);
     const insert = peer.db.prepare('INSERT INTO tasks (id, title, owner) VALUES (?, ?, ?)');
     peer.db.transaction(() => {
       for (const user of users) for (let i = 0; i < PER_USER; i++) insert.run(`${user}-${i}`, `task ${i} of ${user}`, user);
@@ -41,10 +41,10 @@ try {
   fill('shared', Array.from({ length: USERS }, (_, u) => `user${String(u).padStart(4, '0')}`));
   console.log(`filled 'shared' with ${USERS * PER_USER} rows in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   fill('alone', [USER]);
-  data.setPolicy('shared', 'tasks', { read: 'owner = auth_userid()', write: 'owner = auth_userid()' });
+  await data.setPolicy('shared', 'tasks', { read: 'owner = auth_userid()', write: 'owner = auth_userid()' });
   const token = await data.createToken('shared', USER, { ttlSeconds: 3600 });
-  const key = data.createApiKey('alone').key;
-  const writerKey = data.createApiKey('shared').key;
+  const key = (await data.createApiKey('alone')).key;
+  const writerKey = (await data.createApiKey('shared')).key;
 
   const device = (database: string, credential: { token?: string; key?: string }) => {
     const db = new Database(':memory:');
@@ -58,7 +58,7 @@ try {
   // Another user's device in each database, changing one row between a device's two checks.
   const writers: Record<string, ReturnType<typeof device>> = {
     shared: device('shared', { key: writerKey }),
-    alone: device('alone', { key: data.createApiKey('alone').key }),
+    alone: device('alone', { key: (await data.createApiKey('alone')).key }),
   };
   for (const w of Object.values(writers)) await w.sync.network.checkChanges();
 

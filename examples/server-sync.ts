@@ -13,8 +13,8 @@ const folder = mkdtempSync(join(tmpdir(), 'sqlite-sync-demo-'));
 const schema = readFileSync(new URL('todos.sql', import.meta.url), 'utf8');
 
 const server = await createServer({ dataDir: join(folder, 'server'), port: 0, logger: 'warn' });
-server.data.createDatabase('todos.sqlite', schema); // the same text the app runs
-const { key } = server.data.createApiKey('todos.sqlite');
+await server.data.createDatabase('todos.sqlite', schema); // the same text the app runs
+const { key } = await server.data.createApiKey('todos.sqlite');
 console.log(`server listening on ${server.url}; database todos.sqlite; API key ${key.slice(0, 10)}…`);
 
 const device = (name: string) => {
@@ -52,7 +52,7 @@ console.log('after concurrent edits of one row and another round:');
 show('A', a);
 show('B', b);
 
-const status = server.data.databaseStatus('todos.sqlite');
+const status = await server.data.databaseStatus('todos.sqlite');
 console.log(`server: db_version ${status.dbVersion}, ${status.tables[0]?.rows} rows, ${status.sizeBytes} bytes`);
 await server.close();
 for (const d of [a, b]) d.db.close();

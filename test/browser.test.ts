@@ -25,7 +25,7 @@ let key: string;
 before(async () => {
   if (skip) return;
   pages = await servePage(folder.path('web'));
-  key = provision(folder.path('server'), 'app');
+  key = await provision(folder.path('server'), 'app');
   server = await createServer({ dataDir: folder.path('server'), port: 0, logger: false, corsOrigins: [pages.origin] });
   browser = await launchChromium();
 });

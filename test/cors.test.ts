@@ -14,7 +14,7 @@ const preflight = (url: string, origin: string) =>
   fetch(url, { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization' } });
 
 test('allowed origins get CORS headers and preflights; others get none, and a 403 preflight', async () => {
-  const key = provision(folder.path('a'), 'app');
+  const key = await provision(folder.path('a'), 'app');
   const server = await createServer({ dataDir: folder.path('a'), port: 0, logger: false, corsOrigins: ['http://app.example:5173'] });
   try {
     const ok = await preflight(`${server.url}/v1/cloudsync/app/00112233445566778899aabbccddeeff/upload`, 'http://app.example:5173');
@@ -39,7 +39,7 @@ test('allowed origins get CORS headers and preflights; others get none, and a 40
 });
 
 test('serve --cors-origin opens the server to that origin; without it, no CORS at all', async () => {
-  provision(folder.path('c'), 'app');
+  await provision(folder.path('c'), 'app');
   const open = await startServerProcess(folder.path('c'), 0, ['--cors-origin', '*', '--log-level', 'error']);
   try {
     const answer = await preflight(`${open.url}/health`, 'http://anywhere.example');

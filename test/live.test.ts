@@ -65,7 +65,7 @@ describe('live sync', () => {
   };
 
   before(async () => {
-    key = provision(folder.path('data'), 'live');
+    key = await provision(folder.path('data'), 'live');
     server = await startServer(folder.path('data'));
   });
   after(async () => {
@@ -142,9 +142,9 @@ describe('live sync for token users under read policies', () => {
   let key: string;
 
   before(async () => {
-    key = provision(folder.path('data'), 'secured');
+    key = await provision(folder.path('data'), 'secured');
     server = await startServer(folder.path('data'));
-    server.data.setPolicy('secured', 'todos', { read: 'owner = auth_userid()', write: 'owner = auth_userid()' });
+    await server.data.setPolicy('secured', 'todos', { read: 'owner = auth_userid()', write: 'owner = auth_userid()' });
   });
   after(async () => {
     await server.close();
@@ -226,7 +226,7 @@ describe('live sync through failures', () => {
   let port: number;
 
   before(async () => {
-    key = provision(folder.path('data'), 'tough');
+    key = await provision(folder.path('data'), 'tough');
     port = await freePort();
   });
   after(() => folder.remove());

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import type { SyncServer } from '../src/server/index.js';
 import { type SyncedDb, temporaryFolder } from './support/databases.js';
-import { assertSameLines, openDevice, provision, rowsOf, seededRandom, startServer } from './support/sync-server.js';
+import { assertSameLines, openDevice, provision, rowsOf, seededRandom, sqlitePeer, startServer } from './support/sync-server.js';
 
 const DATABASE = 'many';
 const DEVICES = 20;
@@ -43,7 +43,7 @@ after(async () => {
 test(`${DEVICES} devices writing and syncing concurrently all converge with the server`, async (t) => {
   t.diagnostic(`seed ${random.seed}`);
   const dataDir = folder.path('data');
-  const key = provision(dataDir, DATABASE);
+  const key = await provision(dataDir, DATABASE);
   server = await startServer(dataDir);
   for (let i = 0; i < DEVICES; i++) {
     devices.push({ ...openDevice(folder.path(`device-${i}.db`), server.url, DATABASE, key), name: `device-${i}`, created: 0 });
@@ -75,7 +75,7 @@ test(`${DEVICES} devices writing and syncing concurrently all converge with the 
   }
   for (let round = 0; round < 2; round++) for (const device of devices) await device.sync.network.sync();
 
-  const peer = server.data.peer(DATABASE) ?? assert.fail('the server database is gone');
+  const peer = sqlitePeer(server.data, DATABASE);
   const rows = rowsOf(peer);
   const cells = cellsOf(peer.db);
   const conflicted = peer.db.prepare('SELECT count(*) FROM (SELECT pk FROM cloudsync_changes GROUP BY pk HAVING count(DISTINCT site_id) > 1)').pluck().get() as number;

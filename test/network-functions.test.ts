@@ -15,7 +15,7 @@ describe('cloudsync_network_* SQL functions', () => {
   const value = (device: ReturnType<typeof openDevice>, sql: string) => device.db.prepare(sql).pluck().get();
 
   before(async () => {
-    key = provision(folder.path('data'), 'todos.sqlite');
+    key = await provision(folder.path('data'), 'todos.sqlite');
     server = await startServerProcess(folder.path('data'));
   });
   after(async () => {

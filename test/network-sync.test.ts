@@ -8,7 +8,7 @@ import { readWatermark } from '../src/client/watermarks.js';
 import { NetworkError } from '../src/index.js';
 import type { SyncServer } from '../src/server/index.js';
 import { temporaryFolder } from './support/databases.js';
-import { openDevice, provision, rowsOf, startServer, TODO_SCHEMA } from './support/sync-server.js';
+import { openDevice, provision, rowsOf, sqlitePeer, startServer, TODO_SCHEMA } from './support/sync-server.js';
 
 const BRIEF_SCHEMA = 'CREATE TABLE IF NOT EXISTS my_data (id TEXT PRIMARY KEY NOT NULL, value TEXT);';
 const BRIEF_DEVICE = `${BRIEF_SCHEMA}\nSELECT cloudsync_init('my_data');`;
@@ -21,9 +21,9 @@ describe('sync through the server (async API)', () => {
   let loggedKey: string;
 
   before(async () => {
-    key = provision(folder.path('data'), 'todos.sqlite');
-    loggedKey = provision(folder.path('data'), 'logged.sqlite');
-    briefKey = provision(folder.path('data'), 'brief.sqlite', BRIEF_SCHEMA);
+    key = await provision(folder.path('data'), 'todos.sqlite');
+    loggedKey = await provision(folder.path('data'), 'logged.sqlite');
+    briefKey = await provision(folder.path('data'), 'brief.sqlite', BRIEF_SCHEMA);
     server = await startServer(folder.path('data'), { maxUploadBytes: 256 * 1024, maxPayloadBytes: 16 * 1024 });
   });
   after(async () => {
@@ -186,7 +186,7 @@ describe('sync through the server (async API)', () => {
     await waitFor(() => statuses.includes('up-to-date'));
     device.sync.network.stopAutoSync();
     assert.equal(device.sync.network.hasUnsentChanges(), false);
-    assert.ok(server.data.peer('todos.sqlite')?.db.prepare("SELECT 1 FROM todos WHERE id = 'auto-1'").get());
+    assert.ok(sqlitePeer(server.data, 'todos.sqlite').db.prepare("SELECT 1 FROM todos WHERE id = 'auto-1'").get());
     const count = statuses.length;
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.ok(statuses.length <= count + 3, 'no more syncs after stopAutoSync (but the one in flight)');
@@ -195,8 +195,8 @@ describe('sync through the server (async API)', () => {
   describe('bad uploads leave the server untouched', () => {
     const site = '0123456789abcdef0123456789abcdef';
     const auth = () => ({ Authorization: `Bearer ${key}` });
-    const snapshot = () => {
-      const status = server.data.databaseStatus('todos.sqlite');
+    const snapshot = async () => {
+      const status = await server.data.databaseStatus('todos.sqlite');
       return { dbVersion: status.dbVersion, rows: status.tables.map((t) => t.rows) };
     };
     const uploadUrl = async () => {
@@ -208,7 +208,7 @@ describe('sync through the server (async API)', () => {
       fetch(`${server.url}/v1/cloudsync/todos.sqlite/${site}/upload`, { method: 'POST', headers: { ...auth(), 'Content-Type': 'application/json' }, body: JSON.stringify({ url }) });
 
     it('a corrupted payload is a 400 naming the problem', async () => {
-      const before = snapshot();
+      const before = await snapshot();
       const device = openDevice(folder.path('corrupt.db'), server.url, 'todos.sqlite', key);
       device.db.prepare("INSERT INTO todos (id, title) VALUES ('corrupt', 'x')").run();
       const payload = Buffer.from(device.sync.encodePayload() as Uint8Array);
@@ -218,12 +218,12 @@ describe('sync through the server (async API)', () => {
       const response = await notify(url);
       assert.equal(response.status, 400);
       assert.match(await response.text(), /checksum|corrupt|payload/i);
-      assert.deepEqual(snapshot(), before);
+      assert.deepEqual(await snapshot(), before);
       const truncated = await uploadUrl();
       await fetch(truncated, { method: 'PUT', body: payload.subarray(0, 40) });
       const cut = await notify(truncated);
       assert.equal(cut.status, 400);
-      assert.deepEqual(snapshot(), before);
+      assert.deepEqual(await snapshot(), before);
     });
 
     it('an upload cut off mid-body stores nothing, and its URL cannot be applied', async () => {
@@ -242,12 +242,12 @@ describe('sync through the server (async API)', () => {
     });
 
     it('an upload over the size limit is a 413', async () => {
-      const before = snapshot();
+      const before = await snapshot();
       const url = await uploadUrl();
       const response = await fetch(url, { method: 'PUT', body: Buffer.alloc(300 * 1024, 1) });
       assert.equal(response.status, 413);
       assert.match(await response.text(), /larger than the server's limit of 262144 bytes/);
-      assert.deepEqual(snapshot(), before);
+      assert.deepEqual(await snapshot(), before);
     });
 
     it('upload URLs are one-time and bound to their database, site and key', async () => {
@@ -264,19 +264,19 @@ describe('sync through the server (async API)', () => {
       });
       assert.equal(otherSite.status, 404);
       assert.equal((await notify(url)).status, 200);
-      const version = snapshot().dbVersion;
+      const version = (await snapshot()).dbVersion;
       assert.equal((await notify(url)).status, 200, 'a repeated notification is answered, not applied again');
-      assert.equal(snapshot().dbVersion, version);
+      assert.equal((await snapshot()).dbVersion, version);
     });
 
     it('a refused apply answers an error and the client keeps its changes queued', async () => {
       const extra = TODO_SCHEMA.replace('owner TEXT', 'owner TEXT, priority INTEGER');
       const device = openDevice(folder.path('extra-column.db'), server.url, 'todos.sqlite', key, extra);
       device.db.prepare("INSERT INTO todos (id, title, priority) VALUES ('prio', 'x', 1)").run();
-      const before = snapshot();
+      const before = await snapshot();
       await assert.rejects(device.sync.network.sendChanges(), (e: NetworkError) => e.status === 422 && /priority/.test(e.message));
       assert.equal(device.sync.network.hasUnsentChanges(), true);
-      assert.deepEqual(snapshot(), before);
+      assert.deepEqual(await snapshot(), before);
       assert.deepEqual(readWatermark(device.sync.engine, 'send'), { dbVersion: 0, seq: 0 });
     });
 

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { decodePayload, decodePk, encodePk, NetworkError } from '../src/index.js';
 import type { SyncServer } from '../src/server/index.js';
 import { temporaryFolder } from './support/databases.js';
-import { openDevice, provision, startServer } from './support/sync-server.js';
+import { openDevice, provision, sqlitePeer, startServer } from './support/sync-server.js';
 
 const SCHEMA = `CREATE TABLE tasks (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL DEFAULT '', owner TEXT, done INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE notices (id TEXT PRIMARY KEY NOT NULL, body TEXT);
@@ -39,17 +39,16 @@ describe('row-level security', () => {
       .pluck()
       .all();
   const serverRows = (table = 'tasks') =>
-    server.data
-      .peer(DB)
-      ?.db.prepare(`SELECT * FROM ${table} ORDER BY id`)
+    sqlitePeer(server.data, DB)
+      .db.prepare(`SELECT * FROM ${table} ORDER BY id`)
       .all();
 
   before(async () => {
-    adminKey = provision(folder.path('data'), DB, SCHEMA);
+    adminKey = await provision(folder.path('data'), DB, SCHEMA);
     server = await startServer(folder.path('data'));
-    server.data.setPolicy(DB, 'tasks', { read: 'owner = auth_userid()', write: 'owner = auth_userid()' });
-    server.data.setPolicy(DB, 'audit', { read: "auth_claim('role') = 'auditor'", write: null });
-    server.data.setPolicy(DB, 'outbox', { read: null, write: 'owner = auth_userid()' });
+    await server.data.setPolicy(DB, 'tasks', { read: 'owner = auth_userid()', write: 'owner = auth_userid()' });
+    await server.data.setPolicy(DB, 'audit', { read: "auth_claim('role') = 'auditor'", write: null });
+    await server.data.setPolicy(DB, 'outbox', { read: null, write: 'owner = auth_userid()' });
     for (const user of ['alice', 'bob', 'carol', 'dave']) tokens[user] = await server.data.createToken(DB, user, { ttlSeconds: 3600, claims: user === 'carol' ? { role: 'auditor' } : {} });
   });
   after(async () => {
@@ -226,9 +225,9 @@ describe('row-level security', () => {
         fetch(`${server.url}/v1/cloudsync/${DB}/${aliceSite}/upload`, { method: 'POST', headers: { ...auth(user), 'Content-Type': 'application/json' }, body: JSON.stringify({ url }) });
       assert.equal((await notify('bob')).status, 404, "bob cannot apply alice's upload");
       assert.equal((await notify('alice')).status, 200);
-      const version = server.data.databaseStatus(DB).dbVersion;
+      const version = (await server.data.databaseStatus(DB)).dbVersion;
       assert.equal((await notify('alice')).status, 200);
-      assert.equal(server.data.databaseStatus(DB).dbVersion, version, 'the replay applied nothing');
+      assert.equal((await server.data.databaseStatus(DB)).dbVersion, version, 'the replay applied nothing');
       assert.equal((await fetch(url, { method: 'PUT', body: payload })).status, 404, 'the URL is spent');
     });
 

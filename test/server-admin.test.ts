@@ -20,67 +20,67 @@ describe('server administration', () => {
     folder.remove();
   });
 
-  it('creates databases from a schema, refusing bad names, duplicates and failing schemas without leaving files', () => {
+  it('creates databases from a schema, refusing bad names, duplicates and failing schemas without leaving files', async () => {
     const data = server.data;
-    const record = data.createDatabase('notes.sqlite', 'CREATE TABLE notes (id TEXT PRIMARY KEY NOT NULL, body TEXT);\nCREATE TABLE tags (id TEXT PRIMARY KEY NOT NULL, name TEXT);');
+    const record = await data.createDatabase('notes.sqlite', 'CREATE TABLE notes (id TEXT PRIMARY KEY NOT NULL, body TEXT);\nCREATE TABLE tags (id TEXT PRIMARY KEY NOT NULL, name TEXT);');
     assert.equal(record.name, 'notes.sqlite');
-    assert.deepEqual(data.databaseStatus('notes.sqlite').tables.map((t) => [t.name, t.algo]), [['notes', 'cls'], ['tags', 'cls']]);
-    const gos = data.createDatabase('log', "CREATE TABLE entries (id TEXT PRIMARY KEY NOT NULL, line TEXT);\nSELECT cloudsync_init('entries', 'gos');");
+    assert.deepEqual((await data.databaseStatus('notes.sqlite')).tables.map((t) => [t.name, t.algo]), [['notes', 'cls'], ['tags', 'cls']]);
+    const gos = await data.createDatabase('log', "CREATE TABLE entries (id TEXT PRIMARY KEY NOT NULL, line TEXT);\nSELECT cloudsync_init('entries', 'gos');");
     assert.equal(gos.name, 'log');
-    assert.equal(data.databaseStatus('log').tables[0]?.algo, 'gos');
-    assert.throws(() => data.createDatabase('../escape', TODO_SCHEMA), /invalid database name/);
-    assert.throws(() => data.createDatabase('notes.sqlite', TODO_SCHEMA), /already exists/);
-    assert.throws(() => data.createDatabase('broken', 'CREATE TABLE broken (id INTEGER PRIMARY KEY, v)'), /the schema failed: .*integer primary key|INTEGER/i);
-    assert.throws(() => data.createDatabase('empty', 'SELECT 1;'), /creates no table/);
+    assert.equal((await data.databaseStatus('log')).tables[0]?.algo, 'gos');
+    await assert.rejects(async () => data.createDatabase('../escape', TODO_SCHEMA), /invalid database name/);
+    await assert.rejects(async () => data.createDatabase('notes.sqlite', TODO_SCHEMA), /already exists/);
+    await assert.rejects(async () => data.createDatabase('broken', 'CREATE TABLE broken (id INTEGER PRIMARY KEY, v)'), /the schema failed: .*integer primary key|INTEGER/i);
+    await assert.rejects(async () => data.createDatabase('empty', 'SELECT 1;'), /creates no table/);
     assert.equal(existsSync(folder.path('data/databases/broken.db')), false);
-    assert.deepEqual(data.listDatabases().map((d) => d.name), ['log', 'notes.sqlite']);
+    assert.deepEqual((await data.listDatabases()).map((d) => d.name), ['log', 'notes.sqlite']);
   });
 
   it('stores API keys only as hashes, lists them without secrets, and a revoked key stops working at once', async () => {
     const data = server.data;
-    data.createDatabase('todos.sqlite', TODO_SCHEMA);
-    const created = data.createApiKey('todos.sqlite', 'phone');
-    const other = data.createApiKey('todos.sqlite', 'laptop');
+    await data.createDatabase('todos.sqlite', TODO_SCHEMA);
+    const created = await data.createApiKey('todos.sqlite', 'phone');
+    const other = await data.createApiKey('todos.sqlite', 'laptop');
     for (const file of ['server.db', 'server.db-wal'].map((f) => folder.path(`data/${f}`)).filter(existsSync)) {
       assert.ok(!readFileSync(file).includes(Buffer.from(created.key)), `the key itself is not stored (${file})`);
     }
     assert.ok(existsSync(folder.path('data/server.db-wal')) || existsSync(folder.path('data/server.db')));
-    const listed = data.listApiKeys('todos.sqlite');
+    const listed = await data.listApiKeys('todos.sqlite');
     assert.deepEqual(listed.map((k) => k.name), ['phone', 'laptop']);
     assert.ok(listed.every((k) => !('key' in k)));
-    assert.throws(() => data.createApiKey('missing'), /database 'missing' not found/);
+    await assert.rejects(async () => data.createApiKey('missing'), /database 'missing' not found/);
 
     const device = openDevice(folder.path('d.db'), server.url, 'todos.sqlite', created.key);
     device.db.prepare("INSERT INTO todos (id) VALUES ('k1')").run();
     await device.sync.network.sync();
-    data.revokeApiKey(created.id);
-    assert.throws(() => data.revokeApiKey(created.id), /no active API key/);
+    await data.revokeApiKey(created.id);
+    await assert.rejects(async () => data.revokeApiKey(created.id), /no active API key/);
     device.db.prepare("INSERT INTO todos (id) VALUES ('k2')").run();
     await assert.rejects(device.sync.network.sync(), (e: Error & { status?: number }) => e.status === 401);
     device.sync.network.setApiKey(other.key);
     await device.sync.network.sync();
-    assert.equal(data.databaseStatus('todos.sqlite').tables[0]?.rows, 2);
-    assert.equal(data.databaseStatus('todos.sqlite').activeKeys, 1);
+    assert.equal((await data.databaseStatus('todos.sqlite')).tables[0]?.rows, 2);
+    assert.equal((await data.databaseStatus('todos.sqlite')).activeKeys, 1);
   });
 
   it('a key opens only its own database', async () => {
-    const notesKey = server.data.createApiKey('notes.sqlite').key;
+    const notesKey = (await server.data.createApiKey('notes.sqlite')).key;
     const device = openDevice(folder.path('cross.db'), server.url, 'todos.sqlite', notesKey);
     await assert.rejects(device.sync.network.checkChanges(), (e: Error & { status?: number }) => e.status === 401 && /not valid for database 'todos.sqlite'/.test(e.message));
   });
 
   it('status counts the sites seen; dropping a database removes its file and keys, and its clients get 404 or 401', async () => {
     const data = server.data;
-    const status = data.databaseStatus('todos.sqlite');
+    const status = await data.databaseStatus('todos.sqlite');
     assert.equal(status.sites.length, 1);
     assert.equal(typeof status.sites[0]?.caughtUpTo, 'number', 'how far the site had caught up at its last check');
     assert.equal(status.sitesWithChanges, 1);
     assert.ok(status.sizeBytes > 0 && status.dbVersion > 0);
-    const key = data.createApiKey('notes.sqlite').key;
-    data.dropDatabase('todos.sqlite');
+    const key = (await data.createApiKey('notes.sqlite')).key;
+    await data.dropDatabase('todos.sqlite');
     assert.equal(existsSync(folder.path('data/databases/todos.sqlite.db')), false);
-    assert.deepEqual(data.listApiKeys('todos.sqlite'), []);
-    assert.throws(() => data.dropDatabase('todos.sqlite'), /not found/);
+    assert.deepEqual(await data.listApiKeys('todos.sqlite'), []);
+    await assert.rejects(async () => data.dropDatabase('todos.sqlite'), /not found/);
     const device = openDevice(folder.path('late.db'), server.url, 'todos.sqlite', key);
     await assert.rejects(device.sync.network.checkChanges(), (e: Error & { status?: number }) => e.status === 404);
   });
@@ -91,10 +91,11 @@ describe('open databases', () => {
     const folder = temporaryFolder();
     const server = await startServer(folder.path('data'), { maxOpenDatabases: 2 });
     try {
-      const keys = ['one', 'two', 'three'].map((name) => {
-        server.data.createDatabase(name, TODO_SCHEMA);
-        return server.data.createApiKey(name).key;
-      });
+      const keys: string[] = [];
+      for (const name of ['one', 'two', 'three']) {
+        await server.data.createDatabase(name, TODO_SCHEMA);
+        keys.push((await server.data.createApiKey(name)).key);
+      }
       const devices = ['one', 'two', 'three'].map((name, i) => openDevice(folder.path(`${name}.db`), server.url, name, keys[i] as string));
       for (const [i, device] of devices.entries()) {
         device.db.prepare('INSERT INTO todos (id, title) VALUES (?, ?)').run(`row-${i}`, `in database ${i}`);

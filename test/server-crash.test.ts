@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { NetworkError } from '../src/index.js';
 import { openDataDir } from '../src/server/index.js';
 import { type SyncedDb, temporaryFolder } from './support/databases.js';
-import { assertSameLines, freePort, openDevice, provision, rowsOf, seededRandom, type ServerProcess, startServerProcess } from './support/sync-server.js';
+import { assertSameLines, freePort, openDevice, provision, rowsOf, seededRandom, type ServerProcess, sqlitePeer, startServerProcess } from './support/sync-server.js';
 
 const DATABASE = 'crash';
 const DEVICES = 4;
@@ -59,7 +59,7 @@ after(async () => {
 
 test('the server killed, paused and restarted while devices sync: nothing lost, nothing applied twice', async (t) => {
   t.diagnostic(`seed ${random.seed}`);
-  const key = provision(dataDir, DATABASE);
+  const key = await provision(dataDir, DATABASE);
   const port = await freePort();
   server = await startServerProcess(dataDir, port);
   for (let i = 0; i < DEVICES; i++) {
@@ -219,7 +219,7 @@ test('the server killed, paused and restarted while devices sync: nothing lost, 
   assert.ok(want.length > 2 * BIG + 100, `only ${want.length} rows were written`);
   const data = openDataDir(dataDir);
   try {
-    const peer = data.peer(DATABASE) ?? assert.fail('the server database is gone');
+    const peer = sqlitePeer(data, DATABASE);
     assertSameLines(rowsOf(peer), want, `seed ${random.seed}, server rows`);
     for (const device of devices) assertSameLines(rowsOf(device), want, `seed ${random.seed}, ${device.name} rows`);
 
@@ -235,7 +235,7 @@ test('the server killed, paused and restarted while devices sync: nothing lost, 
     const wrong = titles.filter(({ id, version }) => version !== 1 + (expected.get(id)?.updates ?? Number.NaN));
     assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} titles have more (or fewer) versions than writes`);
   } finally {
-    data.close();
+    await data.close();
   }
 });
 

@@ -61,7 +61,7 @@ describe('user tokens', () => {
   /** A device holding a row it never managed to send: every refused token is tried with it. */
   let holder: SyncedDb;
 
-  const rowsOnServer = (database = DB) => server.data.databaseStatus(database).tables[0]?.rows;
+  const rowsOnServer = async (database = DB) => (await server.data.databaseStatus(database)).tables[0]?.rows;
 
   /** POSTs a check with a bearer token; the status and text of the answer. */
   async function check(token: string, database = DB): Promise<{ status: number; body: string }> {
@@ -78,10 +78,10 @@ describe('user tokens', () => {
   /** Asserts a token is refused with 401 and `reason`, and that a sync with it neither sends nor receives anything. */
   async function assertRefused(token: string, reason: string): Promise<void> {
     assert.deepEqual(await check(token), { status: 401, body: reason }, `token ${token}`);
-    const before = rowsOnServer();
+    const before = (await rowsOnServer());
     holder.sync.network.setToken(token);
     await assert.rejects(holder.sync.network.sync(), (e: Error & { status?: number }) => e.status === 401 && e.message.endsWith(`401 ${reason}`));
-    assert.equal(rowsOnServer(), before);
+    assert.equal((await rowsOnServer()), before);
     assert.equal(holder.sync.network.hasUnsentChanges(), true);
     assert.deepEqual(holder.db.prepare('SELECT id FROM todos').pluck().all(), ['held']);
   }
@@ -91,8 +91,8 @@ describe('user tokens', () => {
   }
 
   before(async () => {
-    const key = provision(dataDir, DB);
-    provision(dataDir, OTHER);
+    const key = await provision(dataDir, DB);
+    await provision(dataDir, OTHER);
     server = await startServer(dataDir);
     [rsa, ec, stranger] = await Promise.all([idpKey('RS256', 'rsa-1'), idpKey('ES256', 'ec-1'), idpKey('RS256', 'rsa-1')]);
     idp = createHttpServer((request, response) => {
@@ -138,7 +138,7 @@ describe('user tokens', () => {
     device.db.prepare("INSERT INTO todos (id, title) VALUES ('a1', 'from alice')").run();
     await device.sync.network.sync();
     assert.equal(device.sync.network.hasUnsentChanges(), false);
-    assert.equal(rowsOnServer(), 1);
+    assert.equal((await rowsOnServer()), 1);
     assert.deepEqual(await verifyToken(server.data, DB, token).then((u) => [u.userId, u.claims.role, u.claims.iss]), ['alice', 'editor', 'sqlite-sync']);
 
     await assert.rejects(server.data.createToken('missing', 'alice', { ttlSeconds: 60 }), { status: 404 });
@@ -171,21 +171,21 @@ describe('user tokens', () => {
     await assertRefused(`${header}.${base64url({ ...claims, sub: 'mallory' })}.${signature}`, 'invalid token signature');
     await assertRefused(`${header}.${payload}.${signature.slice(0, -4)}AAAA`, 'invalid token signature');
     await assertRefused(await server.data.createToken(OTHER, 'alice', { ttlSeconds: 600 }), 'token is for another database');
-    await assertRefused(await hsToken(server.data.tokenSecret(), { aud: 'somewhere-else' }), 'token is for another database');
-    await assertRefused(await hsToken(server.data.tokenSecret(), { iss: ISSUER }), 'wrong issuer');
-    await assertRefused(await hsToken(server.data.tokenSecret(), { sub: undefined }), 'token has no subject');
-    await assertRefused(await hsToken(server.data.tokenSecret(), { sub: '' }), 'token has no subject');
-    await assertRefused(await hsToken(server.data.tokenSecret(), { exp: undefined }), 'token has no expiry');
+    await assertRefused(await hsToken(await server.data.tokenSecret(), { aud: 'somewhere-else' }), 'token is for another database');
+    await assertRefused(await hsToken(await server.data.tokenSecret(), { iss: ISSUER }), 'wrong issuer');
+    await assertRefused(await hsToken(await server.data.tokenSecret(), { sub: undefined }), 'token has no subject');
+    await assertRefused(await hsToken(await server.data.tokenSecret(), { sub: '' }), 'token has no subject');
+    await assertRefused(await hsToken(await server.data.tokenSecret(), { exp: undefined }), 'token has no expiry');
     await assertRefused(`${base64url({ alg: 'none', typ: 'JWT' })}.${payload}.`, 'unsupported token algorithm');
     await assertRefused(`${base64url({ alg: 'HS512' })}.${payload}.${signature}`, 'unsupported token algorithm');
-    const notJson = await new CompactSign(Buffer.from('not json')).setProtectedHeader({ alg: 'HS256' }).sign(server.data.tokenSecret());
+    const notJson = await new CompactSign(Buffer.from('not json')).setProtectedHeader({ alg: 'HS256' }).sign(await server.data.tokenSecret());
     for (const malformed of ['abc', 'a.b.c', notJson, `${header}.${payload}`, `${base64url([1])}.${payload}.${signature}`]) {
       await assertRefused(malformed, 'invalid token');
     }
     assert.equal((await check('')).status, 401);
     // a valid token for a database that does not exist: no hint that it does not
     assert.deepEqual(await check(valid, 'missing.sqlite'), { status: 401, body: 'invalid token' });
-    assert.equal(rowsOnServer(), 1);
+    assert.equal((await rowsOnServer()), 1);
   });
 
   it('accepts RS256 and ES256 tokens of an identity provider configured with a JWKS file (db auth in the CLI)', async () => {
@@ -238,7 +238,7 @@ describe('user tokens', () => {
   });
 
   it('accepts tokens of an identity provider whose JWKS is served at a URL, fetching it once', async () => {
-    server.data.setExternalAuth(OTHER, { jwks: `${idpUrl}/jwks.json`, issuer: ISSUER, audience: AUDIENCE });
+    await server.data.setExternalAuth(OTHER, { jwks: `${idpUrl}/jwks.json`, issuer: ISSUER, audience: AUDIENCE });
     const before = jwksFetches;
     await assertAccepted(await idpToken(rsa), OTHER);
     await assertAccepted(await idpToken(ec), OTHER);
@@ -247,35 +247,35 @@ describe('user tokens', () => {
     assert.deepEqual(await check(await idpToken(stranger), OTHER), { status: 401, body: 'invalid token signature' });
 
     // keys the server cannot fetch: the provider, not the token, is at fault
-    server.data.setExternalAuth(OTHER, { jwks: `${idpUrl}/broken`, issuer: ISSUER, audience: AUDIENCE });
+    await server.data.setExternalAuth(OTHER, { jwks: `${idpUrl}/broken`, issuer: ISSUER, audience: AUDIENCE });
     assert.deepEqual(await check(await idpToken(rsa), OTHER), { status: 503, body: 'the identity provider keys are unavailable' });
-    assert.equal(server.data.clearExternalAuth(OTHER), true);
-    assert.equal(server.data.clearExternalAuth(OTHER), false);
-    assert.equal(server.data.externalAuth(OTHER), undefined);
+    assert.equal(await server.data.clearExternalAuth(OTHER), true);
+    assert.equal(await server.data.clearExternalAuth(OTHER), false);
+    assert.equal(await server.data.externalAuth(OTHER), undefined);
   });
 
-  it('checks identity provider settings when they are set', () => {
+  it('checks identity provider settings when they are set', async () => {
     const data = server.data;
     const settings = { issuer: ISSUER, audience: AUDIENCE };
-    assert.throws(() => data.setExternalAuth(DB, { ...settings, jwks: folder.path('none.json') }), { status: 400, message: /the JWKS file .* is unusable: ENOENT/ });
+    await assert.rejects(async () => data.setExternalAuth(DB, { ...settings, jwks: folder.path('none.json') }), { status: 400, message: /the JWKS file .* is unusable: ENOENT/ });
     writeFileSync(folder.path('empty.json'), '{"keys": []}');
-    assert.throws(() => data.setExternalAuth(DB, { ...settings, jwks: folder.path('empty.json') }), /at least one key/);
+    await assert.rejects(async () => data.setExternalAuth(DB, { ...settings, jwks: folder.path('empty.json') }), /at least one key/);
     writeFileSync(folder.path('junk.json'), 'not json');
-    assert.throws(() => data.setExternalAuth(DB, { ...settings, jwks: folder.path('junk.json') }), /is unusable/);
+    await assert.rejects(async () => data.setExternalAuth(DB, { ...settings, jwks: folder.path('junk.json') }), /is unusable/);
     writeFileSync(folder.path('private.json'), JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA', d: 'AA' }] }));
-    assert.throws(() => data.setExternalAuth(DB, { ...settings, jwks: folder.path('private.json') }), /private or secret key/);
-    assert.throws(() => data.setExternalAuth(DB, { ...settings, jwks: 'ftp://idp.test/jwks.json' }), /must be https:\/\/ or http:\/\//);
-    assert.throws(() => data.setExternalAuth(DB, { ...settings, jwks: `${idpUrl}/jwks.json`, issuer: ' ' }), /needs an issuer/);
-    assert.throws(() => data.setExternalAuth(DB, { ...settings, jwks: `${idpUrl}/jwks.json`, algorithms: [] }), /at least one algorithm/);
-    assert.throws(() => data.setExternalAuth('missing', { ...settings, jwks: `${idpUrl}/jwks.json` }), { status: 404 });
-    assert.equal(data.externalAuth(DB), undefined);
+    await assert.rejects(async () => data.setExternalAuth(DB, { ...settings, jwks: folder.path('private.json') }), /private or secret key/);
+    await assert.rejects(async () => data.setExternalAuth(DB, { ...settings, jwks: 'ftp://idp.test/jwks.json' }), /must be https:\/\/ or http:\/\//);
+    await assert.rejects(async () => data.setExternalAuth(DB, { ...settings, jwks: `${idpUrl}/jwks.json`, issuer: ' ' }), /needs an issuer/);
+    await assert.rejects(async () => data.setExternalAuth(DB, { ...settings, jwks: `${idpUrl}/jwks.json`, algorithms: [] }), /at least one algorithm/);
+    await assert.rejects(async () => data.setExternalAuth('missing', { ...settings, jwks: `${idpUrl}/jwks.json` }), { status: 404 });
+    assert.equal(await data.externalAuth(DB), undefined);
   });
 
   it('dropping a database forgets its identity provider', async () => {
-    server.data.setExternalAuth(OTHER, { jwks: `${idpUrl}/jwks.json`, issuer: ISSUER, audience: AUDIENCE });
-    server.data.dropDatabase(OTHER);
-    provision(dataDir, OTHER);
-    assert.equal(server.data.externalAuth(OTHER), undefined);
+    await server.data.setExternalAuth(OTHER, { jwks: `${idpUrl}/jwks.json`, issuer: ISSUER, audience: AUDIENCE });
+    await server.data.dropDatabase(OTHER);
+    await provision(dataDir, OTHER);
+    assert.equal(await server.data.externalAuth(OTHER), undefined);
     assert.deepEqual(await check(await idpToken(rsa), OTHER), { status: 401, body: 'invalid token' });
   });
 });

@@ -18,8 +18,8 @@ await build({ entryPoints: [join(import.meta.dirname, 'app.ts')], outfile: join(
 
 const origins = [`http://127.0.0.1:${port}`, `http://127.0.0.1:${port + 1}`];
 const server = await createServer({ dataDir: join(folder, 'server'), port: port + 2, logger: 'warn', corsOrigins: origins });
-server.data.createDatabase('todos.sqlite', "CREATE TABLE todos (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL DEFAULT '', done INTEGER NOT NULL DEFAULT 0);");
-const { key } = server.data.createApiKey('todos.sqlite');
+await server.data.createDatabase('todos.sqlite', "CREATE TABLE todos (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL DEFAULT '', done INTEGER NOT NULL DEFAULT 0);");
+const { key } = await server.data.createApiKey('todos.sqlite');
 
 const types: Record<string, string> = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.map': 'application/json' };
 const page = readFileSync(join(import.meta.dirname, 'index.html'));

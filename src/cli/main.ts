@@ -64,9 +64,9 @@ db.command('create <name>')
   .requiredOption('-s, --schema <file>', 'the SQL schema file (use the very text your app runs, so schema hashes match)')
   .option(...dataOption)
   .action((name: string, options: { schema: string; data: string }) =>
-    withData(options.data, (data) => {
-      data.createDatabase(name, readFileSync(options.schema, 'utf8'));
-      const status = data.databaseStatus(name);
+    withData(options.data, async (data) => {
+      await data.createDatabase(name, readFileSync(options.schema, 'utf8'));
+      const status = await data.databaseStatus(name);
       print(`created database '${name}' with tables ${status.tables.map((t) => t.name).join(', ')}`);
     }),
   );
@@ -75,8 +75,8 @@ db.command('list')
   .option(...dataOption)
   .option('--json', 'print JSON')
   .action((options: { data: string; json?: boolean }) =>
-    withData(options.data, (data) => {
-      const rows = data.listDatabases();
+    withData(options.data, async (data) => {
+      const rows = await data.listDatabases();
       if (options.json) return print(JSON.stringify(rows.map(({ name, createdAt }) => ({ name, createdAt }))));
       print(formatTable(['name', 'created'], rows.map((r) => [r.name, new Date(r.createdAt).toISOString()])));
     }),
@@ -84,14 +84,14 @@ db.command('list')
 db.command('drop <name>')
   .description('delete a database, its file and its keys')
   .option(...dataOption)
-  .action((name: string, options: { data: string }) => withData(options.data, (data) => (data.dropDatabase(name), print(`dropped database '${name}'`))));
+  .action((name: string, options: { data: string }) => withData(options.data, async (data) => (await data.dropDatabase(name), print(`dropped database '${name}'`))));
 db.command('status <name>')
   .description('show sites seen, versions, size and tables of a database')
   .option(...dataOption)
   .option('--json', 'print JSON')
   .action((name: string, options: { data: string; json?: boolean }) =>
-    withData(options.data, (data) => {
-      const status = data.databaseStatus(name);
+    withData(options.data, async (data) => {
+      const status = await data.databaseStatus(name);
       if (options.json) return print(JSON.stringify(status));
       print(`database ${status.name}: site ${status.siteId}, db_version ${status.dbVersion}, ${status.sizeBytes} bytes, ${status.activeKeys} active key(s)`);
       print(formatTable(['table', 'algo', 'rows'], status.tables.map((t) => [t.name, t.algo, t.rows])));
@@ -110,18 +110,18 @@ db.command('auth <name>')
   .option('--json', 'print JSON')
   .option(...dataOption)
   .action((name: string, options: { jwks?: string; issuer?: string; audience?: string; alg?: ExternalAlgorithm[]; clear?: boolean; json?: boolean; data: string }) =>
-    withData(options.data, (data) => {
+    withData(options.data, async (data) => {
       const setting = options.jwks !== undefined || options.issuer !== undefined || options.audience !== undefined || options.alg !== undefined;
       if (options.clear) {
         if (setting) throw new Error('--clear takes no --jwks, --issuer, --audience or --alg');
-        return print(data.clearExternalAuth(name) ? `database '${name}' no longer accepts external tokens` : `database '${name}' had no external identity provider`);
+        return print((await data.clearExternalAuth(name)) ? `database '${name}' no longer accepts external tokens` : `database '${name}' had no external identity provider`);
       }
       if (setting) {
         if (!options.jwks || !options.issuer || !options.audience) throw new Error('setting an identity provider needs --jwks, --issuer and --audience');
-        const auth = data.setExternalAuth(name, { jwks: options.jwks, issuer: options.issuer, audience: options.audience, ...(options.alg ? { algorithms: options.alg } : {}) });
+        const auth = await data.setExternalAuth(name, { jwks: options.jwks, issuer: options.issuer, audience: options.audience, ...(options.alg ? { algorithms: options.alg } : {}) });
         return print(describeExternalAuth(name, auth));
       }
-      const auth = data.externalAuth(name);
+      const auth = await data.externalAuth(name);
       if (options.json) return print(JSON.stringify(auth ?? null));
       print(auth ? describeExternalAuth(name, auth) : `database '${name}' has no external identity provider (it accepts API keys and tokens from 'sqlite-sync token create')`);
     }),
@@ -135,8 +135,8 @@ key
   .option('-n, --name <name>', 'a label for the key', 'default')
   .option(...dataOption)
   .action((options: { db: string; name: string; data: string }) =>
-    withData(options.data, (data) => {
-      const created = data.createApiKey(options.db, options.name);
+    withData(options.data, async (data) => {
+      const created = await data.createApiKey(options.db, options.name);
       process.stderr.write(`API key ${created.id} for database '${created.database}' (shown only now):\n`);
       print(created.key);
     }),
@@ -147,15 +147,15 @@ key
   .option('--db <name>', 'only this database')
   .option(...dataOption)
   .action((options: { db?: string; data: string }) =>
-    withData(options.data, (data) =>
-      print(formatTable(['id', 'database', 'name', 'created', 'revoked'], data.listApiKeys(options.db).map((k) => [k.id, k.database, k.name, iso(k.createdAt), k.revokedAt ? iso(k.revokedAt) : null]))),
+    withData(options.data, async (data) =>
+      print(formatTable(['id', 'database', 'name', 'created', 'revoked'], (await data.listApiKeys(options.db)).map((k) => [k.id, k.database, k.name, iso(k.createdAt), k.revokedAt ? iso(k.revokedAt) : null]))),
     ),
   );
 key
   .command('revoke <id>')
   .description('revoke an API key')
   .option(...dataOption)
-  .action((id: string, options: { data: string }) => withData(options.data, (data) => (data.revokeApiKey(id), print(`revoked key ${id}`))));
+  .action((id: string, options: { data: string }) => withData(options.data, async (data) => (await data.revokeApiKey(id), print(`revoked key ${id}`))));
 
 const token = program.command('token').description('issue user tokens (JWT) signed by the server');
 token
@@ -167,7 +167,7 @@ token
   .option('--claim <name=value>', 'an extra claim, repeatable; the value is JSON when it parses as JSON, else a string', claim, {})
   .option(...dataOption)
   .action((options: { db: string; user: string; ttl: number; claim: Record<string, unknown>; data: string }) =>
-    withDataAsync(options.data, async (data) => {
+    withData(options.data, async (data) => {
       const created = await data.createToken(options.db, options.user, { ttlSeconds: options.ttl, claims: options.claim });
       process.stderr.write(`token for user '${options.user}' of database '${options.db}', valid until ${iso(Date.now() + options.ttl * 1000)}:\n`);
       print(created);
@@ -184,11 +184,11 @@ policy
   .option('-w, --write <expr>', 'rows a user may insert, update or delete (checked before and after the change)')
   .option(...dataOption)
   .action((options: { db: string; table: string; read?: string; write?: string; data: string }) =>
-    withData(options.data, (data) => {
-      const current = data.listPolicies(options.db).find((p) => p.table.toLowerCase() === options.table.toLowerCase());
-      const set = data.setPolicy(options.db, options.table, { read: options.read ?? current?.read ?? null, write: options.write ?? current?.write ?? null });
+    withData(options.data, async (data) => {
+      const current = (await data.listPolicies(options.db)).find((p) => p.table.toLowerCase() === options.table.toLowerCase());
+      const set = await data.setPolicy(options.db, options.table, { read: options.read ?? current?.read ?? null, write: options.write ?? current?.write ?? null });
       print(`${set.table}: read ${set.read ?? '(denied)'}; write ${set.write ?? '(denied)'}`);
-      warnUnprotected(data, options.db);
+      await warnUnprotected(data, options.db);
     }),
   );
 policy
@@ -198,11 +198,11 @@ policy
   .option('--json', 'print JSON')
   .option(...dataOption)
   .action((options: { db: string; json?: boolean; data: string }) =>
-    withData(options.data, (data) => {
-      const policies = data.listPolicies(options.db);
+    withData(options.data, async (data) => {
+      const policies = await data.listPolicies(options.db);
       if (options.json) return print(JSON.stringify(policies));
       print(formatTable(['table', 'read', 'write'], policies.map((p) => [p.table, p.read ?? '(denied)', p.write ?? '(denied)'])));
-      warnUnprotected(data, options.db);
+      await warnUnprotected(data, options.db);
     }),
   );
 policy
@@ -212,10 +212,10 @@ policy
   .requiredOption('-t, --table <table>', 'the table')
   .option(...dataOption)
   .action((options: { db: string; table: string; data: string }) =>
-    withData(options.data, (data) => {
-      if (!data.removePolicy(options.db, options.table)) throw new Error(`table '${options.table}' has no policies`);
+    withData(options.data, async (data) => {
+      if (!(await data.removePolicy(options.db, options.table))) throw new Error(`table '${options.table}' has no policies`);
       print(`removed the policies of ${options.table}`);
-      warnUnprotected(data, options.db);
+      await warnUnprotected(data, options.db);
     }),
   );
 
@@ -239,27 +239,18 @@ program.parseAsync().catch((error: unknown) => {
   process.exit(1);
 });
 
-function withData(dir: string, work: (data: ServerData) => void): void {
-  const data = openDataDir(dir);
-  try {
-    work(data);
-  } finally {
-    data.close();
-  }
-}
-
-async function withDataAsync(dir: string, work: (data: ServerData) => Promise<void>): Promise<void> {
+async function withData(dir: string, work: (data: ServerData) => Promise<void>): Promise<void> {
   const data = openDataDir(dir);
   try {
     await work(data);
   } finally {
-    data.close();
+    await data.close();
   }
 }
 
 /** Warns on stderr about tables that every token user may read and write. */
-function warnUnprotected(data: ServerData, database: string): void {
-  const open = data.unprotectedTables(database);
+async function warnUnprotected(data: ServerData, database: string): Promise<void> {
+  const open = await data.unprotectedTables(database);
   if (open.length > 0) process.stderr.write(`warning: no policies on ${open.join(', ')}: every token user of '${database}' may read and write all of their rows\n`);
 }
 

@@ -45,10 +45,10 @@ export async function authenticateHeader(header: string, database: string, data:
     const user = await verifyToken(data, database, credential);
     return { kind: 'token', id: `user:${user.userId}`, database, userId: user.userId, claims: user.claims };
   }
-  const key = data.authenticateApiKey(credential);
+  const key = await data.authenticateApiKey(credential);
   if (!key) throw new HttpError(401, 'invalid or revoked API key');
   if (key.database !== database) {
-    if (!data.admin.findDatabase(database)) throw new HttpError(404, `database '${database}' not found`);
+    if (!(await data.hasDatabase(database))) throw new HttpError(404, `database '${database}' not found`);
     throw new HttpError(401, `this API key is not valid for database '${database}'`);
   }
   return { kind: 'apikey', id: `key:${key.keyId}`, database };

@@ -105,7 +105,7 @@ export async function createServer(options: ServerOptions): Promise<SyncServer> 
 
   const sweeper = setInterval(() => {
     transfers.sweep();
-    data.flushSites();
+    data.flushSites().catch((error: unknown) => logger.error({ err: error }, 'recording sites failed'));
   }, 5000);
   sweeper.unref();
 
@@ -128,17 +128,17 @@ export async function createServer(options: ServerOptions): Promise<SyncServer> 
     live,
     close: () => {
       live?.close();
-      closing ??= shutdown(server, context, () => {
+      closing ??= shutdown(server, context, async () => {
         removeSameThreadServer(address.port);
         clearInterval(sweeper);
-        data.close();
+        await data.close();
       });
       return closing;
     },
   };
 }
 
-async function shutdown(server: Server, context: SyncContext, finish: () => void): Promise<void> {
+async function shutdown(server: Server, context: SyncContext, finish: () => Promise<void>): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   // Requests in flight finish (an apply is synchronous, so it is never cut in half); connections
@@ -149,7 +149,7 @@ async function shutdown(server: Server, context: SyncContext, finish: () => void
   clearTimeout(timer);
   clearInterval(idle);
   while (context.inFlight.count > 0) await new Promise((resolve) => setTimeout(resolve, 10));
-  finish();
+  await finish();
 }
 
 function createLogger(option: Logger | pino.Level | false): Logger {

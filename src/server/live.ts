@@ -54,6 +54,8 @@ export class LiveHub {
   private readonly clients = new Map<string, Set<Client>>();
   /** Per database: the newest position the last push ended at (what the next push starts after). */
   private readonly pushedTo = new Map<string, LivePosition>();
+  /** Per database: the notices being sent now (the next upload's wait for them). */
+  private readonly publishing = new Map<string, Promise<void>>();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly pushLimit: number;
   private readonly helloTimeout: number;
@@ -68,7 +70,7 @@ export class LiveHub {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, clientTracking: false, perMessageDeflate: false });
     this.pushLimit = options.pushLimitBytes ?? 1024 * 1024;
     this.helloTimeout = options.helloTimeoutMs ?? 10_000;
-    this.heartbeat = setInterval(() => this.beat(), options.heartbeatMs ?? 25_000);
+    this.heartbeat = setInterval(() => void this.beat().catch((error: unknown) => this.logger.error({ err: error }, 'live heartbeat failed')), options.heartbeatMs ?? 25_000);
     this.heartbeat.unref();
   }
 
@@ -89,23 +91,35 @@ export class LiveHub {
    * new changes, or tells the token users who may see some of them. Every client is decided
    * before any frame is sent, so when a notice leaves does not depend on who else gets one.
    */
-  published(database: string, peer: Peer, before: number): void {
+  published(database: string, peer: Peer, before: number): Promise<void> {
+    // one database's notices go out in the order of its uploads
+    const previous = this.publishing.get(database) ?? Promise.resolve();
+    const next = previous.then(() => this.publish(database, peer, before));
+    const settled = next.catch((error: unknown) => this.logger.error({ err: error, database }, 'live notices failed'));
+    this.publishing.set(database, settled);
+    void settled.then(() => {
+      if (this.publishing.get(database) === settled) this.publishing.delete(database);
+    });
+    return settled;
+  }
+
+  private async publish(database: string, peer: Peer, before: number): Promise<void> {
     const clients = this.clients.get(database);
-    if (!clients || clients.size === 0 || peer.storedVersion() <= before) return;
-    const filtered = peer.filtersReads();
+    if (!clients || clients.size === 0 || (await peer.storedVersion()) <= before) return;
+    const filtered = await peer.filtersReads();
     const everything: Client[] = [];
     const told: Client[] = [];
     const since = { dbVersion: before, seq: PAST_VERSION };
-    for (const client of clients) {
+    for (const client of [...clients]) {
       const user = userOf(client.principal);
       if (user === null || !filtered) everything.push(client);
-      else if (peer.hasNewsFor(user, client.site, since)) told.push(client);
+      else if (await peer.hasNewsFor(user, client.site, since)) told.push(client);
     }
     let frame: Uint8Array | null = null;
     let announce = false;
     if (everything.length > 0) {
       const from = this.pushedTo.get(database) ?? null;
-      const payloads = peer.changesSince(from ?? since, this.pushLimit);
+      const payloads = await peer.changesSince(from ?? since, this.pushLimit);
       const last = payloads[payloads.length - 1];
       if (last) {
         // the first push of a database in this process has no exact start: announced, then pulled
@@ -189,7 +203,7 @@ export class LiveHub {
     let principal: Principal;
     try {
       principal = await authenticateHeader(header, database, this.data);
-      if (!this.data.peer(database)) throw new HttpError(404, `database '${database}' not found`);
+      if (!(await this.data.hasDatabase(database))) throw new HttpError(404, `database '${database}' not found`);
     } catch (error) {
       const failure = toHttpError(error);
       const code = failure.status === 404 ? LIVE_CLOSE.notFound : failure.status === 401 || failure.status === 403 ? LIVE_CLOSE.unauthorized : 1011;
@@ -220,16 +234,16 @@ export class LiveHub {
   }
 
   /** Heartbeat: drops clients that did not answer the last ping or whose API key was revoked; pings and ticks the rest. */
-  private beat(): void {
+  private async beat(): Promise<void> {
     const tick = JSON.stringify({ type: 'tick' } satisfies LiveMessage);
-    for (const database of [...this.clients.keys()]) if (!this.data.admin.findDatabase(database)) this.dropped(database);
-    for (const set of this.clients.values()) {
-      for (const client of set) {
+    for (const database of [...this.clients.keys()]) if (!(await this.data.hasDatabase(database))) this.dropped(database);
+    for (const set of [...this.clients.values()]) {
+      for (const client of [...set]) {
         if (!client.alive) {
           client.socket.terminate();
           continue;
         }
-        if (client.principal.kind === 'apikey' && !this.data.authenticateApiKey(client.credential.replace(/^Bearer\s+/i, '').trim())) {
+        if (client.principal.kind === 'apikey' && !(await this.data.authenticateApiKey(client.credential.replace(/^Bearer\s+/i, '').trim()))) {
           this.drop(client, LIVE_CLOSE.unauthorized, 'invalid or revoked API key');
           continue;
         }

@@ -1,23 +1,18 @@
-// A server's data directory and its administration: hosted databases, API keys, user tokens and
-// external identity providers, and status. The CLI's admin commands and the HTTP server both work
-// through this class.
+// The server's data and its administration: hosted databases, API keys, user tokens and external
+// identity providers, policies and status, over a storage backend (storage/). The CLI's admin
+// commands and the HTTP server both work through this class.
 
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import type { JWTVerifyGetKey } from 'jose';
-import { load } from '../load.js';
 import { createApiKey, hashApiKey, isSameKeyHash } from './api-keys.js';
 import { checkExternalAuth, ExternalKeys, isExternalAlgorithm, type ExternalAuth, type ExternalAuthInput } from './external-auth.js';
 import { HttpError } from './http-error.js';
-import { AdminStore, type ApiKeyRecord, type DatabaseRecord, type SiteRecord } from './storage/sqlite/admin-store.js';
-import { openSqlitePeer, type SqlitePeer } from './storage/sqlite/sqlite-peer.js';
-import type { PeerStatus } from './storage/storage.js';
+import { SqliteStore } from './storage/sqlite/sqlite-store.js';
+import type { ApiKeyRecord, DatabaseRecord, Peer, PeerStatus, SiteRecord, SiteVisit, Store } from './storage/storage.js';
 import type { TablePolicy } from './row-security.js';
 import { signToken, type TokenOptions } from './tokens.js';
 
-export type { ApiKeyRecord, DatabaseRecord, SiteRecord } from './storage/sqlite/admin-store.js';
+export type { ApiKeyRecord, DatabaseRecord, SiteRecord } from './storage/storage.js';
 
 /** A new API key: `key` is shown once and never stored. */
 export interface CreatedApiKey extends ApiKeyRecord {
@@ -49,24 +44,20 @@ export interface DataDirOptions {
   maxOpenDatabases?: number;
 }
 
-/** Opens (creating if needed) a data directory. */
+/** Opens (creating if needed) a data directory: the embedded store. */
 export function openDataDir(dir: string, options: DataDirOptions = {}): ServerData {
-  mkdirSync(join(dir, 'databases'), { recursive: true });
-  return new ServerData(dir, new AdminStore(join(dir, 'server.db')), options.now ?? Date.now, options.maxOpenDatabases ?? 2048);
+  return new ServerData(new SqliteStore(dir, options.maxOpenDatabases ?? 2048), options.now ?? Date.now);
 }
 
-/** The data directory of a server. */
+/** A server's data, over one store. */
 export class ServerData {
-  private readonly peers = new Map<string, SqlitePeer>();
-  private seen = new Map<string, { database: string; siteId: string; at: number; caughtUpTo: number | null }>();
+  private seen = new Map<string, SiteVisit>();
   private secret: Uint8Array | undefined;
   private readonly externalKeyCache = new ExternalKeys();
 
   constructor(
-    readonly dir: string,
-    readonly admin: AdminStore,
-    private readonly now: () => number,
-    private readonly maxOpen = 2048,
+    readonly store: Store,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /**
@@ -74,100 +65,84 @@ export class ServerData {
    * devices that ran the same text), then makes every table synced that the schema did not
    * already pass to cloudsync_init.
    */
-  createDatabase(name: string, schema: string): DatabaseRecord {
+  async createDatabase(name: string, schema: string): Promise<DatabaseRecord> {
     if (!DATABASE_NAME.test(name)) throw new HttpError(400, `invalid database name '${name}' (letters, digits, '.', '_' and '-')`);
-    if (this.admin.findDatabase(name)) throw new HttpError(409, `database '${name}' already exists`);
-    const file = this.fileOf(name);
-    removeDatabaseFiles(file);
-    try {
-      const db = new Database(file);
-      try {
-        db.pragma('journal_mode = WAL');
-        const sync = load(db);
-        db.exec(schema);
-        const synced = new Set(sync.engine.syncedTables().map((t) => t.name.toLowerCase()));
-        const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'cloudsync_%' AND name NOT LIKE '%_cloudsync' AND name NOT LIKE '%_cloudsync_log' ORDER BY rowid").all() as { name: string }[]).map((r) => r.name);
-        for (const table of tables) if (!synced.has(table.toLowerCase())) sync.init(table);
-        if (sync.engine.syncedTables().length === 0) throw new HttpError(400, 'the schema creates no table');
-      } finally {
-        db.close();
-      }
-    } catch (error) {
-      removeDatabaseFiles(file);
-      if (error instanceof HttpError) throw error;
-      throw new HttpError(400, `the schema failed: ${error instanceof Error ? error.message : String(error)}`);
-    }
+    if (await this.store.admin.findDatabase(name)) throw new HttpError(409, `database '${name}' already exists`);
+    await this.store.createData(name, schema);
     const record = { name, createdAt: this.now(), schema };
-    this.admin.addDatabase(record);
+    await this.store.admin.addDatabase(record);
     return record;
   }
 
-  listDatabases(): DatabaseRecord[] {
-    return this.admin.listDatabases();
+  listDatabases(): Promise<DatabaseRecord[]> {
+    return this.store.admin.listDatabases();
   }
 
-  /** Deletes a database, its file, keys and site records. */
-  dropDatabase(name: string): void {
-    if (!this.admin.removeDatabase(name)) throw new HttpError(404, `database '${name}' not found`);
-    this.peers.get(name)?.close();
-    this.peers.delete(name);
-    removeDatabaseFiles(this.fileOf(name));
+  /** True when the database exists. */
+  async hasDatabase(name: string): Promise<boolean> {
+    return (await this.store.admin.findDatabase(name)) !== undefined;
+  }
+
+  /** Deletes a database, its data, keys and site records. */
+  async dropDatabase(name: string): Promise<void> {
+    if (!(await this.store.admin.removeDatabase(name))) throw new HttpError(404, `database '${name}' not found`);
+    await this.store.dropData(name);
   }
 
   /** Creates an API key for a database; the returned `key` is the only time it is shown. */
-  createApiKey(database: string, name = 'default'): CreatedApiKey {
-    if (!this.admin.findDatabase(database)) throw new HttpError(404, `database '${database}' not found`);
+  async createApiKey(database: string, name = 'default'): Promise<CreatedApiKey> {
+    await this.requireDatabase(database);
     const key = createApiKey();
     const record: ApiKeyRecord = { id: randomUUID(), database, name, createdAt: this.now(), revokedAt: null };
-    this.admin.addApiKey(record, hashApiKey(key));
+    await this.store.admin.addApiKey(record, hashApiKey(key));
     return { ...record, key };
   }
 
-  listApiKeys(database?: string): ApiKeyRecord[] {
-    return this.admin.listApiKeys(database);
+  listApiKeys(database?: string): Promise<ApiKeyRecord[]> {
+    return this.store.admin.listApiKeys(database);
   }
 
-  revokeApiKey(id: string): void {
-    if (!this.admin.revokeApiKey(id, this.now())) throw new HttpError(404, `no active API key with id '${id}'`);
+  async revokeApiKey(id: string): Promise<void> {
+    if (!(await this.store.admin.revokeApiKey(id, this.now()))) throw new HttpError(404, `no active API key with id '${id}'`);
   }
 
   /** The database an API key opens, or undefined for an unknown or revoked key. */
-  authenticateApiKey(key: string): { keyId: string; database: string } | undefined {
+  async authenticateApiKey(key: string): Promise<{ keyId: string; database: string } | undefined> {
     const hash = hashApiKey(key);
-    const found = this.admin.findActiveKey(hash);
+    const found = await this.store.admin.findActiveKey(hash);
     if (!found || !isSameKeyHash(found.hash, hash)) return undefined;
     return { keyId: found.id, database: found.database };
   }
 
   /**
-   * Issues an HS256 token for a user of a database, signed with this data directory's secret:
-   * `iss` "sqlite-sync", `aud` "sqlite-sync:<database>", `sub` the user, `iat`, `nbf`, `exp`, a
-   * random `jti`, and the extra claims. 404 for an unknown database, 400 for bad options.
+   * Issues an HS256 token for a user of a database, signed with this data's secret: `iss`
+   * "sqlite-sync", `aud` "sqlite-sync:<database>", `sub` the user, `iat`, `nbf`, `exp`, a random
+   * `jti`, and the extra claims. 404 for an unknown database, 400 for bad options.
    */
   async createToken(database: string, user: string, options: TokenOptions): Promise<string> {
-    if (!this.admin.findDatabase(database)) throw new HttpError(404, `database '${database}' not found`);
-    return signToken(this.tokenSecret(), database, user, { ...options, now: this.now() });
+    await this.requireDatabase(database);
+    return signToken(await this.tokenSecret(), database, user, { ...options, now: this.now() });
   }
 
   /** Makes a database accept RS256/ES256 tokens of an external identity provider (replacing any before). 404 for an unknown database, 400 for bad settings. */
-  setExternalAuth(database: string, input: ExternalAuthInput): ExternalAuth {
-    if (!this.admin.findDatabase(database)) throw new HttpError(404, `database '${database}' not found`);
+  async setExternalAuth(database: string, input: ExternalAuthInput): Promise<ExternalAuth> {
+    await this.requireDatabase(database);
     const auth = { ...checkExternalAuth(input), updatedAt: this.now() };
-    this.admin.setExternalAuth(database, auth);
+    await this.store.admin.setExternalAuth(database, auth);
     this.externalKeyCache.forget(database);
     return auth;
   }
 
   /** Stops a database accepting external tokens; false when it had no identity provider. 404 for an unknown database. */
-  clearExternalAuth(database: string): boolean {
-    if (!this.admin.findDatabase(database)) throw new HttpError(404, `database '${database}' not found`);
+  async clearExternalAuth(database: string): Promise<boolean> {
+    await this.requireDatabase(database);
     this.externalKeyCache.forget(database);
-    return this.admin.removeExternalAuth(database);
+    return this.store.admin.removeExternalAuth(database);
   }
 
   /** A database's external identity provider, or undefined when it has none. 404 for an unknown database. */
-  externalAuth(database: string): ExternalAuth | undefined {
-    if (!this.admin.findDatabase(database)) throw new HttpError(404, `database '${database}' not found`);
+  async externalAuth(database: string): Promise<ExternalAuth | undefined> {
+    await this.requireDatabase(database);
     return this.readExternalAuth(database);
   }
 
@@ -176,18 +151,18 @@ export class ServerData {
    * each call so a change made by the CLI applies at once.
    * @internal for verifyToken
    */
-  externalKeys(database: string): { auth: ExternalAuth; keys: JWTVerifyGetKey } | undefined {
-    const auth = this.readExternalAuth(database);
+  async externalKeys(database: string): Promise<{ auth: ExternalAuth; keys: JWTVerifyGetKey } | undefined> {
+    const auth = await this.readExternalAuth(database);
     if (!auth) return undefined;
     return { auth, keys: this.externalKeyCache.keysFor(database, auth) };
   }
 
   /**
-   * The HS256 secret of this data directory: 32 random bytes made on first use, kept in server.db.
+   * The HS256 secret of this data: 32 random bytes made on first use, kept in the store.
    * @internal for tokens; whoever holds it can issue tokens for every database
    */
-  tokenSecret(): Uint8Array {
-    this.secret ??= this.admin.readSetting(TOKEN_SECRET) ?? this.admin.writeSettingOnce(TOKEN_SECRET, randomBytes(32));
+  async tokenSecret(): Promise<Uint8Array> {
+    this.secret ??= (await this.store.admin.readSetting(TOKEN_SECRET)) ?? (await this.store.admin.writeSettingOnce(TOKEN_SECRET, randomBytes(32)));
     return this.secret;
   }
 
@@ -199,17 +174,17 @@ export class ServerData {
     return this.now();
   }
 
-  databaseStatus(name: string): DatabaseStatus {
-    const record = this.admin.findDatabase(name);
-    const peer = this.peer(name);
-    if (!record || !peer) throw new HttpError(404, `database '${name}' not found`);
-    this.flushSites();
+  async databaseStatus(name: string): Promise<DatabaseStatus> {
+    const record = await this.store.admin.findDatabase(name);
+    if (!record) throw new HttpError(404, `database '${name}' not found`);
+    const peer = await this.store.peer(name);
+    await this.flushSites();
     return {
       name,
       createdAt: record.createdAt,
-      ...peer.status(),
-      sites: this.admin.listSites(name),
-      activeKeys: this.admin.listApiKeys(name).filter((k) => k.revokedAt === null).length,
+      ...(await peer.status()),
+      sites: await this.store.admin.listSites(name),
+      activeKeys: (await this.store.admin.listApiKeys(name)).filter((k) => k.revokedAt === null).length,
     };
   }
 
@@ -218,63 +193,37 @@ export class ServerData {
    * with auth_userid() and auth_claim(name)); null denies that operation to token users. An
    * expression that does not compile is refused here.
    */
-  setPolicy(database: string, table: string, policy: { read: string | null; write: string | null }): TablePolicy {
-    return this.requirePeer(database).security.setPolicy(table, policy);
+  async setPolicy(database: string, table: string, policy: { read: string | null; write: string | null }): Promise<TablePolicy> {
+    return (await this.requirePeer(database)).setPolicy(table, policy);
   }
 
   /** Removes a table's policies; false when it had none. */
-  removePolicy(database: string, table: string): boolean {
-    return this.requirePeer(database).security.removePolicy(table);
+  async removePolicy(database: string, table: string): Promise<boolean> {
+    return (await this.requirePeer(database)).removePolicy(table);
   }
 
   /** The policies of every table of a database that has some. */
-  listPolicies(database: string): TablePolicy[] {
-    return this.requirePeer(database).security.policies();
+  async listPolicies(database: string): Promise<TablePolicy[]> {
+    return (await this.requirePeer(database)).listPolicies();
   }
 
   /** Synced tables without policies: every token user may read and write them. */
-  unprotectedTables(database: string): string[] {
-    const peer = this.requirePeer(database);
-    return peer.sync.engine
-      .syncedTables()
-      .map((t) => t.name)
-      .filter((name) => peer.security.policy(name) === undefined);
+  async unprotectedTables(database: string): Promise<string[]> {
+    return (await this.requirePeer(database)).unprotectedTables();
   }
 
-  private requirePeer(database: string): SqlitePeer {
-    const peer = this.peer(database);
-    if (!peer) throw new HttpError(404, `database '${database}' not found`);
-    return peer;
-  }
-
-  /** The open peer of a hosted database, or undefined when there is none. */
-  peer(name: string): SqlitePeer | undefined {
-    const open = this.peers.get(name);
-    if (!this.admin.findDatabase(name)) {
-      // dropped, possibly by the CLI in another process
-      open?.close();
-      this.peers.delete(name);
+  /** The peer of a hosted database, or undefined when there is none. */
+  async peer(name: string): Promise<Peer | undefined> {
+    if (!(await this.store.admin.findDatabase(name))) {
+      this.store.forget(name); // dropped, possibly by the CLI in another process
       return undefined;
     }
-    if (open) {
-      // Map order is insertion order: re-inserting keeps the least recently used first.
-      this.peers.delete(name);
-      this.peers.set(name, open);
-      return open;
-    }
-    while (this.peers.size >= Math.max(1, this.maxOpen)) {
-      const [oldest, peer] = this.peers.entries().next().value as [string, SqlitePeer];
-      peer.close();
-      this.peers.delete(oldest);
-    }
-    const peer = openSqlitePeer(this.fileOf(name));
-    this.peers.set(name, peer);
-    return peer;
+    return this.store.peer(name);
   }
 
   /** How many hosted databases are open now. */
   get openDatabases(): number {
-    return this.peers.size;
+    return this.store.openDatabases;
   }
 
   /** Remembers that a site talked to a database, and the watermark of its check (written in batches by flushSites). */
@@ -285,29 +234,29 @@ export class ServerData {
   }
 
   /** Writes the sites seen since the last flush. */
-  flushSites(): void {
-    const entries = [...this.seen.values()];
+  async flushSites(): Promise<void> {
+    const visits = [...this.seen.values()];
     this.seen = new Map();
-    this.admin.touchSites(entries);
+    await this.store.admin.touchSites(visits);
   }
 
-  close(): void {
-    this.flushSites();
-    for (const peer of this.peers.values()) peer.close();
-    this.peers.clear();
-    this.admin.close();
+  async close(): Promise<void> {
+    await this.flushSites();
+    await this.store.close();
   }
 
-  private readExternalAuth(database: string): ExternalAuth | undefined {
-    const record = this.admin.findExternalAuth(database);
+  private async requireDatabase(database: string): Promise<void> {
+    if (!(await this.store.admin.findDatabase(database))) throw new HttpError(404, `database '${database}' not found`);
+  }
+
+  private async requirePeer(database: string): Promise<Peer> {
+    const peer = await this.peer(database);
+    if (!peer) throw new HttpError(404, `database '${database}' not found`);
+    return peer;
+  }
+
+  private async readExternalAuth(database: string): Promise<ExternalAuth | undefined> {
+    const record = await this.store.admin.findExternalAuth(database);
     return record && { ...record, algorithms: record.algorithms.filter(isExternalAlgorithm) };
   }
-
-  private fileOf(name: string): string {
-    return join(this.dir, 'databases', `${name}.db`);
-  }
-}
-
-function removeDatabaseFiles(file: string): void {
-  for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(file + suffix, { force: true });
 }

@@ -36,7 +36,7 @@ export function createSyncRouter(): Router<SyncContext> {
     .add('GET', '/v1/cloudsync/:database/:site/upload', async (request, response, params, context) => {
       const { database, site } = siteOf(params);
       const principal = await authenticate(request, database, context.data);
-      if (!context.data.peer(database)) throw new HttpError(404, `database '${database}' not found`);
+      if (!(await context.data.hasDatabase(database))) throw new HttpError(404, `database '${database}' not found`);
       context.data.noteSite(database, site);
       const token = context.transfers.openUpload({ database, site, principal: principal.id });
       send(response, 200, `${context.baseUrl(request)}/v1/transfer/${token}`);
@@ -52,21 +52,22 @@ export function createSyncRouter(): Router<SyncContext> {
       const { database, site } = siteOf(params);
       const principal = await authenticate(request, database, context.data);
       const token = uploadTokenOf(await readBody(request, 64 * 1024));
-      const peer = context.data.peer(database);
+      const peer = await context.data.peer(database);
       if (!peer) throw new HttpError(404, `database '${database}' not found`);
       let outcome: SecuredApply | null = null;
-      const before = context.live ? peer.storedVersion() : 0;
+      const before = context.live ? await peer.storedVersion() : 0;
       context.inFlight.count++;
       try {
-        context.transfers.consumeUpload(token, { database, site, principal: principal.id }, (payload) => {
-          outcome = peer.apply(payload, userOf(principal));
-          context.logger.debug({ database, site, changes: outcome.changes, refused: outcome.refused.length, bytes: payload.length }, 'upload applied');
+        await context.transfers.consumeUpload(token, { database, site, principal: principal.id }, async (payload) => {
+          const applied = await peer.apply(payload, userOf(principal));
+          outcome = applied;
+          context.logger.debug({ database, site, changes: applied.changes, refused: applied.refused.length, bytes: payload.length }, 'upload applied');
         });
       } finally {
         context.inFlight.count--;
       }
       const result = outcome as SecuredApply | null; // set inside the callback
-      if (result !== null && result.changes > 0) context.live?.published(database, peer, before);
+      if (result !== null && result.changes > 0) void context.live?.published(database, peer, before);
       if (result === null || result.refused.length === 0) return send(response, 200, '');
       // Applied, except what the policies refused: the client records these and restores the rows.
       const body = JSON.stringify({
@@ -80,13 +81,13 @@ export function createSyncRouter(): Router<SyncContext> {
       const { database, site } = siteOf(params);
       const principal = await authenticate(request, database, context.data);
       const since = { dbVersion: counter(params.dbVersion), seq: counter(params.seq) };
-      const peer = context.data.peer(database);
+      const peer = await context.data.peer(database);
       if (!peer) throw new HttpError(404, `database '${database}' not found`);
       context.data.noteSite(database, site, since.dbVersion);
       const keyAt = (at: { dbVersion: number; seq: number }) => `${database}/${site}/${principal.id}/${at.dbVersion}/${at.seq}`;
       let payload = context.transfers.takeFollowUp(keyAt(since), keyAt);
       if (!payload) {
-        const [first, ...rest] = peer.download(Buffer.from(site, 'hex'), since, context.maxPayloadBytes, userOf(principal));
+        const [first, ...rest] = await peer.download(Buffer.from(site, 'hex'), since, context.maxPayloadBytes, userOf(principal));
         if (!first) return send(response, 200, '');
         payload = first.payload;
         context.transfers.putFollowUps(keyAt(first.last), rest);

@@ -41,7 +41,7 @@ export function tokenAudience(database: string): string {
  * provider's keys cannot be fetched or read).
  */
 export async function verifyToken(data: ServerData, database: string, token: string): Promise<TokenUser> {
-  if (!data.admin.findDatabase(database)) throw refused('invalid token');
+  if (!(await data.hasDatabase(database))) throw refused('invalid token');
   let algorithm: unknown;
   try {
     algorithm = decodeProtectedHeader(token).alg;
@@ -56,9 +56,9 @@ export async function verifyToken(data: ServerData, database: string, token: str
   let payload: JWTPayload;
   if (algorithm === 'HS256') {
     const options = { ...common, issuer: TOKEN_ISSUER, audience: tokenAudience(database), algorithms: ['HS256'] };
-    payload = await verifyWith(token, data.tokenSecret(), options, 'token is for another database');
+    payload = await verifyWith(token, await data.tokenSecret(), options, 'token is for another database');
   } else if (algorithm === 'RS256' || algorithm === 'ES256') {
-    const external = data.externalKeys(database);
+    const external = await data.externalKeys(database);
     if (!external) throw refused('invalid token');
     const options = { ...common, issuer: external.auth.issuer, audience: external.auth.audience, algorithms: external.auth.algorithms };
     payload = await verifyWith(token, external.keys, options, 'wrong audience');

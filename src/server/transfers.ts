@@ -17,6 +17,8 @@ interface UploadSlot extends SlotOwner {
   expires: number;
   payload: Uint8Array | null;
   applied: boolean;
+  /** The apply running now, if any. */
+  applying: Promise<void> | null;
 }
 
 interface Download {
@@ -52,7 +54,7 @@ export class TransferStore {
   /** Opens an upload slot; returns its token. */
   openUpload(owner: SlotOwner): string {
     const token = newToken();
-    this.uploads.set(token, { ...owner, expires: this.now() + this.ttlMs, payload: null, applied: false });
+    this.uploads.set(token, { ...owner, expires: this.now() + this.ttlMs, payload: null, applied: false, applying: null });
     return token;
   }
 
@@ -74,17 +76,25 @@ export class TransferStore {
   /**
    * Hands the payload of a slot to `apply` when the slot belongs to `owner`; the slot is consumed
    * only when `apply` succeeds, so a failed apply can be retried. A slot applied before answers
-   * success again without applying (a client re-sending a notification it did not see answered).
+   * success again without applying (a client re-sending a notification it did not see answered);
+   * a notification that comes while the slot is being applied waits for that apply.
    */
-  consumeUpload(token: string, owner: SlotOwner, apply: (payload: Uint8Array) => void): void {
+  async consumeUpload(token: string, owner: SlotOwner, apply: (payload: Uint8Array) => Promise<void>): Promise<void> {
     const slot = this.liveUpload(token);
     if (!slot || slot.database !== owner.database || slot.site !== owner.site || slot.principal !== owner.principal) {
       throw new HttpError(404, 'upload URL not found or expired');
     }
+    while (slot.applying) await slot.applying.catch(() => undefined);
     if (slot.applied) return;
     if (slot.payload === null) throw new HttpError(409, 'nothing was uploaded to this URL');
-    apply(slot.payload);
-    this.heldBytes -= slot.payload.length;
+    const payload = slot.payload;
+    slot.applying = apply(payload);
+    try {
+      await slot.applying;
+    } finally {
+      slot.applying = null;
+    }
+    this.heldBytes -= payload.length;
     slot.payload = null;
     slot.applied = true;
   }

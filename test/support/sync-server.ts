@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
-import { createServer, openDataDir, type SyncServer } from '../../src/server/index.js';
+import { createServer, openDataDir, type ServerData, type SyncServer } from '../../src/server/index.js';
+import type { SqlitePeer } from '../../src/server/storage/sqlite/sqlite-peer.js';
+import type { SqliteStore } from '../../src/server/storage/sqlite/sqlite-store.js';
 import Database from 'better-sqlite3';
 import { load, type LoadOptions } from '../../src/index.js';
 import type { SyncedDb } from './databases.js';
@@ -30,14 +32,19 @@ export function runCli(args: string[], input = ''): { stdout: string; stderr: st
 }
 
 /** Creates a database and an API key in a data directory; returns the key. */
-export function provision(dataDir: string, database: string, schema = TODO_SCHEMA): string {
+export async function provision(dataDir: string, database: string, schema = TODO_SCHEMA): Promise<string> {
   const data = openDataDir(dataDir);
   try {
-    data.createDatabase(database, schema);
-    return data.createApiKey(database).key;
+    await data.createDatabase(database, schema);
+    return (await data.createApiKey(database)).key;
   } finally {
-    data.close();
+    await data.close();
   }
+}
+
+/** The open peer of a hosted database of the embedded store, for looking inside its SQLite file. */
+export function sqlitePeer(data: ServerData, database: string): SqlitePeer {
+  return (data.store as SqliteStore).open(database);
 }
 
 /** Starts a server in this process on a free port, without logs. */

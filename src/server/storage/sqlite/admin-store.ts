@@ -3,42 +3,7 @@
 // provider. SQLite in WAL mode, so the CLI can administer a running server.
 
 import Database from 'better-sqlite3';
-
-/** A synced database the server hosts. */
-export interface DatabaseRecord {
-  name: string;
-  createdAt: number;
-  /** The schema text it was created from, verbatim. */
-  schema: string;
-}
-
-/** An API key, without its secret. */
-export interface ApiKeyRecord {
-  id: string;
-  database: string;
-  name: string;
-  createdAt: number;
-  revokedAt: number | null;
-}
-
-/** A database's external identity provider, as stored (checked by ServerData before). */
-export interface ExternalAuthRecord {
-  /** An absolute JWKS file path, or an http(s) URL. */
-  jwks: string;
-  issuer: string;
-  audience: string;
-  algorithms: string[];
-  updatedAt: number;
-}
-
-/** A client site seen by a database. */
-export interface SiteRecord {
-  siteId: string;
-  firstSeen: number;
-  lastSeen: number;
-  /** The db_version (server numbering) the site had caught up to at its last check; null before one. */
-  caughtUpTo: number | null;
-}
+import type { AdminRecords, ApiKeyRecord, DatabaseRecord, ExternalAuthRecord, SiteRecord, SiteVisit } from '../storage.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS databases (name TEXT PRIMARY KEY, created_at INTEGER NOT NULL, schema TEXT NOT NULL);
@@ -54,8 +19,8 @@ CREATE TABLE IF NOT EXISTS external_auth (
   algorithms TEXT NOT NULL, updated_at INTEGER NOT NULL);
 `;
 
-/** The admin records of one data directory. */
-export class AdminStore {
+/** The admin records of one data directory (synchronous inside: each promise is settled when returned). */
+export class AdminStore implements AdminRecords {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
 
@@ -69,25 +34,25 @@ export class AdminStore {
     if (!columns.includes('caught_up_to')) this.db.exec('ALTER TABLE sites ADD COLUMN caught_up_to INTEGER');
   }
 
-  listDatabases(): DatabaseRecord[] {
+  async listDatabases(): Promise<DatabaseRecord[]> {
     return (this.prepare('SELECT name, created_at, schema FROM databases ORDER BY name').all() as { name: string; created_at: number; schema: string }[]).map(
       (r) => ({ name: r.name, createdAt: r.created_at, schema: r.schema }),
     );
   }
 
-  findDatabase(name: string): DatabaseRecord | undefined {
+  async findDatabase(name: string): Promise<DatabaseRecord | undefined> {
     const row = this.prepare('SELECT name, created_at, schema FROM databases WHERE name = ?').get(name) as
       | { name: string; created_at: number; schema: string }
       | undefined;
     return row && { name: row.name, createdAt: row.created_at, schema: row.schema };
   }
 
-  addDatabase(record: DatabaseRecord): void {
+  async addDatabase(record: DatabaseRecord): Promise<void> {
     this.prepare('INSERT INTO databases (name, created_at, schema) VALUES (?, ?, ?)').run(record.name, record.createdAt, record.schema);
   }
 
   /** Removes a database with its keys and sites. */
-  removeDatabase(name: string): boolean {
+  async removeDatabase(name: string): Promise<boolean> {
     return this.db.transaction(() => {
       this.prepare('DELETE FROM api_keys WHERE database = ?').run(name);
       this.prepare('DELETE FROM sites WHERE database = ?').run(name);
@@ -96,13 +61,13 @@ export class AdminStore {
     })();
   }
 
-  addApiKey(record: ApiKeyRecord, hash: Uint8Array): void {
+  async addApiKey(record: ApiKeyRecord, hash: Uint8Array): Promise<void> {
     this.db
       .prepare('INSERT INTO api_keys (id, database, name, key_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL)')
       .run(record.id, record.database, record.name, hash, record.createdAt);
   }
 
-  listApiKeys(database?: string): ApiKeyRecord[] {
+  async listApiKeys(database?: string): Promise<ApiKeyRecord[]> {
     const rows = (
       database === undefined
         ? this.prepare('SELECT * FROM api_keys ORDER BY created_at, rowid').all()
@@ -112,12 +77,12 @@ export class AdminStore {
   }
 
   /** Revokes a key; false when there is no such active key. */
-  revokeApiKey(id: string, now: number): boolean {
+  async revokeApiKey(id: string, now: number): Promise<boolean> {
     return this.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes > 0;
   }
 
   /** The active key with this hash, with its stored hash for a constant-time comparison. */
-  findActiveKey(hash: Uint8Array): { id: string; database: string; hash: Buffer } | undefined {
+  async findActiveKey(hash: Uint8Array): Promise<{ id: string; database: string; hash: Buffer } | undefined> {
     const row = this.prepare('SELECT id, database, key_hash FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL').get(hash) as
       | { id: string; database: string; key_hash: Buffer }
       | undefined;
@@ -125,7 +90,7 @@ export class AdminStore {
   }
 
   /** Records when sites were last seen, and how far their last check had caught up. */
-  touchSites(entries: readonly { database: string; siteId: string; at: number; caughtUpTo: number | null }[]): void {
+  async touchSites(entries: readonly SiteVisit[]): Promise<void> {
     if (entries.length === 0) return;
     const upsert = this.prepare(
       `INSERT INTO sites (database, site_id, first_seen, last_seen, caught_up_to) VALUES (?, ?, ?, ?, ?)
@@ -136,7 +101,7 @@ export class AdminStore {
     })();
   }
 
-  listSites(database: string): SiteRecord[] {
+  async listSites(database: string): Promise<SiteRecord[]> {
     return (this.prepare('SELECT site_id, first_seen, last_seen, caught_up_to FROM sites WHERE database = ? ORDER BY first_seen, site_id').all(database) as {
       site_id: string;
       first_seen: number;
@@ -146,17 +111,17 @@ export class AdminStore {
   }
 
   /** A server setting, or undefined when it was never written. */
-  readSetting(key: string): Buffer | undefined {
+  async readSetting(key: string): Promise<Buffer | undefined> {
     return this.prepare('SELECT value FROM server_settings WHERE key = ?').pluck().get(key) as Buffer | undefined;
   }
 
   /** Writes a setting unless one exists (another process may win the race); returns the stored value. */
-  writeSettingOnce(key: string, value: Uint8Array): Buffer {
+  async writeSettingOnce(key: string, value: Uint8Array): Promise<Buffer> {
     this.prepare('INSERT INTO server_settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING').run(key, value);
-    return this.readSetting(key) as Buffer;
+    return (await this.readSetting(key)) as Buffer;
   }
 
-  findExternalAuth(database: string): ExternalAuthRecord | undefined {
+  async findExternalAuth(database: string): Promise<ExternalAuthRecord | undefined> {
     const row = this.prepare('SELECT jwks, issuer, audience, algorithms, updated_at FROM external_auth WHERE database = ?').get(database) as
       | { jwks: string; issuer: string; audience: string; algorithms: string; updated_at: number }
       | undefined;
@@ -164,14 +129,14 @@ export class AdminStore {
   }
 
   /** Sets (or replaces) a database's external identity provider. */
-  setExternalAuth(database: string, record: ExternalAuthRecord): void {
+  async setExternalAuth(database: string, record: ExternalAuthRecord): Promise<void> {
     this.prepare(
       'INSERT INTO external_auth (database, jwks, issuer, audience, algorithms, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (database) DO UPDATE SET jwks = excluded.jwks, issuer = excluded.issuer, audience = excluded.audience, algorithms = excluded.algorithms, updated_at = excluded.updated_at',
     ).run(database, record.jwks, record.issuer, record.audience, record.algorithms.join(','), record.updatedAt);
   }
 
   /** Removes a database's external identity provider; false when it had none. */
-  removeExternalAuth(database: string): boolean {
+  async removeExternalAuth(database: string): Promise<boolean> {
     return this.prepare('DELETE FROM external_auth WHERE database = ?').run(database).changes > 0;
   }
 

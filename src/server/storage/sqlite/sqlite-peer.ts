@@ -8,7 +8,7 @@ import { load } from '../../../load.js';
 import type { EncodedPayload } from '../../../engine/cloudsync.js';
 import { forEachPayloadChange, type Change } from '../../../codec/payload.js';
 import { CloudSyncError } from '../../../engine/errors.js';
-import { type PolicyUser, RowSecurity, type SecuredApply } from '../../row-security.js';
+import { type PolicyUser, RowSecurity, type SecuredApply, type TablePolicy } from '../../row-security.js';
 import type { Peer, PeerStatus, Position } from '../storage.js';
 import { HttpError } from '../../http-error.js';
 
@@ -35,7 +35,7 @@ export class SqlitePeer implements Peer {
     this.security = new RowSecurity(sync.engine);
   }
 
-  apply(payload: Uint8Array, user: PolicyUser | null): SecuredApply {
+  async apply(payload: Uint8Array, user: PolicyUser | null): Promise<SecuredApply> {
     if (user === null || !this.security.active) return { changes: this.sync.applyPayload(payload), refused: [], restore: null };
     const changes: Change[] = [];
     try {
@@ -46,7 +46,7 @@ export class SqlitePeer implements Peer {
     return this.security.apply(user, changes);
   }
 
-  download(site: Uint8Array, since: Position, maxBytes: number, user: PolicyUser | null): EncodedPayload[] {
+  async download(site: Uint8Array, since: Position, maxBytes: number, user: PolicyUser | null): Promise<EncodedPayload[]> {
     // A check watermark is a position of this database, so it cannot be past its newest version
     // unless the database lost changes (restored from an older backup): say so rather than stay silent.
     if (since.dbVersion > this.sync.dbVersion() && since.dbVersion > this.sync.engine.storedVersion()) {
@@ -56,23 +56,42 @@ export class SqlitePeer implements Peer {
     return this.sync.encodePayloads({ sinceDbVersion: since.dbVersion, sinceSeq: since.seq, excludeSite: site, keepLast: true }, { maxBytes });
   }
 
-  storedVersion(): number {
+  async storedVersion(): Promise<number> {
     return this.sync.engine.storedVersion();
   }
 
-  changesSince(since: Position, maxBytes: number): EncodedPayload[] {
+  async changesSince(since: Position, maxBytes: number): Promise<EncodedPayload[]> {
     return this.sync.encodePayloads({ sinceDbVersion: since.dbVersion, sinceSeq: since.seq }, { maxBytes });
   }
 
-  filtersReads(): boolean {
+  async filtersReads(): Promise<boolean> {
     return this.security.active;
   }
 
-  hasNewsFor(user: PolicyUser, site: Uint8Array, since: Position): boolean {
+  async hasNewsFor(user: PolicyUser, site: Uint8Array, since: Position): Promise<boolean> {
     return this.security.hasNews(user, site, since);
   }
 
-  status(): PeerStatus {
+  async setPolicy(table: string, policy: { read: string | null; write: string | null }): Promise<TablePolicy> {
+    return this.security.setPolicy(table, policy);
+  }
+
+  async removePolicy(table: string): Promise<boolean> {
+    return this.security.removePolicy(table);
+  }
+
+  async listPolicies(): Promise<TablePolicy[]> {
+    return this.security.policies();
+  }
+
+  async unprotectedTables(): Promise<string[]> {
+    return this.sync.engine
+      .syncedTables()
+      .map((t) => t.name)
+      .filter((name) => this.security.policy(name) === undefined);
+  }
+
+  async status(): Promise<PeerStatus> {
     const tables = this.sync.engine.syncedTables().map((t) => ({
       name: t.name,
       algo: t.layout.algo,
