@@ -3,6 +3,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { startPostgres } from './postgres.mjs';
 
 const roots = ['src', 'test'];
 const filter = process.argv.slice(2);
@@ -15,9 +16,21 @@ if (files.length === 0) {
   console.error('run-tests: no test files found');
   process.exit(1);
 }
+// one PostgreSQL for the whole run (each test file makes its own database in it)
+const env = { ...process.env };
+let postgres = null;
+if (!env.SQLITE_SYNC_TEST_PG) {
+  const started = await startPostgres();
+  if (started.skip) env.SQLITE_SYNC_TEST_PG_SKIP = started.skip;
+  else {
+    postgres = started;
+    env.SQLITE_SYNC_TEST_PG = started.url;
+  }
+}
 const result = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', env },
 );
+postgres?.stop();
 process.exit(result.status ?? 1);
