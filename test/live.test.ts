@@ -36,6 +36,9 @@ function liveState(device: SyncedDb, state: LiveState, ms = 5000): Promise<Error
 
 const titleOf = (device: SyncedDb, id: string) => device.db.prepare('SELECT title FROM todos WHERE id = ?').pluck().get(id) as string | undefined;
 
+/** The live endpoint of a database for a site. */
+const liveUrl = (server: SyncServer, database: string, site: string) => `${server.url.replace('http', 'ws')}/v1/cloudsync/${database}/${site}/live`;
+
 /** A raw live connection, for what a client hears. */
 function rawLive(url: string, authorization: string): Promise<{ socket: WebSocket; heard: (string | Buffer)[]; closed: Promise<{ code: number; reason: string }> }> {
   return new Promise((resolve, reject) => {
@@ -119,7 +122,7 @@ describe('live sync', () => {
 
   it('closes a connection to an unknown database with 4404', async () => {
     const closed = await new Promise<number>((resolve) => {
-      const socket = new WebSocket(`${server.url.replace('http', 'ws')}/v1/cloudsync/nope/${'0'.repeat(32)}/live`);
+      const socket = new WebSocket(liveUrl(server, 'nope', '0'.repeat(32)));
       socket.on('open', () => socket.send(JSON.stringify({ type: 'hello', authorization: `Bearer ${key}` })));
       socket.on('close', (code) => resolve(code));
     });
@@ -127,7 +130,7 @@ describe('live sync', () => {
   });
 
   it('a client whose first message is not a hello is closed with 4400', async () => {
-    const socket = new WebSocket(`${server.url.replace('http', 'ws')}/v1/cloudsync/live/${'0'.repeat(32)}/live`);
+    const socket = new WebSocket(liveUrl(server, 'live', '0'.repeat(32)));
     const code = await new Promise<number>((resolve) => {
       socket.on('open', () => socket.send('not json'));
       socket.on('close', (c) => resolve(c));
@@ -152,7 +155,7 @@ describe('live sync for token users under read policies', () => {
   });
 
   it("bob hears nothing of alice's rows, and a notice (no payload) for his own", async () => {
-    const url = `${server.url.replace('http', 'ws')}/v1/cloudsync/secured/${'b'.repeat(32)}/live`;
+    const url = liveUrl(server, 'secured', 'b'.repeat(32));
     const token = await server.data.createToken('secured', 'bob', { ttlSeconds: 3600 });
     const bob = await rawLive(url, `Bearer ${token}`);
     const admin = openDevice(folder.path('admin.db'), server.url, 'secured', key);
@@ -211,7 +214,7 @@ describe('live sync for token users under read policies', () => {
   });
 
   it('a token that expires closes the connection with "token expired"', async () => {
-    const url = `${server.url.replace('http', 'ws')}/v1/cloudsync/secured/${'e'.repeat(32)}/live`;
+    const url = liveUrl(server, 'secured', 'e'.repeat(32));
     const short = await server.data.createToken('secured', 'erin', { ttlSeconds: 1 });
     const erin = await rawLive(url, `Bearer ${short}`);
     const { code, reason } = await erin.closed;

@@ -68,10 +68,10 @@ export class LiveLink {
   private poll: ReturnType<typeof setInterval> | null = null;
   private silence: ReturnType<typeof setTimeout> | null = null;
   private sendTimer: ReturnType<typeof setTimeout> | null = null;
-  private pulling: Promise<void> | null = null;
-  private pullAgain = false;
-  private sending: Promise<void> | null = null;
-  private sendAgain = false;
+  /** A pull (check); notices that arrive while one runs make one more. */
+  private readonly puller: OneAtATime;
+  /** A send of what is unsent; commits made while one runs make one more. */
+  private readonly sender: OneAtATime;
   private readonly unsubscribe: () => void;
   private current: LiveState = 'offline';
   private readonly options: Required<LiveOptions>;
@@ -88,6 +88,20 @@ export class LiveLink {
       silenceMs: options.silenceMs ?? 60_000,
       random: options.random ?? Math.random,
     };
+    // failures are reported by the status event; the next notice, commit, reconnect or poll tries again
+    this.puller = new OneAtATime(async () => {
+      if (!this.stopped) await host.check();
+    });
+    this.sender = new OneAtATime(async () => {
+      if (this.stopped || this.refused) return;
+      let unsent: boolean;
+      try {
+        unsent = host.hasUnsentChanges();
+      } catch {
+        return; // the database closed under a live sync that was not stopped
+      }
+      if (unsent) await host.send();
+    });
     this.unsubscribe = host.onCommit(() => this.scheduleSend());
     this.connect();
   }
@@ -247,56 +261,17 @@ export class LiveLink {
     tick();
   }
 
-  /** A pull (check), at most one at a time; notices that arrive meanwhile make one more. */
   private schedulePull(): void {
-    if (this.stopped) return;
-    if (this.pulling) {
-      this.pullAgain = true;
-      return;
-    }
-    this.pulling = this.host
-      .check()
-      .then(
-        () => undefined,
-        () => undefined, // reported by the status event; the next notice or poll tries again
-      )
-      .finally(() => {
-        this.pulling = null;
-        if (this.pullAgain) {
-          this.pullAgain = false;
-          this.schedulePull();
-        }
-      });
+    if (!this.stopped) this.puller.request();
   }
 
-  /** After a local commit: sends what is unsent, debounced, one send at a time. */
+  /** After a local commit: sends what is unsent, debounced. */
   private scheduleSend(): void {
     if (this.stopped || this.refused) return;
     if (this.sendTimer) clearTimeout(this.sendTimer);
     this.sendTimer = setTimeout(() => {
       this.sendTimer = null;
-      if (this.sending) {
-        this.sendAgain = true;
-        return;
-      }
-      try {
-        if (!this.host.hasUnsentChanges()) return;
-      } catch {
-        return; // the database closed under a live sync that was not stopped
-      }
-      this.sending = this.host
-        .send()
-        .then(
-          () => undefined,
-          () => undefined, // kept unsent; sent on the next commit, reconnect or poll
-        )
-        .finally(() => {
-          this.sending = null;
-          if (this.sendAgain) {
-            this.sendAgain = false;
-            this.scheduleSend();
-          }
-        });
+      if (!this.stopped) this.sender.request();
     }, this.options.debounceMs);
   }
 
@@ -304,5 +279,30 @@ export class LiveLink {
     if (state === this.current && error === undefined) return;
     this.current = state;
     this.host.state(state, error);
+  }
+}
+
+/** Runs a task at most once at a time; a request while it runs makes it run once more after. */
+class OneAtATime {
+  private running = false;
+  private again = false;
+
+  constructor(private readonly task: () => Promise<unknown>) {}
+
+  request(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    this.task()
+      .catch(() => undefined)
+      .finally(() => {
+        this.running = false;
+        if (this.again) {
+          this.again = false;
+          this.request();
+        }
+      });
   }
 }

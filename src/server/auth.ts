@@ -5,6 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import { API_KEY_PREFIX } from './api-keys.js';
 import { HttpError } from './http-error.js';
+import type { PolicyUser } from './row-security.js';
 import type { ServerData } from './server-data.js';
 import { verifyToken } from './tokens.js';
 
@@ -38,9 +39,8 @@ export function authenticate(request: IncomingMessage, database: string, data: S
 
 /** The same for the value of an Authorization header (a live connection sends it in its hello). */
 export async function authenticateHeader(header: string, database: string, data: ServerData): Promise<Principal> {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!match) throw new HttpError(401, 'missing credential: send Authorization: Bearer <api key or token>');
-  const credential = match[1] as string;
+  const credential = bearerCredential(header);
+  if (credential === null) throw new HttpError(401, 'missing credential: send Authorization: Bearer <api key or token>');
   if (!credential.startsWith(API_KEY_PREFIX)) {
     const user = await verifyToken(data, database, credential);
     return { kind: 'token', id: `user:${user.userId}`, database, userId: user.userId, claims: user.claims };
@@ -52,4 +52,14 @@ export async function authenticateHeader(header: string, database: string, data:
     throw new HttpError(401, `this API key is not valid for database '${database}'`);
   }
   return { kind: 'apikey', id: `key:${key.keyId}`, database };
+}
+
+/** The credential of an `Authorization: Bearer <credential>` value, or null. */
+export function bearerCredential(header: string): string | null {
+  return /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? null;
+}
+
+/** The user a principal's policies are evaluated for: null for an API key (no policies apply). */
+export function userOf(principal: Principal): PolicyUser | null {
+  return principal.kind === 'token' ? { userId: principal.userId, claims: principal.claims } : null;
 }

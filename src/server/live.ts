@@ -9,9 +9,8 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { encodeLiveChanges, LIVE_CLOSE, type LiveHello, type LiveMessage, type LivePosition } from '../codec/live-frame.js';
-import { authenticateHeader, type Principal } from './auth.js';
+import { authenticateHeader, bearerCredential, type Principal, userOf } from './auth.js';
 import { HttpError, toHttpError } from './http-error.js';
-import type { PolicyUser } from './row-security.js';
 import type { ServerData } from './server-data.js';
 import type { Peer } from './storage/storage.js';
 
@@ -35,8 +34,8 @@ interface Client {
   socket: WebSocket;
   database: string;
   site: Uint8Array;
-  siteHex: string;
   principal: Principal;
+  /** The credential it authenticated with (an API key is checked again at each heartbeat). */
   credential: string;
   alive: boolean;
   expiry: NodeJS.Timeout | null;
@@ -79,6 +78,11 @@ export class LiveHub {
     let n = 0;
     for (const set of this.clients.values()) n += set.size;
     return n;
+  }
+
+  /** True when a database has live connections (an upload then reads its stored version for them). */
+  listens(database: string): boolean {
+    return this.clients.has(database);
   }
 
   /** Takes WebSocket upgrades on `server` for `/v1/cloudsync/{database}/{site}/live`. */
@@ -211,7 +215,7 @@ export class LiveHub {
       return;
     }
     if (socket.readyState !== WebSocket.OPEN) return;
-    const client: Client = { socket, database, site: Buffer.from(siteHex, 'hex'), siteHex, principal, credential: header, alive: true, expiry: null };
+    const client: Client = { socket, database, site: Buffer.from(siteHex, 'hex'), principal, credential: bearerCredential(header) ?? '', alive: true, expiry: null };
     if (principal.kind === 'token') client.expiry = this.expireAt(client, principal.claims.exp);
     let set = this.clients.get(database);
     if (!set) this.clients.set(database, (set = new Set()));
@@ -243,7 +247,7 @@ export class LiveHub {
           client.socket.terminate();
           continue;
         }
-        if (client.principal.kind === 'apikey' && !(await this.data.authenticateApiKey(client.credential.replace(/^Bearer\s+/i, '').trim()))) {
+        if (client.principal.kind === 'apikey' && !(await this.data.authenticateApiKey(client.credential))) {
           this.drop(client, LIVE_CLOSE.unauthorized, 'invalid or revoked API key');
           continue;
         }
@@ -267,10 +271,6 @@ export class LiveHub {
     set?.delete(client);
     if (set?.size === 0) this.clients.delete(client.database);
   }
-}
-
-function userOf(principal: Principal): PolicyUser | null {
-  return principal.kind === 'token' ? { userId: principal.userId, claims: principal.claims } : null;
 }
 
 function rawText(raw: RawData): string {

@@ -3,8 +3,8 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { authenticate, type Principal } from './auth.js';
-import type { PolicyUser, SecuredApply } from './row-security.js';
+import { authenticate, userOf } from './auth.js';
+import type { SecuredApply } from './row-security.js';
 import { HttpError } from './http-error.js';
 import { readBody } from './request-body.js';
 import { Router } from './router.js';
@@ -55,7 +55,8 @@ export function createSyncRouter(): Router<SyncContext> {
       const peer = await context.data.peer(database);
       if (!peer) throw new HttpError(404, `database '${database}' not found`);
       let outcome: SecuredApply | null = null;
-      const before = context.live ? await peer.storedVersion() : 0;
+      const listened = context.live?.listens(database) ?? false;
+      const before = listened ? await peer.storedVersion() : 0;
       context.inFlight.count++;
       try {
         await context.transfers.consumeUpload(token, { database, site, principal: principal.id }, async (payload) => {
@@ -67,7 +68,7 @@ export function createSyncRouter(): Router<SyncContext> {
         context.inFlight.count--;
       }
       const result = outcome as SecuredApply | null; // set inside the callback
-      if (result !== null && result.changes > 0) void context.live?.published(database, peer, before);
+      if (listened && result !== null && result.changes > 0) void context.live?.published(database, peer, before);
       if (result === null || result.refused.length === 0) return send(response, 200, '');
       // Applied, except what the policies refused: the client records these and restores the rows.
       const body = JSON.stringify({
@@ -100,11 +101,6 @@ export function createSyncRouter(): Router<SyncContext> {
       response.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': payload.length });
       response.end(payload);
     });
-}
-
-/** The user a principal's policies are evaluated for: null for an API key (no policies apply). */
-function userOf(principal: Principal): PolicyUser | null {
-  return principal.kind === 'token' ? { userId: principal.userId, claims: principal.claims } : null;
 }
 
 /** Answers with a text/plain body. */
