@@ -9,7 +9,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { LIBRARY_VERSION } from '../engine/cloudsync.js';
 import { createServer } from '../server/create-server.js';
 import { type ExternalAlgorithm, type ExternalAuth, isExternalAlgorithm } from '../server/external-auth.js';
-import { openDataDir, type ServerData } from '../server/server-data.js';
+import { isPostgresUrl, openServerData, type ServerData } from '../server/server-data.js';
 import { formatTable } from './format-table.js';
 import { runShell } from './shell.js';
 
@@ -17,11 +17,18 @@ const DEFAULT_DATA_DIR = process.env.SQLITE_SYNC_DATA ?? './sqlite-sync-data';
 
 const program = new Command('sqlite-sync').version(LIBRARY_VERSION).description('CRDT sync for SQLite: the sync server, its administration, and a SQL shell');
 const dataOption = ['-d, --data <dir>', 'the server data directory (env SQLITE_SYNC_DATA)', DEFAULT_DATA_DIR] as const;
+const storeOption = ['--store <url>', 'keep everything in PostgreSQL instead (postgres://user:password@host/db; env DATABASE_URL)'] as const;
+
+/** Where the server's data lives: --store, DATABASE_URL, or the data directory. */
+function where(options: { data: string; store?: string }): string {
+  return options.store ?? process.env.DATABASE_URL ?? options.data;
+}
 
 program
   .command('serve')
   .description('start the sync server on its data directory')
   .option(...dataOption)
+  .option(...storeOption)
   .option('-p, --port <port>', 'port to listen on', integer, 8091)
   .option('--host <host>', 'interface to listen on', '127.0.0.1')
   .option('--public-url <url>', 'the URL clients reach the server at (default: from the Host header)')
@@ -32,10 +39,10 @@ program
   .option('--no-live', 'refuse live (WebSocket) connections; clients poll')
   .option('--live-heartbeat <ms>', 'time between heartbeats of live connections (a dead client is dropped after two)', integer, 25_000)
   .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
-  .action(async (options: { data: string; port: number; host: string; publicUrl?: string; maxUpload: number; maxPayload: number; maxOpen: number; corsOrigin?: string[]; live: boolean; liveHeartbeat: number; logLevel: string }) => {
+  .action(async (options: { data: string; store?: string; port: number; host: string; publicUrl?: string; maxUpload: number; maxPayload: number; maxOpen: number; corsOrigin?: string[]; live: boolean; liveHeartbeat: number; logLevel: string }) => {
     const corsOrigins = options.corsOrigin ?? (process.env.SQLITE_SYNC_CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter((o) => o !== '');
     const server = await createServer({
-      dataDir: options.data,
+      store: where(options),
       port: options.port,
       host: options.host,
       ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
@@ -46,7 +53,7 @@ program
       live: options.live ? { heartbeatMs: options.liveHeartbeat } : false,
       logger: options.logLevel as 'info',
     });
-    process.stderr.write(`sqlite-sync server listening on ${server.url} (data: ${options.data})\n`);
+    process.stderr.write(`sqlite-sync server listening on ${server.url} (data: ${isPostgresUrl(where(options)) ? 'PostgreSQL' : where(options)})\n`);
     const stop = (signal: string) => {
       process.stderr.write(`${signal}: finishing requests in flight, then stopping\n`);
       server.close().then(
@@ -63,8 +70,9 @@ db.command('create <name>')
   .description('create a database from the app\'s schema file, run verbatim; every table becomes synced')
   .requiredOption('-s, --schema <file>', 'the SQL schema file (use the very text your app runs, so schema hashes match)')
   .option(...dataOption)
+  .option(...storeOption)
   .action((name: string, options: { schema: string; data: string }) =>
-    withData(options.data, async (data) => {
+    withData(where(options), async (data) => {
       await data.createDatabase(name, readFileSync(options.schema, 'utf8'));
       const status = await data.databaseStatus(name);
       print(`created database '${name}' with tables ${status.tables.map((t) => t.name).join(', ')}`);
@@ -73,9 +81,10 @@ db.command('create <name>')
 db.command('list')
   .description('list hosted databases')
   .option(...dataOption)
+  .option(...storeOption)
   .option('--json', 'print JSON')
-  .action((options: { data: string; json?: boolean }) =>
-    withData(options.data, async (data) => {
+  .action((options: { data: string; store?: string; json?: boolean }) =>
+    withData(where(options), async (data) => {
       const rows = await data.listDatabases();
       if (options.json) return print(JSON.stringify(rows.map(({ name, createdAt }) => ({ name, createdAt }))));
       print(formatTable(['name', 'created'], rows.map((r) => [r.name, new Date(r.createdAt).toISOString()])));
@@ -84,13 +93,15 @@ db.command('list')
 db.command('drop <name>')
   .description('delete a database, its file and its keys')
   .option(...dataOption)
-  .action((name: string, options: { data: string }) => withData(options.data, async (data) => (await data.dropDatabase(name), print(`dropped database '${name}'`))));
+  .option(...storeOption)
+  .action((name: string, options: { data: string }) => withData(where(options), async (data) => (await data.dropDatabase(name), print(`dropped database '${name}'`))));
 db.command('status <name>')
   .description('show sites seen, versions, size and tables of a database')
   .option(...dataOption)
+  .option(...storeOption)
   .option('--json', 'print JSON')
-  .action((name: string, options: { data: string; json?: boolean }) =>
-    withData(options.data, async (data) => {
+  .action((name: string, options: { data: string; store?: string; json?: boolean }) =>
+    withData(where(options), async (data) => {
       const status = await data.databaseStatus(name);
       if (options.json) return print(JSON.stringify(status));
       print(`database ${status.name}: site ${status.siteId}, db_version ${status.dbVersion}, ${status.sizeBytes} bytes, ${status.activeKeys} active key(s)`);
@@ -109,8 +120,9 @@ db.command('auth <name>')
   .option('--clear', 'stop accepting external tokens')
   .option('--json', 'print JSON')
   .option(...dataOption)
+  .option(...storeOption)
   .action((name: string, options: { jwks?: string; issuer?: string; audience?: string; alg?: ExternalAlgorithm[]; clear?: boolean; json?: boolean; data: string }) =>
-    withData(options.data, async (data) => {
+    withData(where(options), async (data) => {
       const setting = options.jwks !== undefined || options.issuer !== undefined || options.audience !== undefined || options.alg !== undefined;
       if (options.clear) {
         if (setting) throw new Error('--clear takes no --jwks, --issuer, --audience or --alg');
@@ -134,8 +146,9 @@ key
   .requiredOption('--db <name>', 'the database')
   .option('-n, --name <name>', 'a label for the key', 'default')
   .option(...dataOption)
+  .option(...storeOption)
   .action((options: { db: string; name: string; data: string }) =>
-    withData(options.data, async (data) => {
+    withData(where(options), async (data) => {
       const created = await data.createApiKey(options.db, options.name);
       process.stderr.write(`API key ${created.id} for database '${created.database}' (shown only now):\n`);
       print(created.key);
@@ -146,8 +159,9 @@ key
   .description('list API keys (never their secrets)')
   .option('--db <name>', 'only this database')
   .option(...dataOption)
+  .option(...storeOption)
   .action((options: { db?: string; data: string }) =>
-    withData(options.data, async (data) =>
+    withData(where(options), async (data) =>
       print(formatTable(['id', 'database', 'name', 'created', 'revoked'], (await data.listApiKeys(options.db)).map((k) => [k.id, k.database, k.name, iso(k.createdAt), k.revokedAt ? iso(k.revokedAt) : null]))),
     ),
   );
@@ -155,7 +169,8 @@ key
   .command('revoke <id>')
   .description('revoke an API key')
   .option(...dataOption)
-  .action((id: string, options: { data: string }) => withData(options.data, async (data) => (await data.revokeApiKey(id), print(`revoked key ${id}`))));
+  .option(...storeOption)
+  .action((id: string, options: { data: string }) => withData(where(options), async (data) => (await data.revokeApiKey(id), print(`revoked key ${id}`))));
 
 const token = program.command('token').description('issue user tokens (JWT) signed by the server');
 token
@@ -166,8 +181,9 @@ token
   .option('--ttl <duration>', 'lifetime: 30s, 15m, 1h, 7d, or seconds', duration, 3600)
   .option('--claim <name=value>', 'an extra claim, repeatable; the value is JSON when it parses as JSON, else a string', claim, {})
   .option(...dataOption)
+  .option(...storeOption)
   .action((options: { db: string; user: string; ttl: number; claim: Record<string, unknown>; data: string }) =>
-    withData(options.data, async (data) => {
+    withData(where(options), async (data) => {
       const created = await data.createToken(options.db, options.user, { ttlSeconds: options.ttl, claims: options.claim });
       process.stderr.write(`token for user '${options.user}' of database '${options.db}', valid until ${iso(Date.now() + options.ttl * 1000)}:\n`);
       print(created);
@@ -183,8 +199,9 @@ policy
   .option('-r, --read <expr>', "rows a user may read, e.g. \"owner = auth_userid()\"")
   .option('-w, --write <expr>', 'rows a user may insert, update or delete (checked before and after the change)')
   .option(...dataOption)
+  .option(...storeOption)
   .action((options: { db: string; table: string; read?: string; write?: string; data: string }) =>
-    withData(options.data, async (data) => {
+    withData(where(options), async (data) => {
       const current = (await data.listPolicies(options.db)).find((p) => p.table.toLowerCase() === options.table.toLowerCase());
       const set = await data.setPolicy(options.db, options.table, { read: options.read ?? current?.read ?? null, write: options.write ?? current?.write ?? null });
       print(`${set.table}: read ${set.read ?? '(denied)'}; write ${set.write ?? '(denied)'}`);
@@ -197,8 +214,9 @@ policy
   .requiredOption('--db <name>', 'the database')
   .option('--json', 'print JSON')
   .option(...dataOption)
+  .option(...storeOption)
   .action((options: { db: string; json?: boolean; data: string }) =>
-    withData(options.data, async (data) => {
+    withData(where(options), async (data) => {
       const policies = await data.listPolicies(options.db);
       if (options.json) return print(JSON.stringify(policies));
       print(formatTable(['table', 'read', 'write'], policies.map((p) => [p.table, p.read ?? '(denied)', p.write ?? '(denied)'])));
@@ -211,8 +229,9 @@ policy
   .requiredOption('--db <name>', 'the database')
   .requiredOption('-t, --table <table>', 'the table')
   .option(...dataOption)
+  .option(...storeOption)
   .action((options: { db: string; table: string; data: string }) =>
-    withData(options.data, async (data) => {
+    withData(where(options), async (data) => {
       if (!(await data.removePolicy(options.db, options.table))) throw new Error(`table '${options.table}' has no policies`);
       print(`removed the policies of ${options.table}`);
       await warnUnprotected(data, options.db);
@@ -240,7 +259,7 @@ program.parseAsync().catch((error: unknown) => {
 });
 
 async function withData(dir: string, work: (data: ServerData) => Promise<void>): Promise<void> {
-  const data = openDataDir(dir);
+  const data = await openServerData(dir);
   try {
     await work(data);
   } finally {

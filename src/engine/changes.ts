@@ -59,11 +59,17 @@ export function collectChanges(tables: readonly SyncedTable[], filter: ChangeFil
   return collected;
 }
 
+/** What collecting needs of a table: its name, key width and tracked columns in clock order. */
+export interface CollectedTable {
+  readonly name: string;
+  readonly layout: { readonly pk: readonly unknown[]; readonly columns: readonly string[] };
+}
+
 /** The changes of one read, in (db_version, seq) order once sorted. */
 export class CollectedChanges {
   /** The encoded values: byte 0 is a NULL (the sentinel's value), then keys and cell values. */
   readonly bytes = new ByteWriter(256 * 1024);
-  readonly tables: SyncedTable[] = [];
+  readonly tables: CollectedTable[] = [];
   // per row
   private rowCount = 0;
   private rowTable = new Int32Array(1024);
@@ -170,7 +176,7 @@ export class CollectedChanges {
   encodeInto(encoder: PayloadEncoder, j: number): void {
     const i = this.order[j] as number;
     const row = this.row[i] as number;
-    const table = this.tables[this.rowTable[row] as number] as SyncedTable;
+    const table = this.tables[this.rowTable[row] as number] as CollectedTable;
     const cell = this.cell[i] as number;
     const colName = cell < 0 ? SENTINEL : (table.layout.columns[cell] as string);
     const site = this.siteOf(this.site[i] as number);
@@ -182,7 +188,7 @@ export class CollectedChanges {
   change(j: number): Change {
     const i = this.order[j] as number;
     const row = this.row[i] as number;
-    const table = this.tables[this.rowTable[row] as number] as SyncedTable;
+    const table = this.tables[this.rowTable[row] as number] as CollectedTable;
     const cell = this.cell[i] as number;
     const bytes = this.bytes.finish();
     const pk = readValue(new ByteReader(bytes, this.rowPk[row] as number)) as Uint8Array;
@@ -264,26 +270,34 @@ function grown<T extends Int32Array | Float64Array>(from: T, to: T): T {
 let parts = new Float64Array(64);
 
 function collectTable(table: SyncedTable, since: number, sinceSeq: number, sites: SiteMatch, collected: CollectedChanges): void {
-  const keyCount = table.layout.pk.length;
-  const columns = table.layout.columns;
-  const tableNumber = collected.tables.push(table) - 1;
   // Every row: a scan in key order, which is cheaper than walking the db_version index (the
   // changes are put in order afterwards anyway).
   const all = since < 0 || (since === 0 && sinceSeq === Number.POSITIVE_INFINITY);
   const statement = table.statement(all ? 'changes.all' : 'changes.since', () => {
     const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
     const keys = table.layout.pk.map((_, i) => `m.pk${i + 1}`).join(', ');
-    const values = columns.map((c) => `b.${quote(c)}`).join(', ');
+    const values = table.layout.columns.map((c) => `b.${quote(c)}`).join(', ');
     const join = table.layout.pk.map((c, i) => `b.${quote(c.name)} = m.pk${i + 1}`).join(' AND ');
     return `SELECT ${keys}, m.clocks, b.${quote(table.layout.pk[0]?.name ?? '')} IS NOT NULL${values ? `, ${values}` : ''}
       FROM ${table.quotedMeta} AS m LEFT JOIN ${table.quotedName} AS b ON ${join}${all ? '' : ' WHERE m.db_version >= ? ORDER BY m.db_version'}`;
   });
+  collectRows(table, all ? statement.iterate() : statement.iterate([BigInt(since)]), since, sinceSeq, sites, collected);
+}
+
+/**
+ * Adds the changes of a table's meta rows to `collected`. Each row is the key values, the
+ * clocks, 1 (or true) when the base row exists, then the base row's column values in clock order.
+ */
+export function collectRows(table: CollectedTable, rows: Iterable<readonly unknown[]>, since: number, sinceSeq: number, sites: SiteMatch, collected: CollectedChanges): void {
+  const keyCount = table.layout.pk.length;
+  const columns = table.layout.columns;
+  const tableNumber = collected.tables.push(table) - 1;
   const passes = (dbVersion: number, seq: number, site: number) =>
     (dbVersion > since || (dbVersion === since && seq > sinceSeq)) && (sites.only === null || site === sites.only) && site !== sites.except;
   const partCount = columns.length + 1;
   parts = clockBuffer(parts, partCount);
   const clocks = parts;
-  for (const values of all ? statement.iterate() : statement.iterate([BigInt(since)])) {
+  for (const values of rows) {
     readClockParts(values[keyCount], partCount, clocks);
     // Cells of a row that is gone cannot be read (the reference drops them too): only the sentinel then.
     const last = Number(values[keyCount + 1]) === 1 ? partCount : 1;
@@ -296,7 +310,7 @@ function collectTable(table: SyncedTable, since: number, sinceSeq: number, sites
       const seq = clocks[at + 2] as number;
       const site = clocks[at + 3] as number;
       if (!passes(dbVersion, seq, site)) continue;
-      if (row < 0) row = collected.addRow(tableNumber, values, keyCount, causalLengthOfParts(clocks, partCount));
+      if (row < 0) row = collected.addRow(tableNumber, values as readonly SqlValue[], keyCount, causalLengthOfParts(clocks, partCount));
       collected.addChange(row, p - 1, p === 0 ? null : ((values[keyCount + 1 + p] ?? null) as SqlValue), version, dbVersion, seq, site);
     }
   }

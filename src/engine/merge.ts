@@ -32,7 +32,7 @@ export function checkChanges(fn: string, context: MergeContext, changes: readonl
 }
 
 /** Checks that a change names a known table and column (`last`: the table of the previous one, a shortcut); returns its table. */
-export function checkChange(fn: string, context: MergeContext, change: Change, last?: SyncedTable): SyncedTable {
+export function checkChange<T extends { readonly name: string; indexOf(column: string): number }>(fn: string, context: { table(name: string): T | undefined }, change: Change, last?: T): T {
   const table = last?.name === change.tbl ? last : context.table(change.tbl);
   if (!table) throw new CloudSyncError('NOT_FOUND', `${fn}: unknown table ${change.tbl} (change to primary key ${changeKeyText(change)}); run cloudsync_init on it before applying its changes`);
   if (change.colName !== SENTINEL && table.indexOf(change.colName) < 0) {

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { addSameThreadServer, removeSameThreadServer } from '../client/same-thread-servers.js';
 import { toHttpError } from './http-error.js';
-import { openDataDir, type ServerData } from './server-data.js';
+import { openServerData, type ServerData } from './server-data.js';
 import { createSyncRouter, send, type SyncContext } from './sync-routes.js';
 import { TransferStore } from './transfers.js';
 import { CorsPolicy } from './cors.js';
@@ -15,7 +15,9 @@ import { LiveHub, type LiveOptions } from './live.js';
 /** Options of the sync server. */
 export interface ServerOptions {
   /** The data directory (created if missing): server.db and databases/*.db. */
-  dataDir: string;
+  dataDir?: string;
+  /** Where the data lives instead: a PostgreSQL URL (`postgres://…`) or a data directory. */
+  store?: string;
   /** Port to listen on (default 8091; 0 picks a free one). */
   port?: number;
   /** Interface to listen on (default 127.0.0.1). */
@@ -55,7 +57,9 @@ export async function createServer(options: ServerOptions): Promise<SyncServer> 
   // checked first: a bad origin fails before anything opens
   const cors = options.corsOrigins && options.corsOrigins.length > 0 ? new CorsPolicy(options.corsOrigins) : null;
   const logger = createLogger(options.logger ?? 'info');
-  const data = openDataDir(options.dataDir, options.maxOpenDatabases === undefined ? {} : { maxOpenDatabases: options.maxOpenDatabases });
+  const location = options.store ?? options.dataDir;
+  if (location === undefined) throw new Error('createServer: give a data directory (dataDir) or a store (a PostgreSQL URL)');
+  const data = await openServerData(location, options.maxOpenDatabases === undefined ? {} : { maxOpenDatabases: options.maxOpenDatabases });
   const transfers = new TransferStore(Date.now, { ttlMs: options.transferTtlMs ?? 10 * 60_000 });
   const router = createSyncRouter();
   const live = options.live === false ? null : new LiveHub(data, logger, options.live ?? {});

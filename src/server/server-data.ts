@@ -7,6 +7,7 @@ import type { JWTVerifyGetKey } from 'jose';
 import { createApiKey, hashApiKey, isSameKeyHash } from './api-keys.js';
 import { checkExternalAuth, ExternalKeys, isExternalAlgorithm, type ExternalAuth, type ExternalAuthInput } from './external-auth.js';
 import { HttpError } from './http-error.js';
+import { PgStore } from './storage/postgres/pg-store.js';
 import { SqliteStore } from './storage/sqlite/sqlite-store.js';
 import type { ApiKeyRecord, DatabaseRecord, Peer, PeerStatus, SiteRecord, SiteVisit, Store } from './storage/storage.js';
 import type { TablePolicy } from './row-security.js';
@@ -42,6 +43,20 @@ export interface DataDirOptions {
    * closed (each open database holds three file descriptors and about 0.4 MiB).
    */
   maxOpenDatabases?: number;
+}
+
+/** True for a store location that is a PostgreSQL URL rather than a data directory. */
+export function isPostgresUrl(location: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(location);
+}
+
+/**
+ * Opens a server's data where it lives: a PostgreSQL URL (`postgres://…`, schema migrated on
+ * open) or a data directory (the embedded store, created if needed).
+ */
+export async function openServerData(location: string, options: DataDirOptions = {}): Promise<ServerData> {
+  if (!isPostgresUrl(location)) return openDataDir(location, options);
+  return new ServerData(await PgStore.open(location), options.now ?? Date.now);
 }
 
 /** Opens (creating if needed) a data directory: the embedded store. */

@@ -1,0 +1,450 @@
+// A hosted database in PostgreSQL: a schema of its own holding the app's tables (ordinary
+// PostgreSQL tables an operator can query), one meta table per table (a row's clocks in the
+// engine's text form, see src/engine/row-clocks.ts), the sites it heard of, and one state row
+// with its db_version. Any number of server nodes share it:
+// - An upload is one transaction that first locks the state row (SELECT … FOR UPDATE), so
+//   uploads to one database commit one after another, across nodes, each numbering its changes
+//   above the last one's: db_versions grow in commit order and a reader never sees a later one
+//   without the earlier ones, so a watermark cannot skip a change.
+// - A download reads on one REPEATABLE READ snapshot.
+
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { Pool, PoolClient } from 'pg';
+import { encodePk, decodePk } from '../../../codec/pk.js';
+import { type Change, forEachPayloadChange } from '../../../codec/payload.js';
+import type { SqlValue } from '../../../codec/value.js';
+import { CollectedChanges, collectRows, type CollectedTable } from '../../../engine/changes.js';
+import type { EncodedPayload } from '../../../engine/cloudsync.js';
+import { CloudSyncError } from '../../../engine/errors.js';
+import { checkChange, groupByRow } from '../../../engine/merge.js';
+import { splitCollected } from '../../../engine/payload-split.js';
+import { maxDbVersion, readRowClocks, writeRowClocks } from '../../../engine/row-clocks.js';
+import { HttpError } from '../../http-error.js';
+import type { PolicyUser, SecuredApply, TablePolicy } from '../../row-security.js';
+import type { Peer, PeerStatus, Position } from '../storage.js';
+import { fromPg, layoutFromJson, metaName, type PgColumn, type PgDatabaseLayout, type PgTableLayout, pgName, pgType, toPg } from './pg-layout.js';
+import { mergeRow, type MergeTable, type RowOutcome } from './pg-merge.js';
+import { storeError, transaction } from './pg-errors.js';
+
+/** Rows per statement when writing or looking up many rows (parameters travel as arrays). */
+const BATCH_ROWS = 10_000;
+
+/** A synced table of a hosted database, with its SQL. */
+class HostedTable implements MergeTable, CollectedTable {
+  readonly name: string;
+  readonly algo: PgTableLayout['algo'];
+  readonly layout: { pk: PgColumn[]; columns: string[] };
+  readonly columns: PgColumn[];
+  readonly defaults: SqlValue[];
+  readonly base: string;
+  readonly meta: string;
+  private readonly index = new Map<string, number>();
+
+  constructor(schema: string, readonly shape: PgTableLayout) {
+    this.name = shape.name;
+    this.algo = shape.algo;
+    this.columns = shape.columns;
+    this.layout = { pk: shape.pk, columns: shape.columns.map((c) => c.name) };
+    this.defaults = shape.columns.map((c) => c.default);
+    this.base = `${pgName(schema)}.${pgName(shape.name)}`;
+    this.meta = `${pgName(schema)}.${pgName(metaName(shape.name))}`;
+    shape.columns.forEach((c, i) => {
+      this.index.set(c.name, i);
+      if (!this.index.has(c.name.toLowerCase())) this.index.set(c.name.toLowerCase(), i);
+    });
+  }
+
+  get cellCount(): number {
+    return this.columns.length;
+  }
+
+  indexOf(column: string): number {
+    return this.index.get(column) ?? this.index.get(column.toLowerCase()) ?? -1;
+  }
+
+  /** `unnest($1::t1[], $2::t2[], …) AS k(c1, c2, …)` over the key columns, parameters from `first`. */
+  keyRows(first: number, names: string[] = this.shape.pk.map((_, i) => `pk${i + 1}`)): string {
+    return `unnest(${this.shape.pk.map((c, i) => `$${first + i}::${pgType(c.kind)}[]`).join(', ')}) AS k(${names.join(', ')})`;
+  }
+
+  /** The key columns of each row as parameter arrays (one array per key column). */
+  keyArrays(keys: readonly SqlValue[][]): unknown[][] {
+    return this.shape.pk.map((c, i) => keys.map((key) => toPg(key[i] ?? null, c.kind, this.name, c.name)));
+  }
+
+  /** A row's key values as read from PostgreSQL. */
+  keyOf(row: unknown[]): SqlValue[] {
+    return this.shape.pk.map((c, i) => fromPg(row[i], c.kind));
+  }
+}
+
+/** A row an upload touches, with what is stored of it. */
+interface TouchedRow {
+  key: SqlValue[];
+  changes: Change[];
+  stored: string | null;
+  values: SqlValue[] | null;
+}
+
+/** The peer of a hosted database in PostgreSQL. */
+export class PgPeer implements Peer {
+  private tables: HostedTable[] = [];
+  private byName = new Map<string, HostedTable>();
+  private schemaHash = 0n;
+  private generation = '';
+  /** Site ordinal → site id, and back (hex); grows as sites appear, read again when unknown. */
+  private siteIds = new Map<number, Uint8Array>();
+  private ordinals = new Map<string, number>();
+  private maxOrdinal = 0;
+
+  constructor(
+    private readonly pool: Pool,
+    readonly schema: string,
+  ) {}
+
+  /** Reads the layout (again) and the sites. */
+  async load(client: PoolClient | Pool = this.pool): Promise<void> {
+    let rows: { layout: unknown; generation: string }[];
+    try {
+      ({ rows } = await client.query<{ layout: unknown; generation: string }>(`SELECT layout, generation FROM ${pgName(this.schema)}.cloudsync_state`));
+    } catch (error) {
+      throw storeError(error);
+    }
+    const state = rows[0];
+    if (!state) throw new HttpError(404, `database '${this.schema}' has no data in the PostgreSQL store`);
+    const layout: PgDatabaseLayout = layoutFromJson(state.layout);
+    this.tables = layout.tables.map((t) => new HostedTable(this.schema, t));
+    this.byName = new Map(this.tables.map((t) => [t.name.toLowerCase(), t]));
+    this.schemaHash = BigInt(layout.schemaHash);
+    this.generation = state.generation;
+    await this.loadSites(client);
+  }
+
+  /** A query outside a transaction, its errors as the server reports them. */
+  private async query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(text, values);
+    } catch (error) {
+      throw storeError(error);
+    }
+  }
+
+  table(name: string): HostedTable | undefined {
+    return this.byName.get(name.toLowerCase());
+  }
+
+  async apply(payload: Uint8Array, user: PolicyUser | null): Promise<SecuredApply> {
+    void user; // no policies on this store yet: a token user writes as a key does
+    const changes: Change[] = [];
+    try {
+      forEachPayloadChange(payload, (change) => changes.push(change));
+    } catch (error) {
+      throw new CloudSyncError('PAYLOAD', `upload: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    if (changes.length === 0) return { changes: 0, refused: [], restore: null };
+    const added = await transaction(this.pool, async (client) => {
+      const committed = await this.lockState(client);
+      return this.merge(client, changes, committed);
+    });
+    // known once committed (a rolled-back upload's ordinals were never stored)
+    for (const [ordinal, id] of added) this.rememberSite(ordinal, id);
+    return { changes: changes.length, refused: [], restore: null };
+  }
+
+  async download(site: Uint8Array, since: Position, maxBytes: number, user: PolicyUser | null): Promise<EncodedPayload[]> {
+    void user;
+    return this.read(since, maxBytes, site);
+  }
+
+  async storedVersion(): Promise<number> {
+    const { rows } = await this.query<{ db_version: string }>(`SELECT db_version FROM ${pgName(this.schema)}.cloudsync_state`);
+    return Number(rows[0]?.db_version ?? 0);
+  }
+
+  async changesSince(since: Position, maxBytes: number): Promise<EncodedPayload[]> {
+    return this.read(since, maxBytes, null);
+  }
+
+  async filtersReads(): Promise<boolean> {
+    return false;
+  }
+
+  async hasNewsFor(): Promise<boolean> {
+    return true;
+  }
+
+  async setPolicy(): Promise<TablePolicy> {
+    throw new HttpError(501, 'row-level security policies are not available on the PostgreSQL store yet; use the embedded store for databases that need them');
+  }
+
+  async removePolicy(): Promise<boolean> {
+    return false;
+  }
+
+  async listPolicies(): Promise<TablePolicy[]> {
+    return [];
+  }
+
+  async unprotectedTables(): Promise<string[]> {
+    await this.refresh(this.pool);
+    return this.tables.map((t) => t.name);
+  }
+
+  async status(): Promise<PeerStatus> {
+    await this.refresh(this.pool);
+    const s = pgName(this.schema);
+    const tables = [];
+    for (const table of this.tables) {
+      const { rows } = await this.query<{ n: string }>(`SELECT count(*) AS n FROM ${table.base}`);
+      tables.push({ name: table.name, rows: Number(rows[0]?.n ?? 0), algo: table.algo });
+    }
+    const size = await this.query<{ bytes: string | null; db_version: string }>(
+      `SELECT (SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r') AS bytes, (SELECT db_version FROM ${s}.cloudsync_state) AS db_version`,
+      [this.schema],
+    );
+    const sites = await this.query<{ n: string }>(`SELECT count(*) AS n FROM ${s}.cloudsync_sites WHERE ordinal <> 0`);
+    return {
+      siteId: Buffer.from(this.siteIds.get(0) ?? []).toString('hex'),
+      dbVersion: Number(size.rows[0]?.db_version ?? 0),
+      sizeBytes: Number(size.rows[0]?.bytes ?? 0),
+      sitesWithChanges: Number(sites.rows[0]?.n ?? 0),
+      tables,
+    };
+  }
+
+  // ---- uploads ----------------------------------------------------------------------------
+
+  /** Locks the state row (the upload order of this database, across nodes); returns its db_version. */
+  private async lockState(client: PoolClient): Promise<number> {
+    const { rows } = await client.query<{ db_version: string; generation: string }>(`SELECT db_version, generation FROM ${pgName(this.schema)}.cloudsync_state FOR UPDATE`);
+    const state = rows[0];
+    if (!state) throw new HttpError(404, `database '${this.schema}' has no data in the PostgreSQL store`);
+    if (state.generation !== this.generation) await this.load(client); // dropped and created again by another node
+    return Number(state.db_version);
+  }
+
+  /** Merges checked changes inside the caller's transaction, which holds the state lock; returns the sites it added. */
+  private async merge(client: PoolClient, changes: Change[], committed: number): Promise<Map<number, Uint8Array>> {
+    const fn = 'upload';
+    let last: HostedTable | undefined;
+    for (const change of changes) last = checkChange(fn, this, change, last);
+    const { ordinals, added } = await this.siteOrdinals(client, changes);
+    const siteOf = (change: Change) => ordinals.get(change.siteId) as number;
+    // one local db_version per source transaction, as the engine's merge takes them
+    const taken = new Map<string, number>();
+    const versionOf = (site: number, remote: number) => {
+      const key = `${site}:${remote}`;
+      let version = taken.get(key);
+      if (version === undefined) {
+        version = Math.max(committed + 1, remote);
+        committed = version;
+        taken.set(key, version);
+      }
+      return version;
+    };
+    const byTable = new Map<HostedTable, TouchedRow[]>();
+    for (const group of groupByRow(changes)) {
+      const first = group[0] as Change;
+      const table = this.table(first.tbl) as HostedTable;
+      let key: SqlValue[];
+      try {
+        key = decodePk(first.pk);
+      } catch (error) {
+        throw new CloudSyncError('PAYLOAD', `${fn}: bad primary key of table ${table.name}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      if (key.length !== table.shape.pk.length) throw new CloudSyncError('PAYLOAD', `${fn}: primary key of ${table.name} has ${key.length} values, the table has ${table.shape.pk.length} key columns`);
+      let rows = byTable.get(table);
+      if (!rows) byTable.set(table, (rows = []));
+      rows.push({ key, changes: group, stored: null, values: null });
+    }
+    for (const [table, rows] of byTable) {
+      await this.readTouched(client, table, rows);
+      const outcomes = rows.map((row) => mergeRow(table, row.stored === null ? null : readRowClocks(row.stored, table.cellCount), row.values, row.changes, siteOf, versionOf));
+      await this.writeOutcomes(client, table, rows, outcomes);
+    }
+    await client.query(`UPDATE ${pgName(this.schema)}.cloudsync_state SET db_version = $1`, [committed]);
+    return added;
+  }
+
+  /** Reads the stored clocks and base values of the rows an upload touches. */
+  private async readTouched(client: PoolClient, table: HostedTable, rows: TouchedRow[]): Promise<void> {
+    const { rows: any } = await client.query(`SELECT 1 FROM ${table.meta} LIMIT 1`);
+    if (any.length === 0) return; // a first upload: nothing stored to merge with
+    const byKey = new Map<string, TouchedRow>();
+    for (const row of rows) byKey.set(keyText(row.key), row);
+    const keyColumns = table.shape.pk.map((_, i) => `pk${i + 1}`);
+    const baseJoin = table.shape.pk.map((c, i) => `b.${pgName(c.name)} = k.pk${i + 1}`).join(' AND ');
+    const columns = table.columns.map((c) => `b.${pgName(c.name)}`);
+    for (let at = 0; at < rows.length; at += BATCH_ROWS) {
+      const keys = table.keyArrays(rows.slice(at, at + BATCH_ROWS).map((r) => r.key));
+      const meta = await client.query({ text: `SELECT ${keyColumns.map((c) => `m.${c}`).join(', ')}, m.clocks FROM ${table.meta} AS m JOIN ${table.keyRows(1)} USING (${keyColumns.join(', ')})`, values: keys, rowMode: 'array' });
+      for (const found of meta.rows as unknown[][]) {
+        const row = byKey.get(keyText(table.keyOf(found)));
+        if (row) row.stored = found[keyColumns.length] as string;
+      }
+      const base = await client.query({
+        text: `SELECT ${[...table.shape.pk.map((c) => `b.${pgName(c.name)}`), ...columns].join(', ')} FROM ${table.base} AS b JOIN ${table.keyRows(1)} ON ${baseJoin}`,
+        values: keys,
+        rowMode: 'array',
+      });
+      const keyCount = table.shape.pk.length;
+      for (const found of base.rows as unknown[][]) {
+        const row = byKey.get(keyText(table.keyOf(found)));
+        if (row) row.values = table.columns.map((c, i) => fromPg(found[keyCount + i], c.kind));
+      }
+    }
+  }
+
+  /** Writes what the merge decided: base rows deleted, replaced or upserted, meta rows put or removed. */
+  private async writeOutcomes(client: PoolClient, table: HostedTable, rows: TouchedRow[], outcomes: RowOutcome[]): Promise<void> {
+    const keyCount = table.shape.pk.length;
+    const keyNames = table.shape.pk.map((c) => pgName(c.name));
+    const deleted: SqlValue[][] = [];
+    const inserts = new Map<string, { indexes: number[]; replace: boolean; rows: { key: SqlValue[]; values: SqlValue[] }[] }>();
+    const metaDeleted: SqlValue[][] = [];
+    const metaPut: { key: SqlValue[]; clocks: string; dbVersion: number }[] = [];
+    outcomes.forEach((outcome, i) => {
+      const row = rows[i] as TouchedRow;
+      if (outcome.base === 'delete' || outcome.base === 'replace') deleted.push(row.key);
+      if (outcome.base === 'upsert' || outcome.base === 'replace') {
+        const indexes = [...outcome.written.keys()].sort((a, b) => a - b);
+        const signature = `${outcome.base}:${indexes.join(',')}`;
+        let batch = inserts.get(signature);
+        if (!batch) inserts.set(signature, (batch = { indexes, replace: outcome.base === 'replace', rows: [] }));
+        batch.rows.push({ key: row.key, values: indexes.map((index) => outcome.written.get(index) ?? null) });
+      }
+      if (outcome.meta === 'delete') metaDeleted.push(row.key);
+      else if (outcome.meta === 'put' && outcome.clocks !== null) metaPut.push({ key: row.key, clocks: writeRowClocks(outcome.clocks), dbVersion: maxDbVersion(outcome.clocks) });
+    });
+    const match = (alias: string) => table.shape.pk.map((c, i) => `${alias}.${pgName(c.name)} = k.pk${i + 1}`).join(' AND ');
+    for (let at = 0; at < deleted.length; at += BATCH_ROWS) {
+      await client.query(`DELETE FROM ${table.base} AS b USING ${table.keyRows(1)} WHERE ${match('b')}`, table.keyArrays(deleted.slice(at, at + BATCH_ROWS)));
+    }
+    for (const batch of inserts.values()) {
+      const written = batch.indexes.map((index) => table.columns[index] as PgColumn);
+      const names = [...keyNames, ...written.map((c) => pgName(c.name))];
+      const types = [...table.shape.pk, ...written].map((c, i) => `$${i + 1}::${pgType(c.kind)}[]`);
+      const update = written.length === 0 ? 'DO NOTHING' : `DO UPDATE SET ${written.map((c) => `${pgName(c.name)} = EXCLUDED.${pgName(c.name)}`).join(', ')}`;
+      for (let at = 0; at < batch.rows.length; at += BATCH_ROWS) {
+        const slice = batch.rows.slice(at, at + BATCH_ROWS);
+        const values = [...table.keyArrays(slice.map((r) => r.key)), ...written.map((c, j) => slice.map((r) => toPg(r.values[j] ?? null, c.kind, table.name, c.name)))];
+        await client.query(`INSERT INTO ${table.base} (${names.join(', ')}) SELECT * FROM unnest(${types.join(', ')}) ON CONFLICT (${keyNames.join(', ')}) ${update}`, values);
+      }
+    }
+    for (let at = 0; at < metaDeleted.length; at += BATCH_ROWS) {
+      await client.query(`DELETE FROM ${table.meta} AS m USING ${table.keyRows(1)} WHERE ${table.shape.pk.map((_, i) => `m.pk${i + 1} = k.pk${i + 1}`).join(' AND ')}`, table.keyArrays(metaDeleted.slice(at, at + BATCH_ROWS)));
+    }
+    const metaKeys = table.shape.pk.map((_, i) => `pk${i + 1}`);
+    for (let at = 0; at < metaPut.length; at += BATCH_ROWS) {
+      const slice = metaPut.slice(at, at + BATCH_ROWS);
+      await client.query(
+        `INSERT INTO ${table.meta} (${metaKeys.join(', ')}, clocks, db_version) SELECT * FROM unnest(${table.shape.pk.map((c, i) => `$${i + 1}::${pgType(c.kind)}[]`).join(', ')}, $${keyCount + 1}::text[], $${keyCount + 2}::int8[])
+         ON CONFLICT (${metaKeys.join(', ')}) DO UPDATE SET clocks = EXCLUDED.clocks, db_version = EXCLUDED.db_version`,
+        [...table.keyArrays(slice.map((r) => r.key)), slice.map((r) => r.clocks), slice.map((r) => r.dbVersion)],
+      );
+    }
+  }
+
+  /** The ordinal of every site of `changes`, adding the sites this database has not heard of (under the state lock). */
+  private async siteOrdinals(client: PoolClient, changes: Change[]): Promise<{ ordinals: Map<Uint8Array, number>; added: Map<number, Uint8Array> }> {
+    const ordinals = new Map<Uint8Array, number>();
+    const added = new Map<number, Uint8Array>();
+    const pending = new Map<string, number>();
+    let reloaded = false;
+    let next = -1;
+    for (const change of changes) {
+      if (ordinals.has(change.siteId)) continue;
+      const hex = Buffer.from(change.siteId).toString('hex');
+      let ordinal = this.ordinals.get(hex) ?? pending.get(hex);
+      if (ordinal === undefined && !reloaded) {
+        await this.loadSites(client); // another node may have added it
+        reloaded = true;
+        ordinal = this.ordinals.get(hex);
+      }
+      if (ordinal === undefined) {
+        if (next < 0) next = Math.max(0, ...this.siteIds.keys()) + 1;
+        ordinal = next++;
+        await client.query(`INSERT INTO ${pgName(this.schema)}.cloudsync_sites (ordinal, site_id) VALUES ($1, $2)`, [ordinal, Buffer.from(change.siteId)]);
+        pending.set(hex, ordinal);
+        added.set(ordinal, change.siteId);
+      }
+      ordinals.set(change.siteId, ordinal);
+    }
+    return { ordinals, added };
+  }
+
+  private rememberSite(ordinal: number, id: Uint8Array): void {
+    this.siteIds.set(ordinal, id);
+    this.ordinals.set(Buffer.from(id).toString('hex'), ordinal);
+    if (ordinal > this.maxOrdinal) this.maxOrdinal = ordinal;
+  }
+
+  private async loadSites(client: PoolClient | Pool): Promise<void> {
+    const { rows } = await client.query<{ ordinal: number; site_id: Buffer }>(`SELECT ordinal, site_id FROM ${pgName(this.schema)}.cloudsync_sites`);
+    this.siteIds = new Map();
+    this.ordinals = new Map();
+    this.maxOrdinal = 0;
+    for (const row of rows) this.rememberSite(row.ordinal, new Uint8Array(row.site_id));
+  }
+
+  // ---- downloads --------------------------------------------------------------------------
+
+  /** The changes after `since` on one snapshot, split into payloads; `skipSite`'s left out but for the very last. */
+  private async read(since: Position, maxBytes: number, skipSite: Uint8Array | null): Promise<EncodedPayload[]> {
+    return transaction(
+      this.pool,
+      async (client) => {
+        const stored = await this.refresh(client);
+        // sites are only ever added: read them again when another node added one
+        const { rows: newest } = await client.query<{ n: number | null }>(`SELECT max(ordinal) AS n FROM ${pgName(this.schema)}.cloudsync_sites`);
+        if ((newest[0]?.n ?? 0) > this.maxOrdinal) await this.loadSites(client);
+        if (skipSite !== null && since.dbVersion > stored) {
+          throw new HttpError(409, `the check watermark ${since.dbVersion} is past this database's newest version ${stored} (was the store restored from a backup?); run cloudsync_network_reset_sync_version() to download everything again`);
+        }
+        const skipped = skipSite === null ? null : (this.ordinals.get(Buffer.from(skipSite).toString('hex')) ?? -1);
+        const collected = new CollectedChanges((ordinal) => this.siteIds.get(ordinal) ?? new Uint8Array(16));
+        for (const table of this.tables) {
+          const keyCount = table.shape.pk.length;
+          const join = table.shape.pk.map((c, i) => `b.${pgName(c.name)} = m.pk${i + 1}`).join(' AND ');
+          const columns = table.columns.map((c) => `, b.${pgName(c.name)}`).join('');
+          const { rows } = await client.query({
+            text: `SELECT ${table.shape.pk.map((_, i) => `m.pk${i + 1}`).join(', ')}, m.clocks, b.${pgName(table.shape.pk[0]?.name ?? '')} IS NOT NULL${columns} FROM ${table.meta} AS m LEFT JOIN ${table.base} AS b ON ${join} WHERE m.db_version >= $1`,
+            values: [since.dbVersion],
+            rowMode: 'array',
+          });
+          const converted = (rows as unknown[][]).map((row) => {
+            const out: unknown[] = table.keyOf(row);
+            out.push(row[keyCount], row[keyCount + 1] === true ? 1 : 0);
+            table.columns.forEach((c, i) => out.push(fromPg(row[keyCount + 2 + i], c.kind)));
+            return out;
+          });
+          collectRows(table, converted, since.dbVersion, since.seq, { only: null, except: null }, collected);
+        }
+        collected.sort(skipped);
+        return splitCollected(collected, { schemaHash: this.schemaHash, maxBytes });
+      },
+      'REPEATABLE READ READ ONLY',
+    );
+  }
+
+  /** Reads the state; reloads the layout when the database was created again meanwhile. Returns its db_version. */
+  private async refresh(client: PoolClient | Pool): Promise<number> {
+    const { rows } = await client.query<{ db_version: string; generation: string }>(`SELECT db_version, generation FROM ${pgName(this.schema)}.cloudsync_state`);
+    const state = rows[0];
+    if (!state) throw new HttpError(404, `database '${this.schema}' has no data in the PostgreSQL store`);
+    if (state.generation !== this.generation) await this.load(client);
+    return Number(state.db_version);
+  }
+}
+
+/** A new generation mark for a hosted database's state (tells nodes it was created again). */
+export function newGeneration(): string {
+  return randomUUID();
+}
+
+/** Key values as a map key (their encoded primary-key blob). */
+function keyText(key: SqlValue[]): string {
+  return Buffer.from(encodePk(key)).toString('latin1');
+}
+

@@ -1,0 +1,107 @@
+// The PostgreSQL backend: the admin records in schema sqlite_sync, each hosted database in a
+// schema named after it. Nothing is held in a node but caches that every node can rebuild, so
+// any number of `serve` processes may share one PostgreSQL.
+
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { HttpError } from '../../http-error.js';
+import type { Store } from '../storage.js';
+import { PgAdminRecords } from './admin-records.js';
+import { migrate } from './migrations.js';
+import { storeError, transaction } from './pg-errors.js';
+import { createStatements, layoutOfSchema, layoutToJson, pgName } from './pg-layout.js';
+import { newGeneration, PgPeer } from './pg-peer.js';
+
+/** Options of the PostgreSQL store. */
+export interface PgStoreOptions {
+  /** Connections a node keeps to PostgreSQL at most (default 10). */
+  maxConnections?: number;
+}
+
+/** Schema names the store keeps for itself and PostgreSQL's own. */
+function reservedSchema(name: string): boolean {
+  const lower = name.toLowerCase();
+  return lower === 'sqlite_sync' || lower === 'public' || lower === 'information_schema' || lower.startsWith('pg_');
+}
+
+/** The store of a PostgreSQL database. */
+export class PgStore implements Store {
+  readonly admin: PgAdminRecords;
+  private readonly peers = new Map<string, Promise<PgPeer>>();
+
+  private constructor(readonly pool: pg.Pool) {
+    this.admin = new PgAdminRecords(pool);
+  }
+
+  /** Connects, and brings the store's schema to this version (see migrations.ts). */
+  static async open(url: string, options: PgStoreOptions = {}): Promise<PgStore> {
+    const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 10, connectionTimeoutMillis: 5000 });
+    // an idle connection that PostgreSQL drops (restart) must not crash the process: the next query reconnects
+    pool.on('error', () => undefined);
+    try {
+      await migrate(pool);
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw storeError(error);
+    }
+    return new PgStore(pool);
+  }
+
+  get openDatabases(): number {
+    return this.peers.size;
+  }
+
+  /** True when PostgreSQL answers. */
+  async reachable(): Promise<boolean> {
+    try {
+      await this.pool.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async createData(name: string, schema: string): Promise<void> {
+    if (reservedSchema(name)) throw new HttpError(400, `the database name '${name}' is reserved on the PostgreSQL store (its schemas sqlite_sync, public, information_schema and pg_*)`);
+    const layout = layoutOfSchema(schema);
+    const statements = createStatements(name, layout);
+    this.forget(name);
+    await transaction(this.pool, async (client) => {
+      // a schema left by a database dropped halfway, or by a create that lost a race, goes first
+      await client.query(`DROP SCHEMA IF EXISTS ${pgName(name)} CASCADE`);
+      for (const statement of statements) await client.query(statement);
+      const s = pgName(name);
+      await client.query(`INSERT INTO ${s}.cloudsync_state (db_version, generation, layout) VALUES (0, $1, $2)`, [newGeneration(), JSON.stringify(layoutToJson(layout))]);
+      await client.query(`INSERT INTO ${s}.cloudsync_sites (ordinal, site_id) VALUES (0, $1)`, [randomBytes(16)]);
+    });
+  }
+
+  async peer(name: string): Promise<PgPeer> {
+    let peer = this.peers.get(name);
+    if (!peer) {
+      const opening = new PgPeer(this.pool, name);
+      peer = opening.load().then(() => opening);
+      this.peers.set(name, peer);
+      peer.catch(() => this.peers.delete(name));
+    }
+    return peer;
+  }
+
+  async dropData(name: string): Promise<void> {
+    this.forget(name);
+    try {
+      await this.pool.query(`DROP SCHEMA IF EXISTS ${pgName(name)} CASCADE`);
+    } catch (error) {
+      throw storeError(error);
+    }
+  }
+
+  forget(name: string): void {
+    this.peers.delete(name);
+  }
+
+  async close(): Promise<void> {
+    this.peers.clear();
+    await this.pool.end();
+  }
+}
