@@ -8,26 +8,31 @@ import { readWatermark } from '../src/client/watermarks.js';
 import { NetworkError } from '../src/index.js';
 import type { SyncServer } from '../src/server/index.js';
 import { temporaryFolder } from './support/databases.js';
-import { openDevice, provision, rowsOf, sqlitePeer, startServer, TODO_SCHEMA } from './support/sync-server.js';
+import { openDevice, provision, rowsOf, startServer, TODO_SCHEMA } from './support/sync-server.js';
+import { hostedRows, STORES } from './support/stores.js';
 
 const BRIEF_SCHEMA = 'CREATE TABLE IF NOT EXISTS my_data (id TEXT PRIMARY KEY NOT NULL, value TEXT);';
 const BRIEF_DEVICE = `${BRIEF_SCHEMA}\nSELECT cloudsync_init('my_data');`;
 
-describe('sync through the server (async API)', () => {
+for (const store of STORES) describe(`sync through the server (async API), ${store.name} store`, { skip: store.skip }, () => {
   const folder = temporaryFolder();
   let server: SyncServer;
   let key: string;
   let briefKey: string;
   let loggedKey: string;
+  let removeStore: () => Promise<void>;
 
   before(async () => {
-    key = await provision(folder.path('data'), 'todos.sqlite');
-    loggedKey = await provision(folder.path('data'), 'logged.sqlite');
-    briefKey = await provision(folder.path('data'), 'brief.sqlite', BRIEF_SCHEMA);
-    server = await startServer(folder.path('data'), { maxUploadBytes: 256 * 1024, maxPayloadBytes: 16 * 1024 });
+    const { location, remove } = await store.create();
+    removeStore = remove;
+    key = await provision(location, 'todos.sqlite');
+    loggedKey = await provision(location, 'logged.sqlite');
+    briefKey = await provision(location, 'brief.sqlite', BRIEF_SCHEMA);
+    server = await startServer(location, { maxUploadBytes: 256 * 1024, maxPayloadBytes: 16 * 1024 });
   });
   after(async () => {
-    await server.close();
+    await server?.close();
+    await removeStore?.();
     folder.remove();
   });
 
@@ -186,7 +191,7 @@ describe('sync through the server (async API)', () => {
     await waitFor(() => statuses.includes('up-to-date'));
     device.sync.network.stopAutoSync();
     assert.equal(device.sync.network.hasUnsentChanges(), false);
-    assert.ok(sqlitePeer(server.data, 'todos.sqlite').db.prepare("SELECT 1 FROM todos WHERE id = 'auto-1'").get());
+    assert.ok((await hostedRows(server.data, 'todos.sqlite', 'todos')).some((row) => JSON.parse(row).id === 'auto-1'));
     const count = statuses.length;
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.ok(statuses.length <= count + 3, 'no more syncs after stopAutoSync (but the one in flight)');

@@ -8,7 +8,6 @@ import { addSameThreadServer, removeSameThreadServer } from '../client/same-thre
 import { toHttpError } from './http-error.js';
 import { openServerData, type ServerData } from './server-data.js';
 import { createSyncRouter, send, type SyncContext } from './sync-routes.js';
-import { TransferStore } from './transfers.js';
 import { CorsPolicy } from './cors.js';
 import { LiveHub, type LiveOptions } from './live.js';
 
@@ -60,7 +59,7 @@ export async function createServer(options: ServerOptions): Promise<SyncServer> 
   const location = options.store ?? options.dataDir;
   if (location === undefined) throw new Error('createServer: give a data directory (dataDir) or a store (a PostgreSQL URL)');
   const data = await openServerData(location, options.maxOpenDatabases === undefined ? {} : { maxOpenDatabases: options.maxOpenDatabases });
-  const transfers = new TransferStore(Date.now, { ttlMs: options.transferTtlMs ?? 10 * 60_000 });
+  const transfers = data.store.openTransfers(Date.now, { ttlMs: options.transferTtlMs ?? 10 * 60_000 });
   const router = createSyncRouter();
   const live = options.live === false ? null : new LiveHub(data, logger, options.live ?? {});
   const context: SyncContext = {
@@ -108,7 +107,7 @@ export async function createServer(options: ServerOptions): Promise<SyncServer> 
   }
 
   const sweeper = setInterval(() => {
-    transfers.sweep();
+    transfers.sweep().catch((error: unknown) => logger.warn({ err: error }, 'sweeping transfers failed'));
     data.flushSites().catch((error: unknown) => logger.error({ err: error }, 'recording sites failed'));
   }, 5000);
   sweeper.unref();

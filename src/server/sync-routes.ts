@@ -10,12 +10,12 @@ import { readBody } from './request-body.js';
 import { Router } from './router.js';
 import type { LiveHub } from './live.js';
 import type { ServerData } from './server-data.js';
-import type { TransferStore } from './transfers.js';
+import type { Transfers } from './transfers.js';
 
 /** What every handler gets. */
 export interface SyncContext {
   data: ServerData;
-  transfers: TransferStore;
+  transfers: Transfers;
   /** The URL clients reach this server at (for upload and download URLs). */
   baseUrl(request: IncomingMessage): string;
   maxUploadBytes: number;
@@ -38,14 +38,14 @@ export function createSyncRouter(): Router<SyncContext> {
       const principal = await authenticate(request, database, context.data);
       if (!(await context.data.hasDatabase(database))) throw new HttpError(404, `database '${database}' not found`);
       context.data.noteSite(database, site);
-      const token = context.transfers.openUpload({ database, site, principal: principal.id });
+      const token = await context.transfers.openUpload({ database, site, principal: principal.id });
       send(response, 200, `${context.baseUrl(request)}/v1/transfer/${token}`);
     })
     .add('PUT', '/v1/transfer/:token', async (request, response, params, context) => {
       const token = params.token as string;
-      context.transfers.checkUploadable(token, Number(request.headers['content-length'] ?? 0) || 0);
+      await context.transfers.checkUploadable(token, Number(request.headers['content-length'] ?? 0) || 0);
       const body = await readBody(request, context.maxUploadBytes);
-      context.transfers.fillUpload(token, body);
+      await context.transfers.fillUpload(token, body);
       send(response, 200, '');
     })
     .add('POST', '/v1/cloudsync/:database/:site/upload', async (request, response, params, context) => {
@@ -93,11 +93,11 @@ export function createSyncRouter(): Router<SyncContext> {
         payload = first.payload;
         context.transfers.putFollowUps(keyAt(first.last), rest);
       }
-      const token = context.transfers.putDownload(payload);
+      const token = await context.transfers.putDownload(payload);
       send(response, 200, `${context.baseUrl(request)}/v1/transfer/${token}`);
     })
-    .add('GET', '/v1/transfer/:token', (_request, response, params, context) => {
-      const payload = context.transfers.getDownload(params.token as string);
+    .add('GET', '/v1/transfer/:token', async (_request, response, params, context) => {
+      const payload = await context.transfers.getDownload(params.token as string);
       response.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': payload.length });
       response.end(payload);
     });

@@ -34,8 +34,35 @@ export interface TransferLimits {
   maxHeldBytes?: number;
 }
 
+/** A position in a database's change order. */
+type At = { dbVersion: number; seq: number };
+
+/**
+ * Where transfer slots live: in the node's memory for the embedded store, in PostgreSQL for the
+ * PostgreSQL store (so that a URL one node handed out works on every node). Follow-ups are a
+ * node's own cache: another node reads the database again.
+ */
+export interface Transfers {
+  /** Opens an upload slot; returns its token. */
+  openUpload(owner: SlotOwner): Promise<string>;
+  /** Whether a PUT to this token may proceed (checked before reading the body). */
+  checkUploadable(token: string, size: number): Promise<void>;
+  /** Stores the body of a PUT. */
+  fillUpload(token: string, payload: Uint8Array): Promise<void>;
+  /** Hands a slot's payload to `apply`; consumed once `apply` succeeds (see TransferStore.consumeUpload). */
+  consumeUpload(token: string, owner: SlotOwner, apply: (payload: Uint8Array) => Promise<void>): Promise<void>;
+  /** Holds a prepared download; returns its token. */
+  putDownload(payload: Uint8Array): Promise<string>;
+  /** The payload of a prepared download (which may be fetched again until it expires). */
+  getDownload(token: string): Promise<Uint8Array>;
+  putFollowUps(key: string, payloads: readonly { payload: Uint8Array; last: At }[]): void;
+  takeFollowUp(key: string, keyAfter: (position: At) => string): Uint8Array | undefined;
+  /** Forgets expired slots and downloads. */
+  sweep(): Promise<void>;
+}
+
 /** Pending uploads and prepared downloads, in memory. */
-export class TransferStore {
+export class TransferStore implements Transfers {
   private readonly uploads = new Map<string, UploadSlot>();
   private readonly downloads = new Map<string, Download>();
   private readonly followUps = new Map<string, { expires: number; payloads: Uint8Array[]; positions: { dbVersion: number; seq: number }[] }>();
@@ -52,22 +79,26 @@ export class TransferStore {
   }
 
   /** Opens an upload slot; returns its token. */
-  openUpload(owner: SlotOwner): string {
+  async openUpload(owner: SlotOwner): Promise<string> {
     const token = newToken();
     this.uploads.set(token, { ...owner, expires: this.now() + this.ttlMs, payload: null, applied: false, applying: null });
     return token;
   }
 
   /** Whether a PUT to this token may proceed (checked before reading the body). */
-  checkUploadable(token: string, size: number): void {
+  async checkUploadable(token: string, size: number): Promise<void> {
+    this.checkSlot(token, size);
+  }
+
+  private checkSlot(token: string, size: number): void {
     const slot = this.liveUpload(token);
     if (!slot || slot.payload !== null || slot.applied) throw new HttpError(404, 'upload URL not found, used or expired');
     if (this.heldBytes + size > this.maxHeldBytes) throw new HttpError(503, 'the server is holding too many transfers; try again later');
   }
 
   /** Stores the body of a PUT. */
-  fillUpload(token: string, payload: Uint8Array): void {
-    this.checkUploadable(token, payload.length);
+  async fillUpload(token: string, payload: Uint8Array): Promise<void> {
+    this.checkSlot(token, payload.length);
     const slot = this.uploads.get(token) as UploadSlot;
     slot.payload = payload;
     this.heldBytes += payload.length;
@@ -100,7 +131,7 @@ export class TransferStore {
   }
 
   /** Holds a prepared download; returns its token. */
-  putDownload(payload: Uint8Array): string {
+  async putDownload(payload: Uint8Array): Promise<string> {
     if (this.heldBytes + payload.length > this.maxHeldBytes) throw new HttpError(503, 'the server is holding too many transfers; try again later');
     const token = newToken();
     this.downloads.set(token, { expires: this.now() + this.ttlMs, payload });
@@ -109,7 +140,7 @@ export class TransferStore {
   }
 
   /** The payload of a prepared download (which may be fetched again until it expires). */
-  getDownload(token: string): Uint8Array {
+  async getDownload(token: string): Promise<Uint8Array> {
     const download = this.downloads.get(token);
     if (!download || download.expires < this.now()) throw new HttpError(404, 'download URL not found or expired');
     return download.payload;
@@ -144,7 +175,7 @@ export class TransferStore {
   }
 
   /** Forgets expired slots and downloads. */
-  sweep(): void {
+  async sweep(): Promise<void> {
     const now = this.now();
     for (const [token, slot] of this.uploads) {
       if (slot.expires >= now) continue;
@@ -169,6 +200,7 @@ export class TransferStore {
   }
 }
 
-function newToken(): string {
+/** A slot's token: 128 random bits in hex. */
+export function newToken(): string {
   return randomBytes(16).toString('hex');
 }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
-import { createServer, openDataDir, type ServerData, type SyncServer } from '../../src/server/index.js';
+import { createServer, openServerData, type ServerData, type SyncServer } from '../../src/server/index.js';
 import type { SqlitePeer } from '../../src/server/storage/sqlite/sqlite-peer.js';
 import type { SqliteStore } from '../../src/server/storage/sqlite/sqlite-store.js';
 import Database from 'better-sqlite3';
@@ -32,8 +32,8 @@ export function runCli(args: string[], input = ''): { stdout: string; stderr: st
 }
 
 /** Creates a database and an API key in a data directory; returns the key. */
-export async function provision(dataDir: string, database: string, schema = TODO_SCHEMA): Promise<string> {
-  const data = openDataDir(dataDir);
+export async function provision(location: string, database: string, schema = TODO_SCHEMA): Promise<string> {
+  const data = await openServerData(location);
   try {
     await data.createDatabase(database, schema);
     return (await data.createApiKey(database)).key;
@@ -48,8 +48,8 @@ export function sqlitePeer(data: ServerData, database: string): SqlitePeer {
 }
 
 /** Starts a server in this process on a free port, without logs. */
-export function startServer(dataDir: string, options: { maxUploadBytes?: number; maxPayloadBytes?: number; maxOpenDatabases?: number } = {}): Promise<SyncServer> {
-  return createServer({ dataDir, port: 0, logger: false, ...options });
+export function startServer(location: string, options: { maxUploadBytes?: number; maxPayloadBytes?: number; maxOpenDatabases?: number } = {}): Promise<SyncServer> {
+  return createServer({ store: location, port: 0, logger: false, ...options });
 }
 
 /** A server running as a child process (`sqlite-sync serve`). */

@@ -4,6 +4,7 @@
 
 import type { EncodedPayload } from '../../engine/cloudsync.js';
 import type { PolicyUser, SecuredApply, TablePolicy } from '../row-security.js';
+import type { TransferLimits, Transfers } from '../transfers.js';
 
 /** A position in a database's change order. */
 export interface Position {
@@ -137,6 +138,8 @@ export interface Store {
   dropData(name: string): Promise<void>;
   /** Forgets anything held for a database whose record is gone (dropped by another process). */
   forget(name: string): void;
+  /** Where this store's servers keep upload and download slots. */
+  openTransfers(now: () => number, limits: TransferLimits): Transfers;
   /** Hosted databases open now (for operations). */
   readonly openDatabases: number;
   close(): Promise<void>;

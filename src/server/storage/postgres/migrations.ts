@@ -20,6 +20,12 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE sqlite_sync.external_auth (
      database text PRIMARY KEY, jwks text NOT NULL, issuer text NOT NULL, audience text NOT NULL,
      algorithms text NOT NULL, updated_at bigint NOT NULL);`,
+  // 2: transfer slots shared by every node (the token's SHA-256 is the key: the token is a credential)
+  `CREATE TABLE sqlite_sync.transfers (
+     id bytea PRIMARY KEY, kind text NOT NULL CHECK (kind IN ('upload', 'download')),
+     database text, site text, principal text, expires bigint NOT NULL,
+     payload bytea, applied boolean NOT NULL DEFAULT false, lease_until bigint);
+   CREATE INDEX transfers_expires ON sqlite_sync.transfers (expires);`,
 ];
 
 /** The advisory lock key of migrations (any constant that no other use of the lock shares). */

@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { HttpError } from '../../http-error.js';
 import type { Store } from '../storage.js';
+import type { TransferLimits, Transfers } from '../../transfers.js';
+import { PgTransfers } from './pg-transfers.js';
 import { PgAdminRecords } from './admin-records.js';
 import { migrate } from './migrations.js';
 import { storeError, transaction } from './pg-errors.js';
@@ -45,6 +47,10 @@ export class PgStore implements Store {
       throw storeError(error);
     }
     return new PgStore(pool);
+  }
+
+  openTransfers(now: () => number, limits: TransferLimits): Transfers {
+    return new PgTransfers(this.pool, now, limits);
   }
 
   get openDatabases(): number {

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { load } from '../../../load.js';
 import { HttpError } from '../../http-error.js';
 import type { Store } from '../storage.js';
+import { type TransferLimits, type Transfers, TransferStore } from '../../transfers.js';
 import { AdminStore } from './admin-store.js';
 import { openSqlitePeer, type SqlitePeer } from './sqlite-peer.js';
 
@@ -25,6 +26,10 @@ export class SqliteStore implements Store {
   ) {
     mkdirSync(join(dir, 'databases'), { recursive: true });
     this.admin = new AdminStore(join(dir, 'server.db'));
+  }
+
+  openTransfers(now: () => number, limits: TransferLimits): Transfers {
+    return new TransferStore(now, limits);
   }
 
   get openDatabases(): number {
