@@ -27,7 +27,7 @@ function freePort() {
   });
 }
 
-/** Starts a cluster; resolves with { url, stop() } or { skip: reason }. */
+/** Starts a cluster; resolves with { url, stop(), halt(), start() } or { skip: reason }. */
 export async function startPostgres() {
   const bin = binFolder();
   if (!bin) return { skip: 'PostgreSQL tests skipped: no PostgreSQL installed (.ci/run installs Debian\'s postgresql)' };
@@ -42,12 +42,19 @@ export async function startPostgres() {
     if (root) chownSync(folder, Number(execFileSync('id', ['-u', 'postgres']).toString()), Number(execFileSync('id', ['-g', 'postgres']).toString()));
     const port = await freePort();
     run('initdb', ['-D', join(folder, 'data'), '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
-    run('pg_ctl', ['-D', join(folder, 'data'), '-l', join(folder, 'pg.log'), '-w', '-o', `-c listen_addresses=127.0.0.1 -p ${port} -k ${folder} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`, 'start']);
+    const start = () => run('pg_ctl', ['-D', join(folder, 'data'), '-l', join(folder, 'pg.log'), '-w', '-o', `-c listen_addresses=127.0.0.1 -p ${port} -k ${folder} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`, 'start']);
+    start();
     return {
       url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      /** Stops the server (fast shutdown: sessions are cut), keeping its data for start(). */
+      halt: () => run('pg_ctl', ['-D', join(folder, 'data'), '-m', 'fast', '-w', 'stop']),
+      /** Starts it again on the same port and data. */
+      start,
       stop: () => {
         try {
           run('pg_ctl', ['-D', join(folder, 'data'), '-m', 'immediate', 'stop']);
+        } catch {
+          // halted already
         } finally {
           rmSync(folder, { recursive: true, force: true });
         }

@@ -32,7 +32,7 @@ const SITE_ID = /^[0-9a-f]{32}$/;
 /** The routes of the sync protocol. */
 export function createSyncRouter(): Router<SyncContext> {
   return new Router<SyncContext>()
-    .add('GET', '/health', (_request, response) => send(response, 200, 'ok'))
+    .add('GET', '/health', async (_request, response, _params, context) => ((await context.data.store.reachable()) ? send(response, 200, 'ok') : send(response, 503, 'the store is unreachable')))
     .add('GET', '/v1/cloudsync/:database/:site/upload', async (request, response, params, context) => {
       const { database, site } = siteOf(params);
       const principal = await authenticate(request, database, context.data);

@@ -140,6 +140,8 @@ export interface Store {
   forget(name: string): void;
   /** Where this store's servers keep upload and download slots. */
   openTransfers(now: () => number, limits: TransferLimits): Transfers;
+  /** True when the store answers (GET /health). */
+  reachable(): Promise<boolean>;
   /** Hosted databases open now (for operations). */
   readonly openDatabases: number;
   close(): Promise<void>;

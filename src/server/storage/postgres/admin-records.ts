@@ -2,6 +2,7 @@
 // embedded store's server.db, shared by every server node on the database.
 
 import type { Pool } from 'pg';
+import { transaction } from './pg-errors.js';
 import type { AdminRecords, ApiKeyRecord, DatabaseRecord, ExternalAuthRecord, SiteRecord, SiteVisit } from '../storage.js';
 
 interface DatabaseRow {
@@ -37,19 +38,11 @@ export class PgAdminRecords implements AdminRecords {
   }
 
   async removeDatabase(name: string): Promise<boolean> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return transaction(this.pool, async (client) => {
       for (const table of ['api_keys', 'sites', 'external_auth']) await client.query(`DELETE FROM sqlite_sync.${table} WHERE database = $1`, [name]);
       const removed = await client.query('DELETE FROM sqlite_sync.databases WHERE name = $1', [name]);
-      await client.query('COMMIT');
       return (removed.rowCount ?? 0) > 0;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async addApiKey(record: ApiKeyRecord, hash: Uint8Array): Promise<void> {

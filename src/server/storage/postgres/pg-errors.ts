@@ -47,3 +47,24 @@ export function storeError(error: unknown): Error {
   if (/Connection terminated|connection timeout|Client has encountered a connection error/i.test(message)) return new HttpError(503, `the PostgreSQL store is unavailable (${message}); try again`);
   return error instanceof Error ? error : new Error(message);
 }
+
+/** The pool, with the errors of its queries and connects as the server reports them. */
+export function guardPool(pool: Pool): Pool {
+  const guard =
+    <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await call(...args);
+      } catch (error) {
+        throw storeError(error);
+      }
+    };
+  return new Proxy(pool, {
+    get(target, property) {
+      if (property === 'query') return guard(target.query.bind(target) as (...args: unknown[]) => Promise<unknown>);
+      if (property === 'connect') return guard(target.connect.bind(target) as () => Promise<PoolClient>);
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}

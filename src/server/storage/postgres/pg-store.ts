@@ -10,7 +10,7 @@ import type { TransferLimits, Transfers } from '../../transfers.js';
 import { PgTransfers } from './pg-transfers.js';
 import { PgAdminRecords } from './admin-records.js';
 import { migrate } from './migrations.js';
-import { storeError, transaction } from './pg-errors.js';
+import { guardPool, storeError, transaction } from './pg-errors.js';
 import { createStatements, layoutOfSchema, layoutToJson, pgName } from './pg-layout.js';
 import { newGeneration, PgPeer } from './pg-peer.js';
 
@@ -31,8 +31,11 @@ export class PgStore implements Store {
   readonly admin: PgAdminRecords;
   private readonly peers = new Map<string, Promise<PgPeer>>();
 
-  private constructor(readonly pool: pg.Pool) {
-    this.admin = new PgAdminRecords(pool);
+  readonly pool: pg.Pool;
+
+  private constructor(pool: pg.Pool) {
+    this.pool = guardPool(pool);
+    this.admin = new PgAdminRecords(this.pool);
   }
 
   /** Connects, and brings the store's schema to this version (see migrations.ts). */

@@ -28,6 +28,15 @@ export class SqliteStore implements Store {
     this.admin = new AdminStore(join(dir, 'server.db'));
   }
 
+  async reachable(): Promise<boolean> {
+    try {
+      await this.admin.listDatabases();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   openTransfers(now: () => number, limits: TransferLimits): Transfers {
     return new TransferStore(now, limits);
   }
