@@ -45,7 +45,7 @@ describe('several server nodes on one PostgreSQL', { skip: skipWithoutPostgres }
 
   before(async () => {
     database = await freshPgDatabase();
-    for (const name of ['shared', 'positions', 'killed']) keys.set(name, await provision(database.url, name));
+    for (const name of ['shared', 'positions', 'killed', 'live']) keys.set(name, await provision(database.url, name));
     nodes = await Promise.all(['a', 'b', 'c'].map((name) => startNode(folder, database.url, name)));
     proxy = await roundRobin(nodes.map((n) => n.url));
     data = await openServerData(database.url);
@@ -130,6 +130,29 @@ describe('several server nodes on one PostgreSQL', { skip: skipWithoutPostgres }
       assert.equal(positions.size, cells, 'no two cells share a position');
     } finally {
       await client.end();
+    }
+  });
+
+  it("live: a write through one node is in the table of a device connected to another, without a sync call", async () => {
+    const key = keys.get('live') as string;
+    const a = openDevice(folder.path('live-a.db'), (nodes[1] as ServerProcess).url, 'live', key);
+    const b = openDevice(folder.path('live-b.db'), (nodes[2] as ServerProcess).url, 'live', key);
+    a.sync.network.live();
+    b.sync.network.live();
+    try {
+      const until = async (what: string, check: () => boolean) => {
+        for (let i = 0; i < 500 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+        assert.ok(check(), what);
+      };
+      const title = (device: SyncedDb, id: string) => (device.db.prepare('SELECT title FROM todos WHERE id = ?').get(id) as { title: string } | undefined)?.title;
+      await new Promise((resolve) => setTimeout(resolve, 300)); // both connected and caught up
+      a.db.prepare("INSERT INTO todos (id, title) VALUES ('across', 'from node b')").run();
+      await until('b has the row written through another node', () => title(b, 'across') === 'from node b');
+      b.db.prepare("UPDATE todos SET title = 'back through node c' WHERE id = 'across'").run();
+      await until('a has the edit', () => title(a, 'across') === 'back through node c');
+    } finally {
+      a.sync.network.stopLive();
+      b.sync.network.stopLive();
     }
   });
 

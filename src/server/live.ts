@@ -59,6 +59,7 @@ export class LiveHub {
   private readonly pushLimit: number;
   private readonly helloTimeout: number;
   private closed = false;
+  private readonly unwatch: () => void;
   readonly counters: LiveCounters = { pushes: 0, notices: 0 };
 
   constructor(
@@ -71,6 +72,24 @@ export class LiveHub {
     this.helloTimeout = options.helloTimeoutMs ?? 10_000;
     this.heartbeat = setInterval(() => void this.beat().catch((error: unknown) => this.logger.error({ err: error }, 'live heartbeat failed')), options.heartbeatMs ?? 25_000);
     this.heartbeat.unref();
+    this.unwatch = data.store.watch((database, before) => this.heardFromAnotherNode(database, before));
+  }
+
+  /** Another node applied an upload to `database` ('*': any database may have news). */
+  private heardFromAnotherNode(database: string, before: number): void {
+    if (before < 0) {
+      // notices were lost with the store's connection: every client checks over HTTP (a notice
+      // that depends on nobody's rows, only on when the connection came back)
+      const notice = JSON.stringify({ type: 'changed' } satisfies LiveMessage);
+      for (const [name, clients] of this.clients) if (database === '*' || name === database) for (const client of clients) this.deliver(client, notice);
+      return;
+    }
+    for (const name of this.listens(database) ? [database] : []) {
+      void this.data.peer(name).then(
+        (peer) => peer && this.published(name, peer, before),
+        (error: unknown) => this.logger.warn({ err: error, database: name }, 'live notices from another node failed'),
+      );
+    }
   }
 
   /** Connections open now. */
@@ -159,6 +178,7 @@ export class LiveHub {
   /** Closes every connection (going away) and stops the heartbeat. */
   close(): void {
     this.closed = true;
+    this.unwatch();
     clearInterval(this.heartbeat);
     for (const set of this.clients.values()) for (const client of set) this.drop(client, 1001, 'server shutting down');
     this.clients.clear();

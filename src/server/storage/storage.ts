@@ -140,6 +140,12 @@ export interface Store {
   forget(name: string): void;
   /** Where this store's servers keep upload and download slots. */
   openTransfers(now: () => number, limits: TransferLimits): Transfers;
+  /**
+   * Calls `listener` when another server node applied an upload to a database (`before`: its
+   * db_version before that upload, or -1 when unknown after a lost connection), for live push
+   * across nodes; returns how to stop. A store that only one process uses never calls it.
+   */
+  watch(listener: (database: string, before: number) => void): () => void;
   /** True when the store answers (GET /health). */
   reachable(): Promise<boolean>;
   /** Hosted databases open now (for operations). */

@@ -101,6 +101,8 @@ export class PgPeer implements Peer {
   constructor(
     private readonly pool: Pool,
     readonly schema: string,
+    /** Called inside an upload's transaction that stored changes: tells the other nodes (a NOTIFY sent on commit). */
+    private readonly announce: (client: PoolClient, database: string, before: number) => Promise<void> = async () => undefined,
   ) {}
 
   /** Reads the layout (again) and the sites. */
@@ -144,8 +146,10 @@ export class PgPeer implements Peer {
     }
     if (changes.length === 0) return { changes: 0, refused: [], restore: null };
     const added = await transaction(this.pool, async (client) => {
-      const committed = await this.lockState(client);
-      return this.merge(client, changes, committed);
+      const before = await this.lockState(client);
+      const { added, after } = await this.merge(client, changes, before);
+      if (after > before) await this.announce(client, this.schema, before);
+      return added;
     });
     // known once committed (a rolled-back upload's ordinals were never stored)
     for (const [ordinal, id] of added) this.rememberSite(ordinal, id);
@@ -225,7 +229,7 @@ export class PgPeer implements Peer {
   }
 
   /** Merges checked changes inside the caller's transaction, which holds the state lock; returns the sites it added. */
-  private async merge(client: PoolClient, changes: Change[], committed: number): Promise<Map<number, Uint8Array>> {
+  private async merge(client: PoolClient, changes: Change[], committed: number): Promise<{ added: Map<number, Uint8Array>; after: number }> {
     const fn = 'upload';
     let last: HostedTable | undefined;
     for (const change of changes) last = checkChange(fn, this, change, last);
@@ -264,7 +268,7 @@ export class PgPeer implements Peer {
       await this.writeOutcomes(client, table, rows, outcomes);
     }
     await client.query(`UPDATE ${pgName(this.schema)}.cloudsync_state SET db_version = $1`, [committed]);
-    return added;
+    return { added, after: committed };
   }
 
   /** Reads the stored clocks and base values of the rows an upload touches. */

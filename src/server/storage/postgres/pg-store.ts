@@ -2,7 +2,7 @@
 // schema named after it. Nothing is held in a node but caches that every node can rebuild, so
 // any number of `serve` processes may share one PostgreSQL.
 
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { HttpError } from '../../http-error.js';
 import type { Store } from '../storage.js';
@@ -13,6 +13,9 @@ import { migrate } from './migrations.js';
 import { guardPool, storeError, transaction } from './pg-errors.js';
 import { createStatements, layoutOfSchema, layoutToJson, pgName } from './pg-layout.js';
 import { newGeneration, PgPeer } from './pg-peer.js';
+
+/** The NOTIFY channel of uploads, for live push across nodes. */
+const CHANNEL = 'sqlite_sync_changes';
 
 /** Options of the PostgreSQL store. */
 export interface PgStoreOptions {
@@ -30,10 +33,18 @@ function reservedSchema(name: string): boolean {
 export class PgStore implements Store {
   readonly admin: PgAdminRecords;
   private readonly peers = new Map<string, Promise<PgPeer>>();
+  /** This node, in its notices (it does not answer its own). */
+  private readonly node = randomUUID();
+  private readonly listeners = new Set<(database: string, before: number) => void>();
+  private listening: pg.Client | null = null;
+  private closed = false;
 
   readonly pool: pg.Pool;
 
-  private constructor(pool: pg.Pool) {
+  private constructor(
+    pool: pg.Pool,
+    private readonly url: string,
+  ) {
     this.pool = guardPool(pool);
     this.admin = new PgAdminRecords(this.pool);
   }
@@ -49,7 +60,7 @@ export class PgStore implements Store {
       await pool.end().catch(() => undefined);
       throw storeError(error);
     }
-    return new PgStore(pool);
+    return new PgStore(pool, url);
   }
 
   openTransfers(now: () => number, limits: TransferLimits): Transfers {
@@ -88,7 +99,9 @@ export class PgStore implements Store {
   async peer(name: string): Promise<PgPeer> {
     let peer = this.peers.get(name);
     if (!peer) {
-      const opening = new PgPeer(this.pool, name);
+      const opening = new PgPeer(this.pool, name, async (client, database, before) => {
+        await client.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify({ node: this.node, database, before })]);
+      });
       peer = opening.load().then(() => opening);
       this.peers.set(name, peer);
       peer.catch(() => this.peers.delete(name));
@@ -109,7 +122,54 @@ export class PgStore implements Store {
     this.peers.delete(name);
   }
 
+  watch(listener: (database: string, before: number) => void): () => void {
+    this.listeners.add(listener);
+    if (this.listening === null) void this.listen();
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Keeps one connection LISTENing for other nodes' uploads; when it is lost, connects again and
+   * tells the listeners that any database may have news (before -1), since notices sent meanwhile
+   * were lost with it.
+   */
+  private async listen(lost = false): Promise<void> {
+    if (this.closed) return;
+    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5000 });
+    this.listening = client;
+    let retried = false;
+    const retry = () => {
+      if (retried) return;
+      retried = true;
+      client.end().catch(() => undefined);
+      if (!this.closed) setTimeout(() => void this.listen(true), 1000).unref();
+    };
+    client.on('error', retry);
+    client.on('end', retry);
+    client.on('notification', (message) => {
+      if (message.channel !== CHANNEL || !message.payload) return;
+      let notice: { node?: string; database?: string; before?: number };
+      try {
+        notice = JSON.parse(message.payload) as typeof notice;
+      } catch {
+        return;
+      }
+      if (notice.node === this.node || typeof notice.database !== 'string') return;
+      for (const listener of this.listeners) listener(notice.database, typeof notice.before === 'number' ? notice.before : -1);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+      if (lost) for (const listener of this.listeners) listener('*', -1);
+    } catch {
+      retry();
+    }
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
+    this.listeners.clear();
+    await this.listening?.end().catch(() => undefined);
     this.peers.clear();
     await this.pool.end();
   }

@@ -28,6 +28,10 @@ export class SqliteStore implements Store {
     this.admin = new AdminStore(join(dir, 'server.db'));
   }
 
+  watch(): () => void {
+    return () => undefined; // one process per data directory: its own hub hears every upload
+  }
+
   async reachable(): Promise<boolean> {
     try {
       await this.admin.listDatabases();
