@@ -197,6 +197,35 @@ for (const store of STORES) describe(`sync through the server (async API), ${sto
     assert.ok(statuses.length <= count + 3, 'no more syncs after stopAutoSync (but the one in flight)');
   });
 
+  it('GET /health says the store answers; GET /metrics counts requests, uploads, downloads and changes in the Prometheus format', async () => {
+    assert.equal((await fetch(`${server.url}/health`)).status, 200);
+    const scrape = async () => {
+      const response = await fetch(`${server.url}/metrics`);
+      assert.equal(response.status, 200);
+      assert.match(response.headers.get('content-type') ?? '', /text\/plain/);
+      const text = await response.text();
+      const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+      return { text, value };
+    };
+    const before = await scrape();
+    const a = openDevice(folder.path('metrics-a.db'), server.url, 'todos.sqlite', key);
+    a.db.prepare("INSERT INTO todos (id, title) VALUES ('m1', 'counted'), ('m2', 'counted too')").run();
+    await a.sync.network.sync();
+    const b = openDevice(folder.path('metrics-b.db'), server.url, 'todos.sqlite', key);
+    await b.sync.network.sync();
+    const refused = await fetch(`${server.url}/v1/cloudsync/todos.sqlite/${'0'.repeat(32)}/0/0/check`, { method: 'POST', headers: { Authorization: 'Bearer wrong' } });
+    assert.equal(refused.status, 401);
+    const after = await scrape();
+    assert.equal(after.value('sqlite_sync_uploads_total') - before.value('sqlite_sync_uploads_total'), 1);
+    assert.equal(after.value('sqlite_sync_changes_applied_total') - before.value('sqlite_sync_changes_applied_total'), 6);
+    assert.ok(after.value('sqlite_sync_downloads_total') - before.value('sqlite_sync_downloads_total') >= 1);
+    assert.ok(after.value('sqlite_sync_auth_refusals_total') - before.value('sqlite_sync_auth_refusals_total') >= 1);
+    assert.match(after.text, /^sqlite_sync_http_requests_total\{route="POST \/v1\/cloudsync\/:database\/:site\/upload",method="POST",status="200"\} \d+$/m);
+    assert.match(after.text, /^sqlite_sync_http_request_duration_seconds_bucket\{le="0\.1",route="[^"]+"\} \d+$/m);
+    assert.ok(after.value('sqlite_sync_http_connections') >= 1);
+    assert.match(after.text, /^sqlite_sync_live_connections \d+$/m);
+  });
+
   describe('bad uploads leave the server untouched', () => {
     const site = '0123456789abcdef0123456789abcdef';
     const auth = () => ({ Authorization: `Bearer ${key}` });

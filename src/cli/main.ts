@@ -37,9 +37,10 @@ program
   .option('--max-open <count>', 'hosted databases kept open at once (the least recently used is closed)', integer, 2048)
   .option('--cors-origin <origin...>', "origins browsers may call the server from (scheme://host[:port], or '*'); env SQLITE_SYNC_CORS_ORIGINS, comma-separated")
   .option('--no-live', 'refuse live (WebSocket) connections; clients poll')
+  .option('--no-metrics', 'no GET /metrics (Prometheus text format)')
   .option('--live-heartbeat <ms>', 'time between heartbeats of live connections (a dead client is dropped after two)', integer, 25_000)
   .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
-  .action(async (options: { data: string; store?: string; port: number; host: string; publicUrl?: string; maxUpload: number; maxPayload: number; maxOpen: number; corsOrigin?: string[]; live: boolean; liveHeartbeat: number; logLevel: string }) => {
+  .action(async (options: { data: string; store?: string; port: number; host: string; publicUrl?: string; maxUpload: number; maxPayload: number; maxOpen: number; corsOrigin?: string[]; live: boolean; metrics: boolean; liveHeartbeat: number; logLevel: string }) => {
     const corsOrigins = options.corsOrigin ?? (process.env.SQLITE_SYNC_CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter((o) => o !== '');
     const server = await createServer({
       store: where(options),
@@ -51,6 +52,7 @@ program
       maxOpenDatabases: options.maxOpen,
       corsOrigins,
       live: options.live ? { heartbeatMs: options.liveHeartbeat } : false,
+      metrics: options.metrics,
       logger: options.logLevel as 'info',
     });
     process.stderr.write(`sqlite-sync server listening on ${server.url} (data: ${isPostgresUrl(where(options)) ? 'PostgreSQL' : where(options)})\n`);

@@ -10,6 +10,7 @@ import { openServerData, type ServerData } from './server-data.js';
 import { createSyncRouter, send, type SyncContext } from './sync-routes.js';
 import { CorsPolicy } from './cors.js';
 import { LiveHub, type LiveOptions } from './live.js';
+import { ServerMetrics } from './metrics.js';
 
 /** Options of the sync server. */
 export interface ServerOptions {
@@ -33,6 +34,8 @@ export interface ServerOptions {
   transferTtlMs?: number;
   /** Origins browsers may call the server from (exact `scheme://host[:port]`, or '*'); default none. */
   corsOrigins?: readonly string[];
+  /** GET /metrics in the Prometheus text format (on by default); false turns it off. */
+  metrics?: boolean;
   /** Live sync over WebSocket (on by default); false turns it off. */
   live?: LiveOptions | false;
   /** A pino logger, or a level for the default one writing to stdout (default 'info'); false for none. */
@@ -71,10 +74,19 @@ export async function createServer(options: ServerOptions): Promise<SyncServer> 
     logger,
     inFlight: { count: 0 },
     live,
+    metrics: null,
   };
+  let connections = 0;
+  if (options.metrics !== false) {
+    context.metrics = new ServerMetrics({ connections: () => connections, live: () => live?.connections ?? 0, databases: () => data.store.openDatabases, inFlight: () => context.inFlight.count });
+  }
   const server = createHttpServer((request, response) => void handle(request, response));
   server.keepAliveTimeout = 30_000;
   live?.attach(server);
+  server.on('connection', (socket) => {
+    connections++;
+    socket.once('close', () => connections--);
+  });
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const started = performance.now();
@@ -103,7 +115,9 @@ export async function createServer(options: ServerOptions): Promise<SyncServer> 
         response.destroy();
       }
     }
-    logger.info({ method: request.method, route, status: response.statusCode, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
+    const ms = performance.now() - started;
+    context.metrics?.answered(route, request.method ?? 'GET', response.statusCode, ms / 1000);
+    logger.info({ method: request.method, route, status: response.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
   }
 
   const sweeper = setInterval(() => {

@@ -11,6 +11,7 @@ import { Router } from './router.js';
 import type { LiveHub } from './live.js';
 import type { ServerData } from './server-data.js';
 import type { Transfers } from './transfers.js';
+import type { ServerMetrics } from './metrics.js';
 
 /** What every handler gets. */
 export interface SyncContext {
@@ -25,6 +26,8 @@ export interface SyncContext {
   inFlight: { count: number };
   /** Live connections, told after each upload that applied. */
   live: LiveHub | null;
+  /** What GET /metrics reports (null: no metrics). */
+  metrics: ServerMetrics | null;
 }
 
 const SITE_ID = /^[0-9a-f]{32}$/;
@@ -32,6 +35,12 @@ const SITE_ID = /^[0-9a-f]{32}$/;
 /** The routes of the sync protocol. */
 export function createSyncRouter(): Router<SyncContext> {
   return new Router<SyncContext>()
+    .add('GET', '/metrics', async (_request, response, _params, context) => {
+      if (!context.metrics) throw new HttpError(404, 'metrics are off (serve --no-metrics)');
+      const body = await context.metrics.registry.metrics();
+      response.writeHead(200, { 'Content-Type': context.metrics.registry.contentType, 'Content-Length': Buffer.byteLength(body) });
+      response.end(body);
+    })
     .add('GET', '/health', async (_request, response, _params, context) => ((await context.data.store.reachable()) ? send(response, 200, 'ok') : send(response, 503, 'the store is unreachable')))
     .add('GET', '/v1/cloudsync/:database/:site/upload', async (request, response, params, context) => {
       const { database, site } = siteOf(params);
@@ -68,6 +77,11 @@ export function createSyncRouter(): Router<SyncContext> {
         context.inFlight.count--;
       }
       const result = outcome as SecuredApply | null; // set inside the callback
+      if (result !== null) {
+        context.metrics?.uploads.inc();
+        context.metrics?.changesApplied.inc(result.changes);
+        context.metrics?.refusedChanges.inc(result.refused.length);
+      }
       if (listened && result !== null && result.changes > 0) void context.live?.published(database, peer, before);
       if (result === null || result.refused.length === 0) return send(response, 200, '');
       // Applied, except what the policies refused: the client records these and restores the rows.
@@ -94,6 +108,7 @@ export function createSyncRouter(): Router<SyncContext> {
         context.transfers.putFollowUps(keyAt(first.last), rest);
       }
       const token = await context.transfers.putDownload(payload);
+      context.metrics?.downloads.inc();
       send(response, 200, `${context.baseUrl(request)}/v1/transfer/${token}`);
     })
     .add('GET', '/v1/transfer/:token', async (_request, response, params, context) => {
