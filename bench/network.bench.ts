@@ -4,6 +4,7 @@
 // | variable           | default                        | meaning                                              |
 // |--------------------|--------------------------------|------------------------------------------------------|
 // | PART               | both                           | e2e, clients or both                                 |
+// | STORE              | sqlite                         | sqlite, postgres or both (postgres: PG_URL, or a throwaway durable cluster) |
 // | ROWS, RUNS, DATA   | 100000, 3, uuid                | end to end: rows, runs (median), uuid/sequential/both |
 // | STEPS              | 100,250,500,1000,1500,2000     | many clients: the ramp                                |
 // | DURATION, WARMUP   | 25, 5                          | seconds measured, and before, per step                |
@@ -28,12 +29,14 @@ import { type CloudSync, load } from '../src/index.js';
 import { nodeHttpTransport } from '../src/client/node-http-transport.js';
 import type { AsyncTransport } from '../src/client/http-transport.js';
 import { createUuidBytes, formatUuid } from '../src/engine/uuid.js';
-import { openDataDir } from '../src/server/index.js';
+import pg from 'pg';
+import { isPostgresUrl, openServerData } from '../src/server/index.js';
 import { cpuMsOf, machineCpuMs, median, percentile, printTable, rssOf, type ServerProcess, startServer, time } from './bench-support.js';
 import type { LoadMessage, LoadPlan } from './network-load-generator.js';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
 const PART = env('PART', 'both');
+const STORE = env('STORE', 'sqlite');
 const ROWS = Number(env('ROWS', '100000'));
 const RUNS = Number(env('RUNS', '3'));
 const DATA = env('DATA', 'uuid');
@@ -64,12 +67,57 @@ const datasets: Record<string, (i: number) => Row> = {
 
 let files = 0;
 const folder = mkdtempSync(join(tmpdir(), 'sqlite-sync-network-bench-'));
-const results: Record<string, unknown> = { node: process.version, rows: ROWS, runs: RUNS, startedAt: new Date().toISOString() };
+const results: Record<string, unknown> = { node: process.version, rows: ROWS, runs: RUNS, startedAt: new Date().toISOString(), endToEnd: {}, manyClients: {} };
+let stopPostgres: (() => void) | null = null;
 try {
-  if (PART === 'both' || PART === 'e2e') results.endToEnd = await benchEndToEnd();
-  if (PART === 'both' || PART === 'clients') results.manyClients = await benchManyClients();
+  for (const store of STORE === 'both' ? ['sqlite', 'postgres'] : [STORE]) {
+    const location = store === 'postgres' ? await postgresLocation() : join(folder, `${store}-data`);
+    if (PART === 'both' || PART === 'e2e') (results.endToEnd as Record<string, unknown>)[store] = await benchEndToEnd(location, store);
+    if (PART === 'both' || PART === 'clients') (results.manyClients as Record<string, unknown>)[store] = await benchManyClients(location, store);
+  }
+  printStoreRatio();
 } finally {
+  (stopPostgres as (() => void) | null)?.();
   rmSync(folder, { recursive: true, force: true });
+}
+
+/** A fresh PostgreSQL database: in PG_URL's server, or in a throwaway durable cluster started now. */
+async function postgresLocation(): Promise<string> {
+  let base = process.env.PG_URL;
+  if (!base) {
+    const { startPostgres } = (await import(join(import.meta.dirname, '..', '..', 'scripts', 'postgres.mjs'))) as typeof import('../scripts/postgres.mjs');
+    const started = await startPostgres({ durable: true });
+    if (started.skip !== undefined) throw new Error(started.skip);
+    stopPostgres = () => started.stop();
+    base = started.url;
+  }
+  const name = `bench_${Date.now()}`;
+  const client = new pg.Client({ connectionString: base });
+  await client.connect();
+  await client.query(`CREATE DATABASE ${name}`);
+  await client.end();
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** With both stores measured end to end: PostgreSQL's time over SQLite's (target ≤ ×1.5). */
+function printStoreRatio(): void {
+  const e2e = results.endToEnd as Record<string, Record<string, EndToEnd>>;
+  const sqlite = e2e.sqlite;
+  const postgres = e2e.postgres;
+  if (!sqlite || !postgres) return;
+  const rows: string[][] = [];
+  for (const name of Object.keys(sqlite)) {
+    const s = sqlite[name] as EndToEnd;
+    const p = postgres[name] as EndToEnd;
+    if (!p) continue;
+    const ratio = (a: number, b: number) => `×${(a / b).toFixed(2)}`;
+    rows.push([`${name}: A send`, `${s.send.toFixed(0)} ms`, `${p.send.toFixed(0)} ms`, ratio(p.send, s.send)]);
+    rows.push([`${name}: B pull`, `${s.pull.toFixed(0)} ms`, `${p.pull.toFixed(0)} ms`, ratio(p.pull, s.pull)]);
+    rows.push([`${name}: A send + B pull (target ≤ ×1.5)`, `${(s.send + s.pull).toFixed(0)} ms`, `${(p.send + p.pull).toFixed(0)} ms`, ratio(p.send + p.pull, s.send + s.pull)]);
+  }
+  printTable(`end to end, ${ROWS} rows A → server → B: PostgreSQL store / SQLite store`, ['measure', 'SQLite store', 'PostgreSQL store', 'ratio'], rows);
 }
 mkdirSync(join(import.meta.dirname, '..', '..', 'bench', 'results'), { recursive: true });
 const output = join(import.meta.dirname, '..', '..', 'bench', 'results', `network-${new Date().toISOString().replaceAll(':', '-').slice(0, 19)}.json`);
@@ -92,10 +140,9 @@ interface EndToEnd {
   changes: number;
 }
 
-async function benchEndToEnd(): Promise<Record<string, EndToEnd & { runs: EndToEnd[] }>> {
-  const dataDir = join(folder, 'e2e-data');
-  const data = openDataDir(dataDir);
-  const server = await startServer(dataDir, [], [], SERVER_LOG);
+async function benchEndToEnd(location: string, store: string): Promise<Record<string, EndToEnd & { runs: EndToEnd[] }>> {
+  const data = await openServerData(location);
+  const server = await startServer(location, [], storeOptions(location), SERVER_LOG);
   const out: Record<string, EndToEnd & { runs: EndToEnd[] }> = {};
   try {
     const wanted = DATA === 'both' ? ['uuid', 'sequential'] : [DATA];
@@ -113,7 +160,7 @@ async function benchEndToEnd(): Promise<Record<string, EndToEnd & { runs: EndToE
       out[name] = { ...m, runs };
       const ms = (v: number) => `${v.toFixed(0)} ms`;
       const mb = (v: number) => `${(v / 1024 / 1024).toFixed(2)} MiB`;
-      printTable(`end to end, ${name} keys, ${ROWS} rows (${m.changes} changes), WAL files, server in a child process; median of ${RUNS}`, ['measure', 'value'], [
+      printTable(`end to end, ${store} store, ${name} keys, ${ROWS} rows (${m.changes} changes), WAL files, server in a child process; median of ${RUNS}`, ['measure', 'value'], [
         ['plain SQLite insert of the rows, 1 tx (context)', ms(m.plainInsert)],
         ['tracked insert on A, 1 tx', ms(m.trackedInsert)],
         ['A: await sync() (send everything)', ms(m.send)],
@@ -172,6 +219,11 @@ async function runEndToEnd(url: string, database: string, key: string, row: (i: 
     requests: counter.requests(),
     changes: pulled.received.changes,
   };
+}
+
+/** The serve options that put a server on `location` (a data directory is --data already). */
+function storeOptions(location: string): string[] {
+  return isPostgresUrl(location) ? ['--store', location] : [];
 }
 
 /** A new WAL file database (synchronous = NORMAL), as in the engine bench. */
@@ -240,12 +292,11 @@ interface Step {
   setupMs: number;
 }
 
-async function benchManyClients(): Promise<{ settings: Record<string, unknown>; steps: Step[] }> {
-  const dataDir = join(folder, 'clients-data');
+async function benchManyClients(location: string, store: string): Promise<{ settings: Record<string, unknown>; steps: Step[] }> {
   const largest = Math.max(...STEPS);
   const databases = Math.ceil(largest / CLIENTS_PER_DB);
   let started = performance.now();
-  const data = openDataDir(dataDir);
+  const data = await openServerData(location);
   const keys: { database: string; key: string }[] = [];
   for (let i = 0; i < databases; i++) {
     const database = `load-${String(i).padStart(5, '0')}`;
@@ -254,7 +305,7 @@ async function benchManyClients(): Promise<{ settings: Record<string, unknown>; 
   }
   await data.close();
   console.log(`\nprovisioned ${databases} server databases in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  const server = await startServer(dataDir, PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`, '--cpu-prof-name=server.cpuprofile'] : [], MAX_PAYLOAD === undefined ? [] : ['--max-payload', String(MAX_PAYLOAD)], SERVER_LOG);
+  const server = await startServer(location, PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`, '--cpu-prof-name=server.cpuprofile'] : [], [...storeOptions(location), ...(MAX_PAYLOAD === undefined ? [] : ['--max-payload', String(MAX_PAYLOAD)])], SERVER_LOG);
   const steps: Step[] = [];
   try {
     for (const clients of STEPS) {

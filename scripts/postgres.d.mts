@@ -5,4 +5,4 @@ export type StartedPostgres =
   | { url: string; stop(): void; halt(): void; start(): void; skip?: undefined }
   | { skip: string };
 
-export function startPostgres(): Promise<StartedPostgres>;
+export function startPostgres(options?: { durable?: boolean }): Promise<StartedPostgres>;

@@ -27,8 +27,8 @@ function freePort() {
   });
 }
 
-/** Starts a cluster; resolves with { url, stop(), halt(), start() } or { skip: reason }. */
-export async function startPostgres() {
+/** Starts a cluster ({ durable: true }: fsync on, for benchmarks); resolves with { url, stop(), halt(), start() } or { skip: reason }. */
+export async function startPostgres(options = {}) {
   const bin = binFolder();
   if (!bin) return { skip: 'PostgreSQL tests skipped: no PostgreSQL installed (.ci/run installs Debian\'s postgresql)' };
   const root = process.getuid?.() === 0;
@@ -42,7 +42,9 @@ export async function startPostgres() {
     if (root) chownSync(folder, Number(execFileSync('id', ['-u', 'postgres']).toString()), Number(execFileSync('id', ['-g', 'postgres']).toString()));
     const port = await freePort();
     run('initdb', ['-D', join(folder, 'data'), '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
-    const start = () => run('pg_ctl', ['-D', join(folder, 'data'), '-l', join(folder, 'pg.log'), '-w', '-o', `-c listen_addresses=127.0.0.1 -p ${port} -k ${folder} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`, 'start']);
+    // tests trade durability for speed; a benchmark (durable) keeps PostgreSQL's defaults
+    const speed = options.durable ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off';
+    const start = () => run('pg_ctl', ['-D', join(folder, 'data'), '-l', join(folder, 'pg.log'), '-w', '-o', `-c listen_addresses=127.0.0.1 -p ${port} -k ${folder}${speed} -c max_connections=300`, 'start']);
     start();
     return {
       url: `postgres://postgres@127.0.0.1:${port}/postgres`,
