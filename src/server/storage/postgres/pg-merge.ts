@@ -61,22 +61,27 @@ export function mergeRow(table: MergeTable, clocks: RowClocks | null, base: SqlV
     recreated = false;
   };
 
-  for (const change of changes) {
-    const site = siteOf(change);
-    let version = -1;
-    const versionFor = () => (version < 0 ? (version = versionOf(site, change.dbVersion)) : version);
-    const clockOf = (v: number): CellClock => ({ version: v, dbVersion: versionFor(), seq: change.seq, site });
-    const resurrect = () => {
-      if (values === null) {
-        // the key is inserted alone: every other column takes its default
-        values = table.defaults.slice();
-        recreated = true;
-      }
-      const at = versionFor();
-      const cells = (current?.cells ?? emptyCells()).map((cell): CellClock | null => (cell === null ? null : { ...cell, version: 0, dbVersion: at }));
-      current = { sentinel: clockOf(change.cl), cells };
-      changed = true;
-    };
+  // the change being merged: its site, and its local db_version once taken (at its first win)
+  let change = changes[0] as Change;
+  let site = 0;
+  let version = -1;
+  const versionFor = () => (version < 0 ? (version = versionOf(site, change.dbVersion)) : version);
+  const clockOf = (v: number): CellClock => ({ version: v, dbVersion: versionFor(), seq: change.seq, site });
+  const resurrect = () => {
+    if (values === null) {
+      // the key is inserted alone: every other column takes its default
+      values = table.defaults.slice();
+      recreated = true;
+    }
+    const at = versionFor();
+    const cells = (current?.cells ?? emptyCells()).map((cell): CellClock | null => (cell === null ? null : { ...cell, version: 0, dbVersion: at }));
+    current = { sentinel: clockOf(change.cl), cells };
+    changed = true;
+  };
+
+  for (change of changes) {
+    site = siteOf(change);
+    version = -1;
 
     if (change.cl === 0 && change.colName === SENTINEL) {
       // a removal a server sends when policies hide a row: row and clocks leave, no delete recorded

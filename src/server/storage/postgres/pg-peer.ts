@@ -68,6 +68,16 @@ class HostedTable implements MergeTable, CollectedTable {
     return `unnest(${this.shape.pk.map((c, i) => `$${first + i}::${pgType(c.kind)}[]`).join(', ')}) AS k(${names.join(', ')})`;
   }
 
+  /**
+   * A condition matching the rows whose key columns (`columns`, under `alias`) are among the keys
+   * in parameters $1…: `= ANY` for one key column (an index scan), a row comparison otherwise.
+   */
+  keyMatch(alias: string, columns: string[]): string {
+    const pk = this.shape.pk;
+    if (pk.length === 1) return `${alias}.${columns[0]} = ANY($1::${pgType((pk[0] as PgColumn).kind)}[])`;
+    return `(${columns.map((c) => `${alias}.${c}`).join(', ')}) IN (SELECT * FROM unnest(${pk.map((c, i) => `$${i + 1}::${pgType(c.kind)}[]`).join(', ')}))`;
+  }
+
   /** The key columns of each row as parameter arrays (one array per key column). */
   keyArrays(keys: readonly SqlValue[][]): unknown[][] {
     return this.shape.pk.map((c, i) => keys.map((key) => toPg(key[i] ?? null, c.kind, this.name, c.name)));
@@ -234,17 +244,34 @@ export class PgPeer implements Peer {
     let last: HostedTable | undefined;
     for (const change of changes) last = checkChange(fn, this, change, last);
     const { ordinals, added } = await this.siteOrdinals(client, changes);
-    const siteOf = (change: Change) => ordinals.get(change.siteId) as number;
-    // one local db_version per source transaction, as the engine's merge takes them
-    const taken = new Map<string, number>();
+    let lastId: Uint8Array | null = null;
+    let lastOrdinal = 0;
+    const siteOf = (change: Change) => {
+      if (change.siteId !== lastId) {
+        lastId = change.siteId;
+        lastOrdinal = ordinals.get(change.siteId) as number;
+      }
+      return lastOrdinal;
+    };
+    // one local db_version per source transaction, as the engine's merge takes them; changes
+    // come transaction by transaction, so the last one answers most lookups
+    const taken = new Map<number, Map<number, number>>();
+    let lastSite = -1;
+    let lastRemote = -1;
+    let lastVersion = -1;
     const versionOf = (site: number, remote: number) => {
-      const key = `${site}:${remote}`;
-      let version = taken.get(key);
+      if (site === lastSite && remote === lastRemote) return lastVersion;
+      let bySite = taken.get(site);
+      if (!bySite) taken.set(site, (bySite = new Map()));
+      let version = bySite.get(remote);
       if (version === undefined) {
         version = Math.max(committed + 1, remote);
         committed = version;
-        taken.set(key, version);
+        bySite.set(remote, version);
       }
+      lastSite = site;
+      lastRemote = remote;
+      lastVersion = version;
       return version;
     };
     const byTable = new Map<HostedTable, TouchedRow[]>();
@@ -278,18 +305,22 @@ export class PgPeer implements Peer {
     const byKey = new Map<string, TouchedRow>();
     for (const row of rows) byKey.set(keyText(row.key), row);
     const keyColumns = table.shape.pk.map((_, i) => `pk${i + 1}`);
-    const baseJoin = table.shape.pk.map((c, i) => `b.${pgName(c.name)} = k.pk${i + 1}`).join(' AND ');
     const columns = table.columns.map((c) => `b.${pgName(c.name)}`);
     for (let at = 0; at < rows.length; at += BATCH_ROWS) {
       const keys = table.keyArrays(rows.slice(at, at + BATCH_ROWS).map((r) => r.key));
-      const meta = await client.query({ text: `SELECT ${keyColumns.map((c) => `m.${c}`).join(', ')}, m.clocks FROM ${table.meta} AS m JOIN ${table.keyRows(1)} USING (${keyColumns.join(', ')})`, values: keys, rowMode: 'array' });
+      const meta = await client.query({ text: `SELECT ${keyColumns.map((c) => `m.${c}`).join(', ')}, m.clocks FROM ${table.meta} AS m WHERE ${table.keyMatch('m', keyColumns)}`, values: keys, rowMode: 'array' });
+      const known: SqlValue[][] = [];
       for (const found of meta.rows as unknown[][]) {
         const row = byKey.get(keyText(table.keyOf(found)));
-        if (row) row.stored = found[keyColumns.length] as string;
+        if (!row) continue;
+        row.stored = found[keyColumns.length] as string;
+        known.push(row.key);
       }
+      // base values break ties between clocks, so only rows with clocks need them
+      if (known.length === 0) continue;
       const base = await client.query({
-        text: `SELECT ${[...table.shape.pk.map((c) => `b.${pgName(c.name)}`), ...columns].join(', ')} FROM ${table.base} AS b JOIN ${table.keyRows(1)} ON ${baseJoin}`,
-        values: keys,
+        text: `SELECT ${[...table.shape.pk.map((c) => `b.${pgName(c.name)}`), ...columns].join(', ')} FROM ${table.base} AS b WHERE ${table.keyMatch('b', table.shape.pk.map((c) => pgName(c.name)))}`,
+        values: table.keyArrays(known),
         rowMode: 'array',
       });
       const keyCount = table.shape.pk.length;
