@@ -9,7 +9,8 @@ import { utimesSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { CompactSign, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
-import { openDataDir, type SyncServer, verifyToken } from '../src/server/index.js';
+import { openServerData, type SyncServer, verifyToken } from '../src/server/index.js';
+import { STORES } from './support/stores.js';
 import { type SyncedDb, temporaryFolder } from './support/databases.js';
 import { openDevice, provision, runCli as cli, startServer } from './support/sync-server.js';
 
@@ -48,9 +49,10 @@ function base64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 
-describe('user tokens', () => {
+for (const store of STORES) describe(`user tokens, ${store.name} store`, { skip: store.skip }, () => {
   const folder = temporaryFolder();
-  const dataDir = folder.path('data');
+  let dataDir = '';
+  let removeStore: () => Promise<void> = async () => undefined;
   let server: SyncServer;
   let idp: Server;
   let idpUrl = '';
@@ -91,6 +93,7 @@ describe('user tokens', () => {
   }
 
   before(async () => {
+    ({ location: dataDir, remove: removeStore } = await store.create());
     const key = await provision(dataDir, DB);
     await provision(dataDir, OTHER);
     server = await startServer(dataDir);
@@ -106,9 +109,10 @@ describe('user tokens', () => {
     holder.db.prepare("INSERT INTO todos (id, title) VALUES ('held', 'never sent')").run();
   });
   after(async () => {
-    await server.close();
-    idp.closeAllConnections();
-    await new Promise((resolve) => idp.close(resolve));
+    await server?.close();
+    idp?.closeAllConnections();
+    await new Promise((resolve) => idp?.close(resolve));
+    await removeStore();
     folder.remove();
   });
 
@@ -149,11 +153,11 @@ describe('user tokens', () => {
 
   it('refuses expired and not yet valid tokens, with 30 s of clock tolerance', async () => {
     const tokenAt = async (offsetMs: number, ttlSeconds: number) => {
-      const shifted = openDataDir(dataDir, { now: () => Date.now() + offsetMs });
+      const shifted = await openServerData(dataDir, { now: () => Date.now() + offsetMs });
       try {
         return await shifted.createToken(DB, 'alice', { ttlSeconds });
       } finally {
-        shifted.close();
+        await shifted.close();
       }
     };
     await assertRefused(await tokenAt(-2 * 3600_000, 3600), 'token expired');
