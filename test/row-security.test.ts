@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { decodePayload, decodePk, encodePk, NetworkError } from '../src/index.js';
 import type { SyncServer } from '../src/server/index.js';
 import { temporaryFolder } from './support/databases.js';
-import { openDevice, provision, sqlitePeer, startServer } from './support/sync-server.js';
+import { openDevice, provision, startServer } from './support/sync-server.js';
+import { hostedRows, STORES } from './support/stores.js';
 
 const SCHEMA = `CREATE TABLE tasks (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL DEFAULT '', owner TEXT, done INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE notices (id TEXT PRIMARY KEY NOT NULL, body TEXT);
@@ -20,8 +21,9 @@ SELECT cloudsync_init('audit');
 `;
 const DB = 'tasks.sqlite';
 
-describe('row-level security', () => {
+for (const store of STORES) describe(`row-level security, ${store.name} store`, { skip: store.skip }, () => {
   const folder = temporaryFolder();
+  let removeStore: () => Promise<void> = async () => undefined;
   let server: SyncServer;
   let adminKey: string;
   const tokens: Record<string, string> = {};
@@ -38,21 +40,21 @@ describe('row-level security', () => {
       .prepare(`SELECT id FROM ${table} ORDER BY id`)
       .pluck()
       .all();
-  const serverRows = (table = 'tasks') =>
-    sqlitePeer(server.data, DB)
-      .db.prepare(`SELECT * FROM ${table} ORDER BY id`)
-      .all();
+  const serverRows = async (table = 'tasks') => (await hostedRows(server.data, DB, table)).map((row) => JSON.parse(row) as Record<string, unknown>);
 
   before(async () => {
-    adminKey = await provision(folder.path('data'), DB, SCHEMA);
-    server = await startServer(folder.path('data'));
+    const { location, remove } = await store.create();
+    removeStore = remove;
+    adminKey = await provision(location, DB, SCHEMA);
+    server = await startServer(location);
     await server.data.setPolicy(DB, 'tasks', { read: 'owner = auth_userid()', write: 'owner = auth_userid()' });
     await server.data.setPolicy(DB, 'audit', { read: "auth_claim('role') = 'auditor'", write: null });
     await server.data.setPolicy(DB, 'outbox', { read: null, write: 'owner = auth_userid()' });
     for (const user of ['alice', 'bob', 'carol', 'dave']) tokens[user] = await server.data.createToken(DB, user, { ttlSeconds: 3600, claims: user === 'carol' ? { role: 'auditor' } : {} });
   });
   after(async () => {
-    await server.close();
+    await server?.close();
+    await removeStore();
     folder.remove();
   });
 
@@ -91,7 +93,7 @@ describe('row-level security', () => {
     const aliceTablet = device('alice');
     await aliceTablet.sync.network.sync();
     assert.deepEqual(ids(aliceTablet, 'outbox'), [], "no download carries it, not even to its author's other devices");
-    assert.equal(serverRows('outbox')?.length, 1);
+    assert.equal((await serverRows('outbox'))?.length, 1);
 
     const carol = device('carol');
     await carol.sync.network.sync();
@@ -116,7 +118,7 @@ describe('row-level security', () => {
     assert.ok(!ids(aliceLaptop).includes('a2'));
     assert.deepEqual(bob.db.prepare("SELECT id, title, owner, done FROM tasks WHERE id = 'a2'").get(), { id: 'a2', title: 'alice 2, edited', owner: 'bob', done: 0 });
     // nothing travelled back: the removal recorded no delete
-    assert.ok(serverRows()?.some((r) => (r as { id: string }).id === 'a2'));
+    assert.ok((await serverRows())?.some((r) => (r as { id: string }).id === 'a2'));
 
     // and back again: it returns whole to alice
     admin.db.prepare("UPDATE tasks SET owner = 'alice', done = 1 WHERE id = 'a2'").run();
@@ -152,9 +154,9 @@ describe('row-level security', () => {
     assert.deepEqual(ids(alice), ['a1', 'a2', 'a3', 'a4']);
     assert.deepEqual(ids(alice, 'audit'), []);
     assert.equal(alice.db.prepare("SELECT title FROM tasks WHERE id = 'a1'").pluck().get(), 'alice 1 again');
-    const bobRow = serverRows()?.find((r) => (r as { id: string }).id === 'b1') as { title: string; owner: string };
+    const bobRow = (await serverRows())?.find((r) => (r as { id: string }).id === 'b1') as { title: string; owner: string };
     assert.deepEqual([bobRow.title, bobRow.owner], ['bob 1', 'bob']);
-    assert.ok(!serverRows()?.some((r) => (r as { id: string }).id === 'a5'));
+    assert.ok(!(await serverRows())?.some((r) => (r as { id: string }).id === 'a5'));
     assert.equal(alice.sync.network.hasUnsentChanges(), false, 'refused changes are not retried forever');
     await alice.sync.network.sync(); // and the next sync is clean
   });
@@ -187,7 +189,7 @@ describe('row-level security', () => {
         if (payload === null) continue;
         for (const change of decode(payload)) {
           if (change.tbl !== 'tasks' || change.cl === 0) continue;
-          const row = serverRows()?.find((r) => Buffer.from(encodeKey((r as { id: string }).id)).equals(Buffer.from(change.pk))) as { owner: string } | undefined;
+          const row = (await serverRows())?.find((r) => Buffer.from(encodeKey((r as { id: string }).id)).equals(Buffer.from(change.pk))) as { owner: string } | undefined;
           assert.equal(row?.owner, 'bob', `watermark ${dbVersion}/${seq} leaked a row of ${row?.owner}`);
         }
       }
@@ -248,7 +250,7 @@ describe('row-level security', () => {
       const body = JSON.parse(await answer.text()) as { refused: { table: string; reason: string }[]; restore: string | null };
       assert.equal(body.refused.length, 1);
       assert.equal(body.restore, null, "alice's row is not sent to bob as a restore");
-      assert.notEqual((serverRows()?.find((r) => (r as { id: string }).id === 'a1') as { title: string }).title, 'forged');
+      assert.notEqual(((await serverRows())?.find((r) => (r as { id: string }).id === 'a1') as { title: string }).title, 'forged');
     });
   });
 });

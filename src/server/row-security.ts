@@ -19,6 +19,7 @@ import { groupByRow } from '../engine/merge.js';
 import { splitPayloads } from '../engine/payload-split.js';
 import { causalLength, type CellClock, readRowClocks, type RowClocks } from '../engine/row-clocks.js';
 import type { SyncedTable } from '../engine/synced-table.js';
+import type { CollectedTable } from '../engine/changes.js';
 import { HttpError } from './http-error.js';
 import type { Position } from './storage/storage.js';
 
@@ -63,11 +64,11 @@ CREATE TABLE IF NOT EXISTS cloudsync_rls_seen (user_id TEXT NOT NULL, tbl TEXT N
  * The seq of a horizon marker: above any real seq (seqs stay below 2^30, see row-clocks.ts), so a
  * watermark at (db_version, HORIZON_SEQ) is past every change of that db_version.
  */
-const HORIZON_SEQ = 2 ** 30;
+export const HORIZON_SEQ = 2 ** 30;
 
 /** A row chosen for a download, before encoding. */
-interface Pick {
-  table: SyncedTable;
+export interface Pick<T extends CollectedTable = SyncedTable> {
+  table: T;
   pk: Uint8Array;
   clocks: RowClocks;
   /** Column values when the row is sent whole; null for a removal. */
@@ -155,7 +156,7 @@ export class RowSecurity {
       const marker = isAfter(horizon, since) && (lastSent === undefined || isAfter(horizon, lastSent)) ? this.horizonMarker(horizon) : null;
       return splitPayloads((sink, begin) => {
         begin(chosen.length * 4 + 1);
-        for (const pick of chosen) this.emit(pick, sink);
+        for (const pick of chosen) emitPick(pick, sink, (ordinal) => this.engine.settings.siteId(ordinal));
         if (marker) sink(...marker);
       }, { schemaHash: this.engine.schemaHash(), maxBytes });
     });
@@ -361,33 +362,6 @@ export class RowSecurity {
     return this.insertSeen;
   }
 
-  /** Emits a picked row: its sentinel and cells (newest last), a delete, or a removal marker. */
-  private emit(pick: Pick, sink: Parameters<Parameters<typeof splitPayloads>[0]>[0]): void {
-    const { table, pk, clocks, values, last } = pick;
-    const siteOf = (ordinal: number) => this.engine.settings.siteId(ordinal);
-    const cl = causalLength(clocks);
-    if (values === null) {
-      const sentinel = clocks.sentinel;
-      if (sentinel && cl % 2 === 0) {
-        // the row is deleted here: its delete, as any peer would send it
-        sink(table.name, pk, SENTINEL, null, sentinel.version, sentinel.dbVersion, siteOf(sentinel.site), cl, sentinel.seq);
-      } else {
-        // the row exists but left the user's view: causal length 0 takes it off the device
-        sink(table.name, pk, SENTINEL, null, 0, last.dbVersion, siteOf(last.site), 0, last.seq);
-      }
-      return;
-    }
-    const parts: { column: number; clock: CellClock }[] = [];
-    if (clocks.sentinel) parts.push({ column: -1, clock: clocks.sentinel });
-    clocks.cells.forEach((clock, column) => clock && parts.push({ column, clock }));
-    parts.sort((a, b) => a.clock.dbVersion - b.clock.dbVersion || a.clock.seq - b.clock.seq);
-    for (const { column, clock } of parts) {
-      const name = column < 0 ? SENTINEL : (table.layout.columns[column] as string);
-      const value = column < 0 ? null : (values[column] ?? null);
-      sink(table.name, pk, name, value, clock.version, clock.dbVersion, siteOf(clock.site), cl, clock.seq);
-    }
-  }
-
   /** The reason the write policy refuses these rows in their current state, or null. */
   private checkRows(rows: readonly (readonly Change[])[], when: 'before' | 'after'): string | null {
     for (const row of rows) {
@@ -424,13 +398,42 @@ export class RowSecurity {
     }
     if (picks.length === 0) return null;
     this.remember(user, picks);
-    const [payload] = splitPayloads((sink) => picks.forEach((p) => this.emit(p, sink)), { schemaHash: this.engine.schemaHash(), maxBytes: Number.MAX_SAFE_INTEGER });
+    const [payload] = splitPayloads((sink) => picks.forEach((p) => emitPick(p, sink, (ordinal) => this.engine.settings.siteId(ordinal))), { schemaHash: this.engine.schemaHash(), maxBytes: Number.MAX_SAFE_INTEGER });
     return payload?.payload ?? null;
   }
 }
 
+/** What a download's rows are written into (splitPayloads' sink). */
+export type PickSink = Parameters<Parameters<typeof splitPayloads>[0]>[0];
+
+/** Emits a picked row: its sentinel and cells (newest last), a delete, or a removal marker. */
+export function emitPick(pick: Pick<CollectedTable>, sink: PickSink, siteOf: (ordinal: number) => Uint8Array): void {
+  const { table, pk, clocks, values, last } = pick;
+  const cl = causalLength(clocks);
+  if (values === null) {
+    const sentinel = clocks.sentinel;
+    if (sentinel && cl % 2 === 0) {
+      // the row is deleted here: its delete, as any peer would send it
+      sink(table.name, pk, SENTINEL, null, sentinel.version, sentinel.dbVersion, siteOf(sentinel.site), cl, sentinel.seq);
+    } else {
+      // the row exists but left the user's view: causal length 0 takes it off the device
+      sink(table.name, pk, SENTINEL, null, 0, last.dbVersion, siteOf(last.site), 0, last.seq);
+    }
+    return;
+  }
+  const parts: { column: number; clock: CellClock }[] = [];
+  if (clocks.sentinel) parts.push({ column: -1, clock: clocks.sentinel });
+  clocks.cells.forEach((clock, column) => clock && parts.push({ column, clock }));
+  parts.sort((a, b) => a.clock.dbVersion - b.clock.dbVersion || a.clock.seq - b.clock.seq);
+  for (const { column, clock } of parts) {
+    const name = column < 0 ? SENTINEL : (table.layout.columns[column] as string);
+    const value = column < 0 ? null : (values[column] ?? null);
+    sink(table.name, pk, name, value, clock.version, clock.dbVersion, siteOf(clock.site), cl, clock.seq);
+  }
+}
+
 /** The changes of each source transaction (same db_version), in payload order. */
-function bySourceTransaction(changes: readonly Change[]): Change[][] {
+export function bySourceTransaction(changes: readonly Change[]): Change[][] {
   const groups = new Map<number, Change[]>();
   for (const change of changes) {
     let group = groups.get(change.dbVersion);
@@ -440,24 +443,24 @@ function bySourceTransaction(changes: readonly Change[]): Change[][] {
   return [...groups.values()];
 }
 
-function newest(clocks: RowClocks): CellClock | null {
+export function newest(clocks: RowClocks): CellClock | null {
   let last: CellClock | null = clocks.sentinel;
   for (const cell of clocks.cells) if (cell && (last === null || isAfter(cell, last))) last = cell;
   return last;
 }
 
-function isAfter(a: { dbVersion: number; seq: number }, b: { dbVersion: number; seq: number }): boolean {
+export function isAfter(a: { dbVersion: number; seq: number }, b: { dbVersion: number; seq: number }): boolean {
   return a.dbVersion > b.dbVersion || (a.dbVersion === b.dbVersion && a.seq > b.seq);
 }
 
 /** True when a clock after `since` came from a site other than `requester`. */
-function changedByOthers(clocks: RowClocks, since: Position, requester: number): boolean {
+export function changedByOthers(clocks: RowClocks, since: Position, requester: number): boolean {
   const others = (c: CellClock | null) => c !== null && c.site !== requester && isAfter(c, since);
   return others(clocks.sentinel) || clocks.cells.some(others);
 }
 
 /** auth_claim(name): a claim as a SQL value (objects and arrays as JSON text). */
-function claimValue(user: PolicyUser | null, name: SqlValue | undefined): SqlValue {
+export function claimValue(user: PolicyUser | null, name: SqlValue | undefined): SqlValue {
   if (user === null || typeof name !== 'string') return null;
   const value = user.claims[name];
   if (value === undefined || value === null) return null;

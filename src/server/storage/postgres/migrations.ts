@@ -26,6 +26,13 @@ const MIGRATIONS: readonly string[] = [
      database text, site text, principal text, expires bigint NOT NULL,
      payload bytea, applied boolean NOT NULL DEFAULT false, lease_until bigint);
    CREATE INDEX transfers_expires ON sqlite_sync.transfers (expires);`,
+  // 3: what row-level security policies call: the token user of the transaction (set by the server with set_config)
+  `CREATE FUNCTION sqlite_sync.auth_userid() RETURNS text LANGUAGE sql STABLE
+     AS $$ SELECT nullif(current_setting('sqlite_sync.user_id', true), '') $$;
+   CREATE FUNCTION sqlite_sync.auth_claims() RETURNS jsonb LANGUAGE sql STABLE
+     AS $$ SELECT coalesce(nullif(current_setting('sqlite_sync.claims', true), ''), '{}')::jsonb $$;
+   CREATE FUNCTION sqlite_sync.auth_claim(name text) RETURNS text LANGUAGE sql STABLE
+     AS $$ SELECT sqlite_sync.auth_claims() ->> name $$;`,
 ];
 
 /** The advisory lock key of migrations (any constant that no other use of the lock shares). */

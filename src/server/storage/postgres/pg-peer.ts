@@ -23,71 +23,14 @@ import { maxDbVersion, readRowClocks, writeRowClocks } from '../../../engine/row
 import { HttpError } from '../../http-error.js';
 import type { PolicyUser, SecuredApply, TablePolicy } from '../../row-security.js';
 import type { Peer, PeerStatus, Position } from '../storage.js';
-import { fromPg, layoutFromJson, metaName, type PgColumn, type PgDatabaseLayout, type PgTableLayout, pgName, pgType, toPg } from './pg-layout.js';
-import { mergeRow, type MergeTable, type RowOutcome } from './pg-merge.js';
+import { fromPg, layoutFromJson, type PgColumn, type PgDatabaseLayout, pgName, pgType, toPg } from './pg-layout.js';
+import { HostedTable, keyText } from './pg-hosted-table.js';
+import { mergeRow, type RowOutcome } from './pg-merge.js';
 import { storeError, transaction } from './pg-errors.js';
+import { PgRowSecurity, type SecuredHost } from './pg-row-security.js';
 
 /** Rows per statement when writing or looking up many rows (parameters travel as arrays). */
 const BATCH_ROWS = 10_000;
-
-/** A synced table of a hosted database, with its SQL. */
-class HostedTable implements MergeTable, CollectedTable {
-  readonly name: string;
-  readonly algo: PgTableLayout['algo'];
-  readonly layout: { pk: PgColumn[]; columns: string[] };
-  readonly columns: PgColumn[];
-  readonly defaults: SqlValue[];
-  readonly base: string;
-  readonly meta: string;
-  private readonly index = new Map<string, number>();
-
-  constructor(schema: string, readonly shape: PgTableLayout) {
-    this.name = shape.name;
-    this.algo = shape.algo;
-    this.columns = shape.columns;
-    this.layout = { pk: shape.pk, columns: shape.columns.map((c) => c.name) };
-    this.defaults = shape.columns.map((c) => c.default);
-    this.base = `${pgName(schema)}.${pgName(shape.name)}`;
-    this.meta = `${pgName(schema)}.${pgName(metaName(shape.name))}`;
-    shape.columns.forEach((c, i) => {
-      this.index.set(c.name, i);
-      if (!this.index.has(c.name.toLowerCase())) this.index.set(c.name.toLowerCase(), i);
-    });
-  }
-
-  get cellCount(): number {
-    return this.columns.length;
-  }
-
-  indexOf(column: string): number {
-    return this.index.get(column) ?? this.index.get(column.toLowerCase()) ?? -1;
-  }
-
-  /** `unnest($1::t1[], $2::t2[], …) AS k(c1, c2, …)` over the key columns, parameters from `first`. */
-  keyRows(first: number, names: string[] = this.shape.pk.map((_, i) => `pk${i + 1}`)): string {
-    return `unnest(${this.shape.pk.map((c, i) => `$${first + i}::${pgType(c.kind)}[]`).join(', ')}) AS k(${names.join(', ')})`;
-  }
-
-  /**
-   * A condition matching the rows whose key columns (`columns`, under `alias`) are among the keys
-   * in parameters $1…: `= ANY` for one key column (an index scan), a row comparison otherwise.
-   */
-  keyMatch(alias: string, columns: string[]): string {
-    const pk = this.shape.pk;
-    if (pk.length === 1) return `${alias}.${columns[0]} = ANY($1::${pgType((pk[0] as PgColumn).kind)}[])`;
-    return `(${columns.map((c) => `${alias}.${c}`).join(', ')}) IN (SELECT * FROM unnest(${pk.map((c, i) => `$${i + 1}::${pgType(c.kind)}[]`).join(', ')}))`;
-  }
-
-  /** The key columns of each row as parameter arrays (one array per key column). */
-  keyArrays(keys: readonly SqlValue[][]): unknown[][] {
-    return this.shape.pk.map((c, i) => keys.map((key) => toPg(key[i] ?? null, c.kind, this.name, c.name)));
-  }
-
-  /** A row's key values as read from PostgreSQL. */
-  keyOf(row: unknown[]): SqlValue[] {
-    return this.shape.pk.map((c, i) => fromPg(row[i], c.kind));
-  }
-}
 
 /** A row an upload touches, with what is stored of it. */
 interface TouchedRow {
@@ -98,10 +41,13 @@ interface TouchedRow {
 }
 
 /** The peer of a hosted database in PostgreSQL. */
-export class PgPeer implements Peer {
-  private tables: HostedTable[] = [];
+export class PgPeer implements Peer, SecuredHost {
+  private tableList: HostedTable[] = [];
   private byName = new Map<string, HostedTable>();
-  private schemaHash = 0n;
+  private hash = 0n;
+  /** Set when the site cache may hold ordinals of a rolled-back transaction: read again before use. */
+  private sitesStale = false;
+  readonly security = new PgRowSecurity(this);
   private generation = '';
   /** Site ordinal → site id, and back (hex); grows as sites appear, read again when unknown. */
   private siteIds = new Map<number, Uint8Array>();
@@ -126,9 +72,9 @@ export class PgPeer implements Peer {
     const state = rows[0];
     if (!state) throw new HttpError(404, `database '${this.schema}' has no data in the PostgreSQL store`);
     const layout: PgDatabaseLayout = layoutFromJson(state.layout);
-    this.tables = layout.tables.map((t) => new HostedTable(this.schema, t));
-    this.byName = new Map(this.tables.map((t) => [t.name.toLowerCase(), t]));
-    this.schemaHash = BigInt(layout.schemaHash);
+    this.tableList = layout.tables.map((t) => new HostedTable(this.schema, t));
+    this.byName = new Map(this.tableList.map((t) => [t.name.toLowerCase(), t]));
+    this.hash = BigInt(layout.schemaHash);
     this.generation = state.generation;
     await this.loadSites(client);
   }
@@ -147,7 +93,6 @@ export class PgPeer implements Peer {
   }
 
   async apply(payload: Uint8Array, user: PolicyUser | null): Promise<SecuredApply> {
-    void user; // no policies on this store yet: a token user writes as a key does
     const changes: Change[] = [];
     try {
       forEachPayloadChange(payload, (change) => changes.push(change));
@@ -155,20 +100,70 @@ export class PgPeer implements Peer {
       throw new CloudSyncError('PAYLOAD', `upload: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
     if (changes.length === 0) return { changes: 0, refused: [], restore: null };
-    const added = await transaction(this.pool, async (client) => {
-      const before = await this.lockState(client);
-      const { added, after } = await this.merge(client, changes, before);
-      if (after > before) await this.announce(client, this.schema, before);
-      return added;
-    });
-    // known once committed (a rolled-back upload's ordinals were never stored)
-    for (const [ordinal, id] of added) this.rememberSite(ordinal, id);
-    return { changes: changes.length, refused: [], restore: null };
+    try {
+      const outcome = await transaction(this.pool, async (client) => {
+        const before = await this.lockState(client);
+        const policies = user === null ? null : await this.security.policies(client);
+        if (user !== null && policies !== null && policies.size > 0) {
+          await this.security.actAs(client, user);
+          let last: HostedTable | undefined;
+          for (const change of changes) last = checkChange('upload', this, change, last);
+          const secured = await this.security.apply(client, policies, user, changes, before);
+          if (secured.after > before) await this.announce(client, this.schema, before);
+          // sites added in a savepoint that rolled back are not stored: read them again next time
+          this.sitesStale = true;
+          return { changes: secured.applied, refused: secured.refused, restore: secured.restore, added: new Map<number, Uint8Array>() };
+        }
+        const { added, after } = await this.merge(client, changes, before);
+        if (after > before) await this.announce(client, this.schema, before);
+        return { changes: changes.length, refused: [], restore: null, added };
+      });
+      // known once committed (a rolled-back upload's ordinals were never stored)
+      for (const [ordinal, id] of outcome.added) this.rememberSite(ordinal, id);
+      return { changes: outcome.changes, refused: outcome.refused, restore: outcome.restore };
+    } catch (error) {
+      this.sitesStale = true;
+      throw error;
+    }
+  }
+
+  /** SecuredHost: merges one source transaction's changes; returns the db_version after. */
+  async mergeGroup(client: PoolClient, changes: Change[], committed: number): Promise<number> {
+    return (await this.merge(client, changes, committed)).after;
+  }
+
+  tables(): readonly HostedTable[] {
+    return this.tableList;
+  }
+
+  siteIdOf(ordinal: number): Uint8Array {
+    return this.siteIds.get(ordinal) ?? new Uint8Array(16);
+  }
+
+  ordinalOf(siteId: Uint8Array): number {
+    return this.ordinals.get(Buffer.from(siteId).toString('hex')) ?? -1;
+  }
+
+  schemaHash(): bigint {
+    return this.hash;
   }
 
   async download(site: Uint8Array, since: Position, maxBytes: number, user: PolicyUser | null): Promise<EncodedPayload[]> {
-    void user;
-    return this.read(since, maxBytes, site);
+    if (user === null || !(await this.filtersReads())) return this.read(since, maxBytes, site);
+    return transaction(
+      this.pool,
+      async (client) => {
+        const stored = await this.refresh(client);
+        const policies = await this.security.policies(client);
+        // policies removed meanwhile: the plain download
+        if (policies.size === 0) return this.collect(client, since, maxBytes, site, stored);
+        if (since.dbVersion > stored) throw this.pastNewest(since, stored);
+        await this.syncSites(client);
+        await this.security.actAs(client, user);
+        return this.security.download(client, policies, user, site, since, stored, maxBytes);
+      },
+      'REPEATABLE READ',
+    );
   }
 
   async storedVersion(): Promise<number> {
@@ -181,35 +176,50 @@ export class PgPeer implements Peer {
   }
 
   async filtersReads(): Promise<boolean> {
-    return false;
+    const { rows } = await this.query<{ n: string }>(`SELECT count(*) AS n FROM ${pgName(this.schema)}.cloudsync_rls_policies`);
+    return Number(rows[0]?.n ?? 0) > 0;
   }
 
-  async hasNewsFor(): Promise<boolean> {
-    return true;
+  async hasNewsFor(user: PolicyUser, site: Uint8Array, since: Position): Promise<boolean> {
+    return transaction(
+      this.pool,
+      async (client) => {
+        await this.refresh(client);
+        const policies = await this.security.policies(client);
+        if (policies.size === 0) return true;
+        await this.syncSites(client);
+        await this.security.actAs(client, user);
+        return this.security.hasNews(client, policies, user, site, since);
+      },
+      'REPEATABLE READ READ ONLY',
+    );
   }
 
-  async setPolicy(): Promise<TablePolicy> {
-    throw new HttpError(501, 'row-level security policies are not available on the PostgreSQL store yet; use the embedded store for databases that need them');
+  async setPolicy(table: string, policy: { read: string | null; write: string | null }): Promise<TablePolicy> {
+    await this.refresh(this.pool);
+    return transaction(this.pool, (client) => this.security.setPolicy(client, table, policy));
   }
 
-  async removePolicy(): Promise<boolean> {
-    return false;
+  async removePolicy(table: string): Promise<boolean> {
+    await this.refresh(this.pool);
+    return this.security.removePolicy(this.pool, table);
   }
 
   async listPolicies(): Promise<TablePolicy[]> {
-    return [];
+    return [...(await this.security.policies(this.pool)).values()];
   }
 
   async unprotectedTables(): Promise<string[]> {
     await this.refresh(this.pool);
-    return this.tables.map((t) => t.name);
+    const policies = await this.security.policies(this.pool);
+    return this.tableList.map((t) => t.name).filter((name) => !policies.has(name.toLowerCase()));
   }
 
   async status(): Promise<PeerStatus> {
     await this.refresh(this.pool);
     const s = pgName(this.schema);
     const tables = [];
-    for (const table of this.tables) {
+    for (const table of this.tableList) {
       const { rows } = await this.query<{ n: string }>(`SELECT count(*) AS n FROM ${table.base}`);
       tables.push({ name: table.name, rows: Number(rows[0]?.n ?? 0), algo: table.algo });
     }
@@ -392,7 +402,7 @@ export class PgPeer implements Peer {
       if (ordinals.has(change.siteId)) continue;
       const hex = Buffer.from(change.siteId).toString('hex');
       let ordinal = this.ordinals.get(hex) ?? pending.get(hex);
-      if (ordinal === undefined && !reloaded) {
+      if ((ordinal === undefined || this.sitesStale) && !reloaded) {
         await this.loadSites(client); // another node may have added it
         reloaded = true;
         ordinal = this.ordinals.get(hex);
@@ -416,6 +426,7 @@ export class PgPeer implements Peer {
   }
 
   private async loadSites(client: PoolClient | Pool): Promise<void> {
+    this.sitesStale = false;
     const { rows } = await client.query<{ ordinal: number; site_id: Buffer }>(`SELECT ordinal, site_id FROM ${pgName(this.schema)}.cloudsync_sites`);
     this.siteIds = new Map();
     this.ordinals = new Map();
@@ -427,40 +438,44 @@ export class PgPeer implements Peer {
 
   /** The changes after `since` on one snapshot, split into payloads; `skipSite`'s left out but for the very last. */
   private async read(since: Position, maxBytes: number, skipSite: Uint8Array | null): Promise<EncodedPayload[]> {
-    return transaction(
-      this.pool,
-      async (client) => {
-        const stored = await this.refresh(client);
-        // sites are only ever added: read them again when another node added one
-        const { rows: newest } = await client.query<{ n: number | null }>(`SELECT max(ordinal) AS n FROM ${pgName(this.schema)}.cloudsync_sites`);
-        if ((newest[0]?.n ?? 0) > this.maxOrdinal) await this.loadSites(client);
-        if (skipSite !== null && since.dbVersion > stored) {
-          throw new HttpError(409, `the check watermark ${since.dbVersion} is past this database's newest version ${stored} (was the store restored from a backup?); run cloudsync_network_reset_sync_version() to download everything again`);
-        }
-        const skipped = skipSite === null ? null : (this.ordinals.get(Buffer.from(skipSite).toString('hex')) ?? -1);
-        const collected = new CollectedChanges((ordinal) => this.siteIds.get(ordinal) ?? new Uint8Array(16));
-        for (const table of this.tables) {
-          const keyCount = table.shape.pk.length;
-          const join = table.shape.pk.map((c, i) => `b.${pgName(c.name)} = m.pk${i + 1}`).join(' AND ');
-          const columns = table.columns.map((c) => `, b.${pgName(c.name)}`).join('');
-          const { rows } = await client.query({
-            text: `SELECT ${table.shape.pk.map((_, i) => `m.pk${i + 1}`).join(', ')}, m.clocks, b.${pgName(table.shape.pk[0]?.name ?? '')} IS NOT NULL${columns} FROM ${table.meta} AS m LEFT JOIN ${table.base} AS b ON ${join} WHERE m.db_version >= $1`,
-            values: [since.dbVersion],
-            rowMode: 'array',
-          });
-          const converted = (rows as unknown[][]).map((row) => {
-            const out: unknown[] = table.keyOf(row);
-            out.push(row[keyCount], row[keyCount + 1] === true ? 1 : 0);
-            table.columns.forEach((c, i) => out.push(fromPg(row[keyCount + 2 + i], c.kind)));
-            return out;
-          });
-          collectRows(table, converted, since.dbVersion, since.seq, { only: null, except: null }, collected);
-        }
-        collected.sort(skipped);
-        return splitCollected(collected, { schemaHash: this.schemaHash, maxBytes });
-      },
-      'REPEATABLE READ READ ONLY',
-    );
+    return transaction(this.pool, async (client) => this.collect(client, since, maxBytes, skipSite, await this.refresh(client)), 'REPEATABLE READ READ ONLY');
+  }
+
+  private pastNewest(since: Position, stored: number): HttpError {
+    return new HttpError(409, `the check watermark ${since.dbVersion} is past this database's newest version ${stored} (was the server restored from a backup?); run cloudsync_network_reset_sync_version() to download everything again`);
+  }
+
+  /** Sites are only ever added: reads them again when another node added one, or when the cache may be wrong. */
+  private async syncSites(client: PoolClient): Promise<void> {
+    const { rows: newest } = await client.query<{ n: number | null }>(`SELECT max(ordinal) AS n FROM ${pgName(this.schema)}.cloudsync_sites`);
+    if (this.sitesStale || (newest[0]?.n ?? 0) > this.maxOrdinal) await this.loadSites(client);
+  }
+
+  /** Collects the changes after `since` inside the caller's snapshot. */
+  private async collect(client: PoolClient, since: Position, maxBytes: number, skipSite: Uint8Array | null, stored: number): Promise<EncodedPayload[]> {
+    if (skipSite !== null && since.dbVersion > stored) throw this.pastNewest(since, stored);
+    await this.syncSites(client);
+    const skipped = skipSite === null ? null : this.ordinalOf(skipSite);
+    const collected = new CollectedChanges((ordinal) => this.siteIdOf(ordinal));
+    for (const table of this.tableList) {
+      const keyCount = table.shape.pk.length;
+      const join = table.shape.pk.map((c, i) => `b.${pgName(c.name)} = m.pk${i + 1}`).join(' AND ');
+      const columns = table.columns.map((c) => `, b.${pgName(c.name)}`).join('');
+      const { rows } = await client.query({
+        text: `SELECT ${table.shape.pk.map((_, i) => `m.pk${i + 1}`).join(', ')}, m.clocks, b.${pgName(table.shape.pk[0]?.name ?? '')} IS NOT NULL${columns} FROM ${table.meta} AS m LEFT JOIN ${table.base} AS b ON ${join} WHERE m.db_version >= $1`,
+        values: [since.dbVersion],
+        rowMode: 'array',
+      });
+      const converted = (rows as unknown[][]).map((row) => {
+        const out: unknown[] = table.keyOf(row);
+        out.push(row[keyCount], row[keyCount + 1] === true ? 1 : 0);
+        table.columns.forEach((c, i) => out.push(fromPg(row[keyCount + 2 + i], c.kind)));
+        return out;
+      });
+      collectRows(table, converted, since.dbVersion, since.seq, { only: null, except: null }, collected);
+    }
+    collected.sort(skipped);
+    return splitCollected(collected, { schemaHash: this.hash, maxBytes });
   }
 
   /** Reads the state; reloads the layout when the database was created again meanwhile. Returns its db_version. */
@@ -477,9 +492,3 @@ export class PgPeer implements Peer {
 export function newGeneration(): string {
   return randomUUID();
 }
-
-/** Key values as a map key (their encoded primary-key blob). */
-function keyText(key: SqlValue[]): string {
-  return Buffer.from(encodePk(key)).toString('latin1');
-}
-

@@ -13,6 +13,7 @@ import { migrate } from './migrations.js';
 import { guardPool, storeError, transaction } from './pg-errors.js';
 import { createStatements, layoutOfSchema, layoutToJson, pgName } from './pg-layout.js';
 import { newGeneration, PgPeer } from './pg-peer.js';
+import { securityStatements } from './pg-row-security.js';
 
 /** The NOTIFY channel of uploads, for live push across nodes. */
 const CHANNEL = 'sqlite_sync_changes';
@@ -84,7 +85,7 @@ export class PgStore implements Store {
   async createData(name: string, schema: string): Promise<void> {
     if (reservedSchema(name)) throw new HttpError(400, `the database name '${name}' is reserved on the PostgreSQL store (its schemas sqlite_sync, public, information_schema and pg_*)`);
     const layout = layoutOfSchema(schema);
-    const statements = createStatements(name, layout);
+    const statements = [...createStatements(name, layout), ...securityStatements(name)];
     this.forget(name);
     await transaction(this.pool, async (client) => {
       // a schema left by a database dropped halfway, or by a create that lost a race, goes first
