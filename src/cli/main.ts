@@ -10,6 +10,7 @@ import { LIBRARY_VERSION } from '../engine/cloudsync.js';
 import { createServer } from '../server/create-server.js';
 import { type ExternalAlgorithm, type ExternalAuth, isExternalAlgorithm } from '../server/external-auth.js';
 import { isPostgresUrl, openServerData, type ServerData } from '../server/server-data.js';
+import { copyDatabase } from '../server/storage/copy.js';
 import { formatTable } from './format-table.js';
 import { runShell } from './shell.js';
 
@@ -92,6 +93,21 @@ db.command('list')
       print(formatTable(['name', 'created'], rows.map((r) => [r.name, new Date(r.createdAt).toISOString()])));
     }),
   );
+db.command('copy <name>')
+  .description('copy a database with every clock from the data directory to PostgreSQL; devices keep syncing without a full download')
+  .requiredOption('--to <url>', 'the PostgreSQL store to copy into (postgres://…)')
+  .option(...dataOption)
+  .option(...storeOption)
+  .action((name: string, options: { data: string; store?: string; to: string }) =>
+    withData(where(options), (source) =>
+      withData(options.to, async (target) => {
+        const report = await copyDatabase(source, target, name);
+        print(`copied database '${name}': ${report.rows} rows, ${report.metaRows} meta rows, ${report.sites} sites, db_version ${report.dbVersion}, ${report.keys} API keys, ${report.policies} policies`);
+        for (const warning of report.warnings) process.stderr.write(`warning: ${warning}\n`);
+      }),
+    ),
+  );
+
 db.command('drop <name>')
   .description('delete a database, its file and its keys')
   .option(...dataOption)

@@ -66,6 +66,8 @@ export interface AdminRecords {
   addApiKey(record: ApiKeyRecord, hash: Uint8Array): Promise<void>;
   listApiKeys(database?: string): Promise<ApiKeyRecord[]>;
   revokeApiKey(id: string, now: number): Promise<boolean>;
+  /** A database's keys with their hashes (for copying a database to another store). */
+  apiKeyHashes(database: string): Promise<{ record: ApiKeyRecord; hash: Uint8Array }[]>;
   findActiveKey(hash: Uint8Array): Promise<{ id: string; database: string; hash: Uint8Array } | undefined>;
   touchSites(visits: readonly SiteVisit[]): Promise<void>;
   listSites(database: string): Promise<SiteRecord[]>;

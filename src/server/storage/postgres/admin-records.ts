@@ -64,6 +64,11 @@ export class PgAdminRecords implements AdminRecords {
     return rows.map((r) => ({ id: r.id, database: r.database, name: r.name, createdAt: Number(r.created_at), revokedAt: r.revoked_at === null ? null : Number(r.revoked_at) }));
   }
 
+  async apiKeyHashes(database: string): Promise<{ record: ApiKeyRecord; hash: Uint8Array }[]> {
+    const { rows } = await this.pool.query<KeyRow & { key_hash: Buffer }>('SELECT id, database, name, created_at, revoked_at, key_hash FROM sqlite_sync.api_keys WHERE database = $1 ORDER BY created_at, seq', [database]);
+    return rows.map((r) => ({ record: { id: r.id, database: r.database, name: r.name, createdAt: Number(r.created_at), revokedAt: r.revoked_at === null ? null : Number(r.revoked_at) }, hash: new Uint8Array(r.key_hash) }));
+  }
+
   async revokeApiKey(id: string, now: number): Promise<boolean> {
     const result = await this.pool.query('UPDATE sqlite_sync.api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now, id]);
     return (result.rowCount ?? 0) > 0;

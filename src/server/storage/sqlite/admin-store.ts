@@ -76,6 +76,11 @@ export class AdminStore implements AdminRecords {
     return rows.map((r) => ({ id: r.id, database: r.database, name: r.name, createdAt: r.created_at, revokedAt: r.revoked_at }));
   }
 
+  async apiKeyHashes(database: string): Promise<{ record: ApiKeyRecord; hash: Uint8Array }[]> {
+    const rows = this.prepare('SELECT * FROM api_keys WHERE database = ? ORDER BY created_at, rowid').all(database) as { id: string; database: string; name: string; created_at: number; revoked_at: number | null; key_hash: Buffer }[];
+    return rows.map((r) => ({ record: { id: r.id, database: r.database, name: r.name, createdAt: r.created_at, revokedAt: r.revoked_at }, hash: new Uint8Array(r.key_hash) }));
+  }
+
   /** Revokes a key; false when there is no such active key. */
   async revokeApiKey(id: string, now: number): Promise<boolean> {
     return this.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes > 0;
