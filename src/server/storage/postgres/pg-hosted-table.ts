@@ -55,6 +55,11 @@ export class HostedTable implements MergeTable, CollectedTable {
     return `(${columns.map((c) => `${alias}.${c}`).join(', ')}) IN (SELECT * FROM unnest(${pk.map((c, i) => `$${i + 1}::${pgType(c.kind)}[]`).join(', ')}))`;
   }
 
+  /** One row's key values as parameters. */
+  keyParams(key: readonly SqlValue[]): (string | number | Buffer | null)[] {
+    return this.shape.pk.map((c, i) => toPg(key[i] ?? null, c.kind, this.name, c.name));
+  }
+
   /** The key columns of each row as parameter arrays (one array per key column). */
   keyArrays(keys: readonly SqlValue[][]): unknown[][] {
     return this.shape.pk.map((c, i) => keys.map((key) => toPg(key[i] ?? null, c.kind, this.name, c.name)));

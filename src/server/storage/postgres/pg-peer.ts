@@ -27,6 +27,7 @@ import { fromPg, layoutFromJson, type PgColumn, type PgDatabaseLayout, pgName, p
 import { HostedTable, keyText } from './pg-hosted-table.js';
 import { mergeRow, type RowOutcome } from './pg-merge.js';
 import { storeError, transaction } from './pg-errors.js';
+import { copyNewRows } from './pg-copy.js';
 import { PgRowSecurity, type SecuredHost } from './pg-row-security.js';
 
 /** Rows per statement when writing or looking up many rows (parameters travel as arrays). */
@@ -346,21 +347,24 @@ export class PgPeer implements Peer, SecuredHost {
     const keyCount = table.shape.pk.length;
     const keyNames = table.shape.pk.map((c) => pgName(c.name));
     const deleted: SqlValue[][] = [];
-    const inserts = new Map<string, { indexes: number[]; replace: boolean; rows: { key: SqlValue[]; values: SqlValue[] }[] }>();
+    const inserts = new Map<string, { indexes: number[]; fresh: boolean; rows: { key: SqlValue[]; values: SqlValue[] }[] }>();
     const metaDeleted: SqlValue[][] = [];
     const metaPut: { key: SqlValue[]; clocks: string; dbVersion: number }[] = [];
+    const metaNew: { key: SqlValue[]; clocks: string; dbVersion: number }[] = [];
     outcomes.forEach((outcome, i) => {
       const row = rows[i] as TouchedRow;
       if (outcome.base === 'delete' || outcome.base === 'replace') deleted.push(row.key);
       if (outcome.base === 'upsert' || outcome.base === 'replace') {
         const indexes = [...outcome.written.keys()].sort((a, b) => a - b);
-        const signature = `${outcome.base}:${indexes.join(',')}`;
+        // a row with no stored clocks and no base row read is new: inserted by COPY
+        const fresh = outcome.base === 'upsert' && row.values === null && row.stored === null;
+        const signature = `${fresh ? 'new' : 'upsert'}:${indexes.join(',')}`;
         let batch = inserts.get(signature);
-        if (!batch) inserts.set(signature, (batch = { indexes, replace: outcome.base === 'replace', rows: [] }));
+        if (!batch) inserts.set(signature, (batch = { indexes, fresh, rows: [] }));
         batch.rows.push({ key: row.key, values: indexes.map((index) => outcome.written.get(index) ?? null) });
       }
       if (outcome.meta === 'delete') metaDeleted.push(row.key);
-      else if (outcome.meta === 'put' && outcome.clocks !== null) metaPut.push({ key: row.key, clocks: writeRowClocks(outcome.clocks), dbVersion: maxDbVersion(outcome.clocks) });
+      else if (outcome.meta === 'put' && outcome.clocks !== null) (row.stored === null ? metaNew : metaPut).push({ key: row.key, clocks: writeRowClocks(outcome.clocks), dbVersion: maxDbVersion(outcome.clocks) });
     });
     const match = (alias: string) => table.shape.pk.map((c, i) => `${alias}.${pgName(c.name)} = k.pk${i + 1}`).join(' AND ');
     for (let at = 0; at < deleted.length; at += BATCH_ROWS) {
@@ -369,6 +373,10 @@ export class PgPeer implements Peer, SecuredHost {
     for (const batch of inserts.values()) {
       const written = batch.indexes.map((index) => table.columns[index] as PgColumn);
       const names = [...keyNames, ...written.map((c) => pgName(c.name))];
+      if (batch.fresh) {
+        const copied = await copyNewRows(client, table.base, names, batch.rows.map((r) => [...table.keyParams(r.key), ...written.map((c, j) => toPg(r.values[j] ?? null, c.kind, table.name, c.name))]));
+        if (copied) continue;
+      }
       const types = [...table.shape.pk, ...written].map((c, i) => `$${i + 1}::${pgType(c.kind)}[]`);
       const update = written.length === 0 ? 'DO NOTHING' : `DO UPDATE SET ${written.map((c) => `${pgName(c.name)} = EXCLUDED.${pgName(c.name)}`).join(', ')}`;
       for (let at = 0; at < batch.rows.length; at += BATCH_ROWS) {
@@ -381,6 +389,7 @@ export class PgPeer implements Peer, SecuredHost {
       await client.query(`DELETE FROM ${table.meta} AS m USING ${table.keyRows(1)} WHERE ${table.shape.pk.map((_, i) => `m.pk${i + 1} = k.pk${i + 1}`).join(' AND ')}`, table.keyArrays(metaDeleted.slice(at, at + BATCH_ROWS)));
     }
     const metaKeys = table.shape.pk.map((_, i) => `pk${i + 1}`);
+    if (!(await copyNewRows(client, table.meta, [...metaKeys, 'clocks', 'db_version'], metaNew.map((r) => [...table.keyParams(r.key), r.clocks, r.dbVersion])))) metaPut.push(...metaNew);
     for (let at = 0; at < metaPut.length; at += BATCH_ROWS) {
       const slice = metaPut.slice(at, at + BATCH_ROWS);
       await client.query(

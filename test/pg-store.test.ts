@@ -1,0 +1,80 @@
+// What only the PostgreSQL store has: typed columns (a value that does not fit refuses its whole
+// upload; an untyped column is refused at create), reserved names, and uploads meeting rows that
+// were written straight into PostgreSQL behind the server's back.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import type { NetworkError } from '../src/index.js';
+import { type SyncServer } from '../src/server/index.js';
+import { temporaryFolder } from './support/databases.js';
+import { freshPgDatabase, skipWithoutPostgres, type TestPgDatabase } from './support/postgres.js';
+import { hostedRows } from './support/stores.js';
+import { openDevice, provision, startServer, TODO_SCHEMA } from './support/sync-server.js';
+
+if (skipWithoutPostgres) console.log(skipWithoutPostgres);
+
+describe('the PostgreSQL store', { skip: skipWithoutPostgres }, () => {
+  const folder = temporaryFolder();
+  let database: TestPgDatabase;
+  let server: SyncServer;
+  let key: string;
+
+  before(async () => {
+    database = await freshPgDatabase();
+    key = await provision(database.url, 'typed');
+    server = await startServer(database.url);
+  });
+  after(async () => {
+    await server?.close();
+    await database?.drop();
+    folder.remove();
+  });
+
+  it('keeps each column in a typed PostgreSQL column an operator can query', async () => {
+    const device = openDevice(folder.path('typed.db'), server.url, 'typed', key);
+    device.db.prepare("INSERT INTO todos (id, title, done) VALUES ('t1', 'typed', 1)").run();
+    await device.sync.network.sync();
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query("SELECT title, done, pg_typeof(done)::text AS type FROM typed.todos WHERE id = 't1'");
+      assert.deepEqual(rows, [{ title: 'typed', done: '1', type: 'bigint' }]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('refuses a whole upload holding a value its column cannot hold, naming table and column', async () => {
+    const device = openDevice(folder.path('misfit.db'), server.url, 'typed', key);
+    device.db.prepare("INSERT INTO todos (id, title) VALUES ('fine', 'ok')").run();
+    device.db.prepare("INSERT INTO todos (id, title, done) VALUES ('bad', 'x', 'not a number')").run(); // SQLite keeps it
+    const before = await hostedRows(server.data, 'typed', 'todos');
+    await assert.rejects(device.sync.network.sendChanges(), (e: NetworkError) => e.status === 422 && /column done of table todos cannot hold the text "not a number" on the PostgreSQL store/.test(e.message));
+    assert.deepEqual(await hostedRows(server.data, 'typed', 'todos'), before, 'nothing of the upload was applied');
+    assert.equal(device.sync.network.hasUnsentChanges(), true);
+  });
+
+  it('an upload meeting a row written behind the server’s back still applies', async () => {
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      await client.query("INSERT INTO typed.todos (id, title) VALUES ('direct', 'written in PostgreSQL')");
+    } finally {
+      await client.end();
+    }
+    const device = openDevice(folder.path('direct.db'), server.url, 'typed', key);
+    device.db.prepare("INSERT INTO todos (id, title) VALUES ('direct', 'from a device'), ('other', 'next to it')").run();
+    await device.sync.network.sync();
+    const rows = (await hostedRows(server.data, 'typed', 'todos')).map((r) => JSON.parse(r) as { id: string; title: string });
+    assert.equal(rows.find((r) => r.id === 'direct')?.title, 'from a device');
+    assert.ok(rows.some((r) => r.id === 'other'));
+  });
+
+  it('refuses untyped columns, reserved names and names PostgreSQL would cut, at create', async () => {
+    await assert.rejects(server.data.createDatabase('untyped', 'CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, anything);'), { status: 400, message: /column anything of table t has no declared type/ });
+    await assert.rejects(server.data.createDatabase('public', TODO_SCHEMA), { status: 400, message: /reserved/ });
+    await assert.rejects(server.data.createDatabase('x'.repeat(64), TODO_SCHEMA), { status: 400, message: /longer than the 63 bytes/ });
+    assert.equal(await server.data.hasDatabase('untyped'), false);
+  });
+});
