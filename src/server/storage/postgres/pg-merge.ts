@@ -79,6 +79,8 @@ export function mergeRow(table: MergeTable, clocks: RowClocks | null, base: SqlV
     changed = true;
   };
 
+  // the row's causal length, kept as the clocks change (what causalLength(current) would say)
+  let localCl = causalLength(current);
   for (change of changes) {
     site = siteOf(change);
     version = -1;
@@ -87,11 +89,11 @@ export function mergeRow(table: MergeTable, clocks: RowClocks | null, base: SqlV
       // a removal a server sends when policies hide a row: row and clocks leave, no delete recorded
       deleteBase();
       current = null;
+      localCl = 0;
       changed = false;
       evicted = true;
       continue;
     }
-    const localCl = causalLength(current);
     const cl = change.cl;
     if (cl < localCl) continue;
     if (table.algo === 'dws' && localCl > 0 && localCl % 2 === 0) continue; // a delete is final
@@ -99,17 +101,24 @@ export function mergeRow(table: MergeTable, clocks: RowClocks | null, base: SqlV
       if (cl === localCl || table.algo === 'gos') continue;
       deleteBase();
       current = { sentinel: clockOf(change.colVersion), cells: emptyCells() };
+      localCl = change.colVersion;
       changed = true;
       continue;
     }
     if (change.colName === SENTINEL) {
-      if (cl !== localCl) resurrect();
+      if (cl !== localCl) {
+        resurrect();
+        localCl = cl;
+      }
       continue;
     }
     const index = table.indexOf(change.colName);
     const needsResurrect = cl > localCl;
     const existsLocally = localCl !== 0;
-    if (needsResurrect && (existsLocally || cl > 1)) resurrect();
+    if (needsResurrect && (existsLocally || cl > 1)) {
+      resurrect();
+      localCl = cl;
+    }
     let wins = needsResurrect || !existsLocally;
     if (!wins) {
       const local = current?.cells[index] ?? null;
@@ -125,6 +134,7 @@ export function mergeRow(table: MergeTable, clocks: RowClocks | null, base: SqlV
     const next: RowClocks = current ?? { sentinel: null, cells: emptyCells() };
     next.cells[index] = clockOf(change.colVersion);
     current = next;
+    if (next.sentinel === null) localCl = 1;
     changed = true;
   }
 
