@@ -142,7 +142,7 @@ interface EndToEnd {
 
 async function benchEndToEnd(location: string, store: string): Promise<Record<string, EndToEnd & { runs: EndToEnd[] }>> {
   const data = await openServerData(location);
-  const server = await startServer(location, [], storeOptions(location), SERVER_LOG);
+  const server = await startServer(location, PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`, '--cpu-prof-name=e2e-server.cpuprofile'] : [], storeOptions(location), SERVER_LOG);
   const out: Record<string, EndToEnd & { runs: EndToEnd[] }> = {};
   try {
     const wanted = DATA === 'both' ? ['uuid', 'sequential'] : [DATA];

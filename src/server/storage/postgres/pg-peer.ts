@@ -13,6 +13,7 @@ import type pg from 'pg';
 import type { Pool, PoolClient } from 'pg';
 import { encodePk, decodePk } from '../../../codec/pk.js';
 import { type Change, forEachPayloadChange } from '../../../codec/payload.js';
+import { groupPayloadRows } from '../../../engine/payload-row-groups.js';
 import type { SqlValue } from '../../../codec/value.js';
 import { CollectedChanges, collectRows, type CollectedTable } from '../../../engine/changes.js';
 import type { EncodedPayload } from '../../../engine/cloudsync.js';
@@ -35,10 +36,45 @@ const BATCH_ROWS = 10_000;
 
 /** A row an upload touches, with what is stored of it. */
 interface TouchedRow {
+  table: HostedTable;
   key: SqlValue[];
-  changes: Change[];
   stored: string | null;
   values: SqlValue[] | null;
+  outcome: RowOutcome | null;
+}
+
+/**
+ * The changes of an upload, row by row, as many times as asked: a payload's rows are decoded
+ * again on each pass (from offsets) so that decoded changes die young instead of living through
+ * the whole apply; `siteIds` are the distinct sites of its changes.
+ */
+interface RowSource {
+  rows(): Iterable<readonly Change[]>;
+  siteIds: Uint8Array[];
+}
+
+/** Every change of a payload, decoded (PAYLOAD error when it cannot be). */
+function decodeAll(payload: Uint8Array): Change[] {
+  const changes: Change[] = [];
+  try {
+    forEachPayloadChange(payload, (change) => changes.push(change));
+  } catch (error) {
+    throw new CloudSyncError('PAYLOAD', `upload: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  return changes;
+}
+
+/** The distinct site ids of changes (by bytes). */
+function distinctSites(changes: Iterable<Change>): Uint8Array[] {
+  const seen = new Map<string, Uint8Array>();
+  let last: Uint8Array | null = null;
+  for (const change of changes) {
+    if (change.siteId === last) continue;
+    last = change.siteId;
+    const hex = Buffer.from(change.siteId).toString('hex');
+    if (!seen.has(hex)) seen.set(hex, change.siteId);
+  }
+  return [...seen.values()];
 }
 
 /** The peer of a hosted database in PostgreSQL. */
@@ -94,18 +130,25 @@ export class PgPeer implements Peer, SecuredHost {
   }
 
   async apply(payload: Uint8Array, user: PolicyUser | null): Promise<SecuredApply> {
-    const changes: Change[] = [];
-    try {
-      forEachPayloadChange(payload, (change) => changes.push(change));
-    } catch (error) {
-      throw new CloudSyncError('PAYLOAD', `upload: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-    }
-    if (changes.length === 0) return { changes: 0, refused: [], restore: null };
+    if (!(payload instanceof Uint8Array)) throw new CloudSyncError('PAYLOAD', 'upload: the payload must be bytes');
+    // checked and grouped from offsets (numbers only) before any lock, decoded again row by row when merged
+    let last: HostedTable | undefined;
+    const sites = new Map<string, Uint8Array>();
+    let lastSite: Uint8Array | null = null;
+    const { count, groups } = groupPayloadRows(payload, 'upload', (change) => {
+      last = checkChange('upload', this, change, last);
+      if (change.siteId !== lastSite) {
+        lastSite = change.siteId;
+        const hex = Buffer.from(change.siteId).toString('hex');
+        if (!sites.has(hex)) sites.set(hex, change.siteId);
+      }
+    });
     try {
       const outcome = await transaction(this.pool, async (client) => {
         const before = await this.lockState(client);
         const policies = user === null ? null : await this.security.policies(client);
         if (user !== null && policies !== null && policies.size > 0) {
+          const changes = decodeAll(payload);
           await this.security.actAs(client, user);
           let last: HostedTable | undefined;
           for (const change of changes) last = checkChange('upload', this, change, last);
@@ -115,9 +158,10 @@ export class PgPeer implements Peer, SecuredHost {
           this.sitesStale = true;
           return { changes: secured.applied, refused: secured.refused, restore: secured.restore, added: new Map<number, Uint8Array>() };
         }
-        const { added, after } = await this.merge(client, changes, before);
+        if (count === 0) return { changes: 0, refused: [], restore: null, added: new Map<number, Uint8Array>() };
+        const { added, after } = await this.merge(client, { rows: () => groups.changesByRow(), siteIds: [...sites.values()] }, before);
         if (after > before) await this.announce(client, this.schema, before);
-        return { changes: changes.length, refused: [], restore: null, added };
+        return { changes: count, refused: [], restore: null, added };
       });
       // known once committed (a rolled-back upload's ordinals were never stored)
       for (const [ordinal, id] of outcome.added) this.rememberSite(ordinal, id);
@@ -130,7 +174,8 @@ export class PgPeer implements Peer, SecuredHost {
 
   /** SecuredHost: merges one source transaction's changes; returns the db_version after. */
   async mergeGroup(client: PoolClient, changes: Change[], committed: number): Promise<number> {
-    return (await this.merge(client, changes, committed)).after;
+    const rows = groupByRow(changes);
+    return (await this.merge(client, { rows: () => rows, siteIds: distinctSites(changes) }, committed)).after;
   }
 
   tables(): readonly HostedTable[] {
@@ -250,17 +295,15 @@ export class PgPeer implements Peer, SecuredHost {
   }
 
   /** Merges checked changes inside the caller's transaction, which holds the state lock; returns the sites it added. */
-  private async merge(client: PoolClient, changes: Change[], committed: number): Promise<{ added: Map<number, Uint8Array>; after: number }> {
+  private async merge(client: PoolClient, source: RowSource, committed: number): Promise<{ added: Map<number, Uint8Array>; after: number }> {
     const fn = 'upload';
-    let last: HostedTable | undefined;
-    for (const change of changes) last = checkChange(fn, this, change, last);
-    const { ordinals, added } = await this.siteOrdinals(client, changes);
+    const { ordinals, added } = await this.siteOrdinals(client, source.siteIds);
     let lastId: Uint8Array | null = null;
     let lastOrdinal = 0;
     const siteOf = (change: Change) => {
       if (change.siteId !== lastId) {
         lastId = change.siteId;
-        lastOrdinal = ordinals.get(change.siteId) as number;
+        lastOrdinal = ordinals.get(Buffer.from(change.siteId).toString('hex')) as number;
       }
       return lastOrdinal;
     };
@@ -285,10 +328,13 @@ export class PgPeer implements Peer, SecuredHost {
       lastVersion = version;
       return version;
     };
+    // first pass: each row's key, then what is stored of them, read in batches
+    const touched: TouchedRow[] = [];
     const byTable = new Map<HostedTable, TouchedRow[]>();
-    for (const group of groupByRow(changes)) {
+    for (const group of source.rows()) {
       const first = group[0] as Change;
-      const table = this.table(first.tbl) as HostedTable;
+      // checked before the lock; the database may have been created again since (another node)
+      const table = checkChange(fn, this, first);
       let key: SqlValue[];
       try {
         key = decodePk(first.pk);
@@ -296,15 +342,20 @@ export class PgPeer implements Peer, SecuredHost {
         throw new CloudSyncError('PAYLOAD', `${fn}: bad primary key of table ${table.name}: ${error instanceof Error ? error.message : String(error)}`);
       }
       if (key.length !== table.shape.pk.length) throw new CloudSyncError('PAYLOAD', `${fn}: primary key of ${table.name} has ${key.length} values, the table has ${table.shape.pk.length} key columns`);
+      const row: TouchedRow = { table, key, stored: null, values: null, outcome: null };
+      touched.push(row);
       let rows = byTable.get(table);
       if (!rows) byTable.set(table, (rows = []));
-      rows.push({ key, changes: group, stored: null, values: null });
+      rows.push(row);
     }
-    for (const [table, rows] of byTable) {
-      await this.readTouched(client, table, rows);
-      const outcomes = rows.map((row) => mergeRow(table, row.stored === null ? null : readRowClocks(row.stored, table.cellCount), row.values, row.changes, siteOf, versionOf));
-      await this.writeOutcomes(client, table, rows, outcomes);
+    for (const [table, rows] of byTable) await this.readTouched(client, table, rows);
+    // second pass: the merge, row by row in order of first appearance (as the engine numbers them)
+    let i = 0;
+    for (const group of source.rows()) {
+      const row = touched[i++] as TouchedRow;
+      row.outcome = mergeRow(row.table, row.stored === null ? null : readRowClocks(row.stored, row.table.cellCount), row.values, group, siteOf, versionOf);
     }
+    for (const [table, rows] of byTable) await this.writeOutcomes(client, table, rows);
     await client.query(`UPDATE ${pgName(this.schema)}.cloudsync_state SET db_version = $1`, [committed]);
     return { added, after: committed };
   }
@@ -343,7 +394,7 @@ export class PgPeer implements Peer, SecuredHost {
   }
 
   /** Writes what the merge decided: base rows deleted, replaced or upserted, meta rows put or removed. */
-  private async writeOutcomes(client: PoolClient, table: HostedTable, rows: TouchedRow[], outcomes: RowOutcome[]): Promise<void> {
+  private async writeOutcomes(client: PoolClient, table: HostedTable, rows: TouchedRow[]): Promise<void> {
     const keyCount = table.shape.pk.length;
     const keyNames = table.shape.pk.map((c) => pgName(c.name));
     const deleted: SqlValue[][] = [];
@@ -351,8 +402,8 @@ export class PgPeer implements Peer, SecuredHost {
     const metaDeleted: SqlValue[][] = [];
     const metaPut: { key: SqlValue[]; clocks: string; dbVersion: number }[] = [];
     const metaNew: { key: SqlValue[]; clocks: string; dbVersion: number }[] = [];
-    outcomes.forEach((outcome, i) => {
-      const row = rows[i] as TouchedRow;
+    for (const row of rows) {
+      const outcome = row.outcome as RowOutcome;
       if (outcome.base === 'delete' || outcome.base === 'replace') deleted.push(row.key);
       if (outcome.base === 'upsert' || outcome.base === 'replace') {
         const indexes = [...outcome.written.keys()].sort((a, b) => a - b);
@@ -365,7 +416,7 @@ export class PgPeer implements Peer, SecuredHost {
       }
       if (outcome.meta === 'delete') metaDeleted.push(row.key);
       else if (outcome.meta === 'put' && outcome.clocks !== null) (row.stored === null ? metaNew : metaPut).push({ key: row.key, clocks: writeRowClocks(outcome.clocks), dbVersion: maxDbVersion(outcome.clocks) });
-    });
+    }
     const match = (alias: string) => table.shape.pk.map((c, i) => `${alias}.${pgName(c.name)} = k.pk${i + 1}`).join(' AND ');
     for (let at = 0; at < deleted.length; at += BATCH_ROWS) {
       await client.query(`DELETE FROM ${table.base} AS b USING ${table.keyRows(1)} WHERE ${match('b')}`, table.keyArrays(deleted.slice(at, at + BATCH_ROWS)));
@@ -401,16 +452,15 @@ export class PgPeer implements Peer, SecuredHost {
   }
 
   /** The ordinal of every site of `changes`, adding the sites this database has not heard of (under the state lock). */
-  private async siteOrdinals(client: PoolClient, changes: Change[]): Promise<{ ordinals: Map<Uint8Array, number>; added: Map<number, Uint8Array> }> {
-    const ordinals = new Map<Uint8Array, number>();
+  private async siteOrdinals(client: PoolClient, siteIds: readonly Uint8Array[]): Promise<{ ordinals: Map<string, number>; added: Map<number, Uint8Array> }> {
+    const ordinals = new Map<string, number>();
     const added = new Map<number, Uint8Array>();
-    const pending = new Map<string, number>();
     let reloaded = false;
     let next = -1;
-    for (const change of changes) {
-      if (ordinals.has(change.siteId)) continue;
-      const hex = Buffer.from(change.siteId).toString('hex');
-      let ordinal = this.ordinals.get(hex) ?? pending.get(hex);
+    for (const id of siteIds) {
+      const hex = Buffer.from(id).toString('hex');
+      if (ordinals.has(hex)) continue;
+      let ordinal = this.ordinals.get(hex);
       if ((ordinal === undefined || this.sitesStale) && !reloaded) {
         await this.loadSites(client); // another node may have added it
         reloaded = true;
@@ -419,11 +469,10 @@ export class PgPeer implements Peer, SecuredHost {
       if (ordinal === undefined) {
         if (next < 0) next = Math.max(0, ...this.siteIds.keys()) + 1;
         ordinal = next++;
-        await client.query(`INSERT INTO ${pgName(this.schema)}.cloudsync_sites (ordinal, site_id) VALUES ($1, $2)`, [ordinal, Buffer.from(change.siteId)]);
-        pending.set(hex, ordinal);
-        added.set(ordinal, change.siteId);
+        await client.query(`INSERT INTO ${pgName(this.schema)}.cloudsync_sites (ordinal, site_id) VALUES ($1, $2)`, [ordinal, Buffer.from(id)]);
+        added.set(ordinal, id);
       }
-      ordinals.set(change.siteId, ordinal);
+      ordinals.set(hex, ordinal);
     }
     return { ordinals, added };
   }
