@@ -70,11 +70,12 @@ const folder = mkdtempSync(join(tmpdir(), 'sqlite-sync-network-bench-'));
 const results: Record<string, unknown> = { node: process.version, rows: ROWS, runs: RUNS, startedAt: new Date().toISOString(), endToEnd: {}, manyClients: {} };
 let stopPostgres: (() => void) | null = null;
 try {
-  for (const store of STORE === 'both' ? ['sqlite', 'postgres'] : [STORE]) {
-    const location = store === 'postgres' ? await postgresLocation() : join(folder, `${store}-data`);
-    if (PART === 'both' || PART === 'e2e') (results.endToEnd as Record<string, unknown>)[store] = await benchEndToEnd(location, store);
-    if (PART === 'both' || PART === 'clients') (results.manyClients as Record<string, unknown>)[store] = await benchManyClients(location, store);
-  }
+  const stores = STORE === 'both' ? ['sqlite', 'postgres'] : [STORE];
+  const locations: { store: string; location: string }[] = [];
+  for (const store of stores) locations.push({ store, location: store === 'postgres' ? await postgresLocation() : join(folder, `${store}-data`) });
+  // the stores' runs interleaved (in alternating order), so that the machine's drift and noise fall on both
+  if (PART === 'both' || PART === 'e2e') Object.assign(results.endToEnd as Record<string, unknown>, await benchEndToEnd(locations));
+  if (PART === 'both' || PART === 'clients') for (const { store, location } of locations) (results.manyClients as Record<string, unknown>)[store] = await benchManyClients(location, store);
   printStoreRatio();
 } finally {
   (stopPostgres as (() => void) | null)?.();
@@ -115,7 +116,14 @@ function printStoreRatio(): void {
     const ratio = (a: number, b: number) => `×${(a / b).toFixed(2)}`;
     rows.push([`${name}: A send`, `${s.send.toFixed(0)} ms`, `${p.send.toFixed(0)} ms`, ratio(p.send, s.send)]);
     rows.push([`${name}: B pull`, `${s.pull.toFixed(0)} ms`, `${p.pull.toFixed(0)} ms`, ratio(p.pull, s.pull)]);
-    rows.push([`${name}: A send + B pull (target ≤ ×1.5)`, `${(s.send + s.pull).toFixed(0)} ms`, `${(p.send + p.pull).toFixed(0)} ms`, ratio(p.send + p.pull, s.send + s.pull)]);
+    rows.push([`${name}: A send + B pull, medians (target ≤ ×1.5)`, `${(s.send + s.pull).toFixed(0)} ms`, `${(p.send + p.pull).toFixed(0)} ms`, ratio(p.send + p.pull, s.send + s.pull)]);
+  }
+  for (const name of Object.keys(sqlite)) {
+    const pairs = (sqlite[name] as EndToEnd & { runs: EndToEnd[] }).runs.map((s, i) => {
+      const p = (postgres[name] as EndToEnd & { runs: EndToEnd[] }).runs[i] as EndToEnd;
+      return (p.send + p.pull) / (s.send + s.pull);
+    });
+    rows.push([`${name}: ratio run by run`, '', '', pairs.map((r) => `×${r.toFixed(2)}`).join(' ')]);
   }
   printTable(`end to end, ${ROWS} rows A → server → B: PostgreSQL store / SQLite store`, ['measure', 'SQLite store', 'PostgreSQL store', 'ratio'], rows);
 }
@@ -140,42 +148,54 @@ interface EndToEnd {
   changes: number;
 }
 
-async function benchEndToEnd(location: string, store: string): Promise<Record<string, EndToEnd & { runs: EndToEnd[] }>> {
-  const data = await openServerData(location);
-  const server = await startServer(location, PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`, '--cpu-prof-name=e2e-server.cpuprofile'] : [], storeOptions(location), SERVER_LOG);
-  const out: Record<string, EndToEnd & { runs: EndToEnd[] }> = {};
+async function benchEndToEnd(locations: { store: string; location: string }[]): Promise<Record<string, Record<string, EndToEnd & { runs: EndToEnd[] }>>> {
+  const opened = [];
+  for (const { store, location } of locations) {
+    const data = await openServerData(location);
+    const server = await startServer(location, PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`, `--cpu-prof-name=e2e-server-${store}.cpuprofile`] : [], storeOptions(location), SERVER_LOG);
+    opened.push({ store, data, server });
+  }
+  const out: Record<string, Record<string, EndToEnd & { runs: EndToEnd[] }>> = {};
   try {
     const wanted = DATA === 'both' ? ['uuid', 'sequential'] : [DATA];
     for (const name of wanted) {
       const row = datasets[name];
       if (!row) throw new Error(`unknown dataset ${name}`);
-      const runs: EndToEnd[] = [];
+      const runs = new Map<string, EndToEnd[]>(opened.map((o) => [o.store, []]));
       for (let run = 0; run < RUNS; run++) {
-        const database = `e2e-${name}-${run}`;
-        await data.createDatabase(database, SCHEMA);
-        runs.push(await runEndToEnd(server.url, database, (await data.createApiKey(database)).key, row));
+        const order = run % 2 === 0 ? opened : [...opened].reverse();
+        for (const { store, data, server } of order) {
+          const database = `e2e-${name}-${run}`;
+          await data.createDatabase(database, SCHEMA);
+          runs.get(store)?.push(await runEndToEnd(server.url, database, (await data.createApiKey(database)).key, row));
+        }
       }
-      const pick = (key: keyof EndToEnd) => median(runs.map((r) => r[key]));
-      const m: EndToEnd = { plainInsert: pick('plainInsert'), trackedInsert: pick('trackedInsert'), send: pick('send'), pull: pick('pull'), localApply: pick('localApply'), sentBytes: pick('sentBytes'), receivedBytes: pick('receivedBytes'), payloadsSent: pick('payloadsSent'), payloadsReceived: pick('payloadsReceived'), requests: pick('requests'), changes: pick('changes') };
-      out[name] = { ...m, runs };
-      const ms = (v: number) => `${v.toFixed(0)} ms`;
-      const mb = (v: number) => `${(v / 1024 / 1024).toFixed(2)} MiB`;
-      printTable(`end to end, ${store} store, ${name} keys, ${ROWS} rows (${m.changes} changes), WAL files, server in a child process; median of ${RUNS}`, ['measure', 'value'], [
-        ['plain SQLite insert of the rows, 1 tx (context)', ms(m.plainInsert)],
-        ['tracked insert on A, 1 tx', ms(m.trackedInsert)],
-        ['A: await sync() (send everything)', ms(m.send)],
-        ['B: await sync() (pull everything into a fresh client)', ms(m.pull)],
-        ['total A send + B pull', ms(m.send + m.pull)],
-        ['C: applyPayload of A.encodePayloads(), no network', ms(m.localApply)],
-        ['ratio B pull / C local apply (target ≤ ×3)', `×${(m.pull / m.localApply).toFixed(2)}`],
-        ['payload bytes sent by A / received by B', `${mb(m.sentBytes)} / ${mb(m.receivedBytes)}`],
-        ['payloads sent / received', `${m.payloadsSent} / ${m.payloadsReceived}`],
-        ['HTTP requests (A and B)', `${m.requests} (headers add ~0.3 KB each)`],
-      ]);
+      for (const { store } of opened) {
+        const storeRuns = runs.get(store) as EndToEnd[];
+        const pick = (key: keyof EndToEnd) => median(storeRuns.map((r) => r[key]));
+        const m: EndToEnd = { plainInsert: pick('plainInsert'), trackedInsert: pick('trackedInsert'), send: pick('send'), pull: pick('pull'), localApply: pick('localApply'), sentBytes: pick('sentBytes'), receivedBytes: pick('receivedBytes'), payloadsSent: pick('payloadsSent'), payloadsReceived: pick('payloadsReceived'), requests: pick('requests'), changes: pick('changes') };
+        (out[store] ??= {})[name] = { ...m, runs: storeRuns };
+        const ms = (v: number) => `${v.toFixed(0)} ms`;
+        const mb = (v: number) => `${(v / 1024 / 1024).toFixed(2)} MiB`;
+        printTable(`end to end, ${store} store, ${name} keys, ${ROWS} rows (${m.changes} changes), WAL files, server in a child process; median of ${RUNS}`, ['measure', 'value'], [
+          ['plain SQLite insert of the rows, 1 tx (context)', ms(m.plainInsert)],
+          ['tracked insert on A, 1 tx', ms(m.trackedInsert)],
+          ['A: await sync() (send everything)', ms(m.send)],
+          ['B: await sync() (pull everything into a fresh client)', ms(m.pull)],
+          ['total A send + B pull', ms(m.send + m.pull)],
+          ['C: applyPayload of A.encodePayloads(), no network', ms(m.localApply)],
+          ['ratio B pull / C local apply (target ≤ ×3)', `×${(m.pull / m.localApply).toFixed(2)}`],
+          ['payload bytes sent by A / received by B', `${mb(m.sentBytes)} / ${mb(m.receivedBytes)}`],
+          ['payloads sent / received', `${m.payloadsSent} / ${m.payloadsReceived}`],
+          ['HTTP requests (A and B)', `${m.requests} (headers add ~0.3 KB each)`],
+        ]);
+      }
     }
   } finally {
-    await server.stop();
-    await data.close();
+    for (const { server, data } of opened) {
+      await server.stop();
+      await data.close();
+    }
   }
   return out;
 }
