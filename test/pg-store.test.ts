@@ -6,11 +6,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { NetworkError } from '../src/index.js';
-import { type SyncServer } from '../src/server/index.js';
+import { createServer, type SyncServer } from '../src/server/index.js';
+import { roundRobin } from './support/round-robin.js';
 import { temporaryFolder } from './support/databases.js';
 import { freshPgDatabase, skipWithoutPostgres, type TestPgDatabase } from './support/postgres.js';
 import { hostedRows } from './support/stores.js';
-import { openDevice, provision, startServer, TODO_SCHEMA } from './support/sync-server.js';
+import { openDevice, provision, rowsOf, startServer, TODO_SCHEMA } from './support/sync-server.js';
 
 if (skipWithoutPostgres) console.log(skipWithoutPostgres);
 
@@ -69,6 +70,29 @@ describe('the PostgreSQL store', { skip: skipWithoutPostgres }, () => {
     const rows = (await hostedRows(server.data, 'typed', 'todos')).map((r) => JSON.parse(r) as { id: string; title: string });
     assert.equal(rows.find((r) => r.id === 'direct')?.title, 'from a device');
     assert.ok(rows.some((r) => r.id === 'other'));
+  });
+
+  it('a download split inside one transaction resumes on another node (no follow-ups there) without skipping the rest of it', async () => {
+    // three nodes: with two, a check and its GET alternate so every check would land on the same node
+    const nodes = await Promise.all([0, 1, 2].map(() => createServer({ store: database.url, port: 0, logger: false, maxPayloadBytes: 16 * 1024 })));
+    const proxy = await roundRobin(nodes.map((n) => n.url));
+    try {
+      const a = openDevice(folder.path('big-a.db'), proxy.url, 'typed', key);
+      const insert = a.db.prepare('INSERT INTO todos (id, title) VALUES (?, ?)');
+      a.db.transaction(() => {
+        for (let i = 0; i < 1200; i++) insert.run(`big-${String(i).padStart(5, '0')}`, `one transaction, row ${i}, with some bytes`);
+      })();
+      await a.sync.network.sendChanges();
+      const b = openDevice(folder.path('big-b.db'), proxy.url, 'typed', key);
+      const pulled = await b.sync.network.sync();
+      assert.ok(pulled.received.payloads > 3, `${pulled.received.payloads} payloads`);
+      const big = (d: typeof a) => rowsOf(d).filter((r) => r.includes('big-'));
+      assert.equal(big(b).length, 1200);
+      assert.deepEqual(big(b), big(a));
+    } finally {
+      await proxy.close();
+      for (const node of nodes) await node.close();
+    }
   });
 
   it('refuses untyped columns, reserved names and names PostgreSQL would cut, at create', async () => {

@@ -92,6 +92,7 @@ export async function copyDatabase(from: ServerData, to: ServerData, name: strin
           await insertMeta(batch);
         }
         report.dbVersion = Math.max(source.sync.dbVersion(), source.sync.engine.storedVersion());
+        // last_seq stays at its default, above any seq: the first check at this version reads the tables
         await client.query(`UPDATE ${s}.cloudsync_state SET db_version = $1`, [report.dbVersion]);
         // policies compiled on PostgreSQL: one written for SQLite that PostgreSQL refuses stops the copy
         for (const policy of source.security.policies()) {

@@ -3,6 +3,7 @@
 
 import type { Pool } from 'pg';
 import { transaction } from './pg-errors.js';
+import { statementName } from './pg-statements.js';
 import type { AdminRecords, ApiKeyRecord, DatabaseRecord, ExternalAuthRecord, SiteRecord, SiteVisit } from '../storage.js';
 
 interface DatabaseRow {
@@ -29,7 +30,8 @@ export class PgAdminRecords implements AdminRecords {
   }
 
   async findDatabase(name: string): Promise<DatabaseRecord | undefined> {
-    const { rows } = await this.pool.query<DatabaseRow>('SELECT name, created_at, schema FROM sqlite_sync.databases WHERE name = $1', [name]);
+    const text = 'SELECT name, created_at, schema FROM sqlite_sync.databases WHERE name = $1';
+    const { rows } = await this.pool.query<DatabaseRow>({ name: statementName(text), text, values: [name] }); // on every request: prepared
     return rows[0] && databaseOf(rows[0]);
   }
 
@@ -75,10 +77,8 @@ export class PgAdminRecords implements AdminRecords {
   }
 
   async findActiveKey(hash: Uint8Array): Promise<{ id: string; database: string; hash: Uint8Array } | undefined> {
-    const { rows } = await this.pool.query<{ id: string; database: string; key_hash: Buffer }>(
-      'SELECT id, database, key_hash FROM sqlite_sync.api_keys WHERE key_hash = $1 AND revoked_at IS NULL',
-      [Buffer.from(hash)],
-    );
+    const text = 'SELECT id, database, key_hash FROM sqlite_sync.api_keys WHERE key_hash = $1 AND revoked_at IS NULL';
+    const { rows } = await this.pool.query<{ id: string; database: string; key_hash: Buffer }>({ name: statementName(text), text, values: [Buffer.from(hash)] });
     const row = rows[0];
     return row && { id: row.id, database: row.database, hash: row.key_hash };
   }

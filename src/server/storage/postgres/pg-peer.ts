@@ -29,6 +29,7 @@ import { HostedTable, keyText } from './pg-hosted-table.js';
 import { mergeRow, type RowOutcome } from './pg-merge.js';
 import { storeError, transaction } from './pg-errors.js';
 import { copyNewRows } from './pg-copy.js';
+import { statementName } from './pg-statements.js';
 import { PgRowSecurity, type SecuredHost } from './pg-row-security.js';
 
 /** Rows per statement when writing or looking up many rows (parameters travel as arrays). */
@@ -117,9 +118,10 @@ export class PgPeer implements Peer, SecuredHost {
   }
 
   /** A query outside a transaction, its errors as the server reports them. */
-  private async query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+  private async query<R extends pg.QueryResultRow>(text: string, values?: unknown[], name?: 'named'): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(text, values);
+      // a named statement is parsed and planned once per connection
+      return await this.pool.query<R>(name === undefined ? { text, values } : { name: statementName(text), text, values });
     } catch (error) {
       throw storeError(error);
     }
@@ -195,6 +197,14 @@ export class PgPeer implements Peer, SecuredHost {
   }
 
   async download(site: Uint8Array, since: Position, maxBytes: number, user: PolicyUser | null): Promise<EncodedPayload[]> {
+    // a device at the newest position (most checks): one prepared read of the state row
+    const { rows } = await this.query<{ db_version: string; last_seq: string; generation: string }>(`SELECT db_version, last_seq, generation FROM ${pgName(this.schema)}.cloudsync_state`, [], 'named');
+    const state = rows[0];
+    if (state && state.generation === this.generation) {
+      const stored = Number(state.db_version);
+      if (since.dbVersion > stored) throw this.pastNewest(since, stored);
+      if (since.dbVersion === stored && since.seq >= Number(state.last_seq)) return [];
+    }
     if (user === null || !(await this.filtersReads())) return this.read(since, maxBytes, site);
     return transaction(
       this.pool,
@@ -297,6 +307,7 @@ export class PgPeer implements Peer, SecuredHost {
   /** Merges checked changes inside the caller's transaction, which holds the state lock; returns the sites it added. */
   private async merge(client: PoolClient, source: RowSource, committed: number): Promise<{ added: Map<number, Uint8Array>; after: number }> {
     const fn = 'upload';
+    const before = committed;
     const { ordinals, added } = await this.siteOrdinals(client, source.siteIds);
     let lastId: Uint8Array | null = null;
     let lastOrdinal = 0;
@@ -356,7 +367,17 @@ export class PgPeer implements Peer, SecuredHost {
       row.outcome = mergeRow(row.table, row.stored === null ? null : readRowClocks(row.stored, row.table.cellCount), row.values, group, siteOf, versionOf);
     }
     for (const [table, rows] of byTable) await this.writeOutcomes(client, table, rows);
-    await client.query(`UPDATE ${pgName(this.schema)}.cloudsync_state SET db_version = $1`, [committed]);
+    if (committed > before) {
+      // the newest position, so that a check already there is answered from the state row alone
+      let lastSeq = 0;
+      for (const row of touched) {
+        const clocks = row.outcome?.clocks;
+        if (!clocks) continue;
+        if (clocks.sentinel?.dbVersion === committed && clocks.sentinel.seq > lastSeq) lastSeq = clocks.sentinel.seq;
+        for (const cell of clocks.cells) if (cell?.dbVersion === committed && cell.seq > lastSeq) lastSeq = cell.seq;
+      }
+      await client.query(`UPDATE ${pgName(this.schema)}.cloudsync_state SET db_version = $1, last_seq = $2`, [committed, lastSeq]);
+    }
     return { added, after: committed };
   }
 
