@@ -156,6 +156,37 @@ describe('several server nodes on one PostgreSQL', { skip: skipWithoutPostgres }
     }
   });
 
+  it('a key revoked, or a database dropped, elsewhere is refused by every node at once (nodes keep what each request looks up)', async () => {
+    const created = await data.createApiKey('shared', 'short-lived');
+    const check = (node: ServerProcess) => fetch(`${node.url}/v1/cloudsync/shared/${'ab'.repeat(16)}/0/0/check`, { method: 'POST', headers: { Authorization: `Bearer ${created.key}` } }).then((r) => r.status);
+    const live = nodes.slice(1) as ServerProcess[];
+    for (const node of live) for (let i = 0; i < 3; i++) assert.equal(await check(node), 200, 'the new key works at once, then is held');
+    await data.revokeApiKey(created.id);
+    const refusedWithin = async (ms: number) => {
+      const until = Date.now() + ms;
+      for (;;) {
+        const statuses = await Promise.all(live.map(check));
+        if (statuses.every((s) => s === 401)) return true;
+        if (Date.now() > until) return false;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    assert.ok(await refusedWithin(2000), 'every node refuses the revoked key within moments');
+    await provision(database.url, 'dropped-elsewhere').then(async (key) => {
+      const status = (node: ServerProcess) => fetch(`${node.url}/v1/cloudsync/dropped-elsewhere/${'ab'.repeat(16)}/0/0/check`, { method: 'POST', headers: { Authorization: `Bearer ${key}` } }).then((r) => r.status);
+      for (const node of live) assert.equal(await status(node), 200);
+      await data.dropDatabase('dropped-elsewhere');
+      const until = Date.now() + 2000;
+      let statuses: number[] = [];
+      while (Date.now() < until) {
+        statuses = await Promise.all(live.map(status));
+        if (statuses.every((s) => s === 401 || s === 404)) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.ok(statuses.every((s) => s === 401 || s === 404), `a dropped database is refused: ${statuses.join(', ')}`);
+    });
+  });
+
   it('a node killed (SIGKILL) amid uploads and downloads loses nothing; clients carry on through the others; nothing is applied twice', async () => {
     const devices = Array.from({ length: 6 }, (_, i) => openDevice(folder.path(`killed-${i}.db`), proxy.url, 'killed', keys.get('killed') as string));
     const written = new Set<string>();

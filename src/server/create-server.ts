@@ -62,6 +62,7 @@ export async function createServer(options: ServerOptions): Promise<SyncServer> 
   const location = options.store ?? options.dataDir;
   if (location === undefined) throw new Error('createServer: give a data directory (dataDir) or a store (a PostgreSQL URL)');
   const data = await openServerData(location, options.maxOpenDatabases === undefined ? {} : { maxOpenDatabases: options.maxOpenDatabases });
+  data.store.serve?.();
   const transfers = data.store.openTransfers(Date.now, { ttlMs: options.transferTtlMs ?? 10 * 60_000 });
   const router = createSyncRouter();
   const live = options.live === false ? null : new LiveHub(data, logger, options.live ?? {});

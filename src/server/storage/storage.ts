@@ -148,6 +148,8 @@ export interface Store {
    * across nodes; returns how to stop. A store that only one process uses never calls it.
    */
   watch(listener: (database: string, before: number) => void): () => void;
+  /** Called once by a server that starts serving from this store (a long-running node). */
+  serve?(): void;
   /** True when the store answers (GET /health). */
   reachable(): Promise<boolean>;
   /** Hosted databases open now (for operations). */

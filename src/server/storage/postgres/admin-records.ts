@@ -20,9 +20,59 @@ interface KeyRow {
   revoked_at: string | null;
 }
 
-/** The admin records of a PostgreSQL store. */
+/** The channel that tells every node to forget the admin records it holds. */
+export const ADMIN_CHANNEL = 'sqlite_sync_admin';
+
+/** How long a node keeps a database record or an active key without reading it again. */
+const CACHE_MS = 30_000;
+
+/**
+ * The admin records of a PostgreSQL store. A serving node keeps the database records and active
+ * keys that every request looks up, while its store listens on ADMIN_CHANNEL: every change that
+ * could refuse a request (a key revoked, a database dropped) notifies on commit and each node
+ * forgets them all; without the listening connection nothing is kept. Absent records are never
+ * kept, so a new key or database works at once.
+ */
 export class PgAdminRecords implements AdminRecords {
+  private caching = false;
+  /** Bumped whenever the cache is cleared: a read that started before does not store its answer. */
+  private generation = 0;
+  private readonly databases = new Map<string, { record: DatabaseRecord; at: number }>();
+  private readonly keys = new Map<string, { key: { id: string; database: string; hash: Uint8Array }; at: number }>();
+
   constructor(private readonly pool: Pool) {}
+
+  /** Turns the cache on (the store listens for changes) or off (it does not, or lost the connection). */
+  setCaching(on: boolean): void {
+    this.caching = on;
+    this.forgetAll();
+  }
+
+  /** Forgets every record held (another node or process changed some). */
+  forgetAll(): void {
+    this.generation++;
+    this.databases.clear();
+    this.keys.clear();
+  }
+
+  /** After a change that may refuse requests: forget here, and tell the other nodes (on commit). */
+  private async changed(): Promise<void> {
+    this.forgetAll();
+    await this.pool.query('SELECT pg_notify($1, $2)', [ADMIN_CHANNEL, '']);
+  }
+
+  private kept<T>(map: Map<string, { at: number } & T>, key: string): T | undefined {
+    if (!this.caching) return undefined;
+    const entry = map.get(key);
+    if (entry === undefined || Date.now() - entry.at > CACHE_MS) return undefined;
+    return entry;
+  }
+
+  private keep<T>(map: Map<string, { at: number } & T>, key: string, value: T, since: number): void {
+    if (!this.caching || since !== this.generation) return;
+    if (map.size >= 100_000) map.clear();
+    map.set(key, { ...value, at: Date.now() });
+  }
 
   async listDatabases(): Promise<DatabaseRecord[]> {
     const { rows } = await this.pool.query<DatabaseRow>('SELECT name, created_at, schema FROM sqlite_sync.databases ORDER BY name COLLATE "C"');
@@ -30,9 +80,14 @@ export class PgAdminRecords implements AdminRecords {
   }
 
   async findDatabase(name: string): Promise<DatabaseRecord | undefined> {
+    const held = this.kept(this.databases, name);
+    if (held) return held.record;
+    const since = this.generation;
     const text = 'SELECT name, created_at, schema FROM sqlite_sync.databases WHERE name = $1';
     const { rows } = await this.pool.query<DatabaseRow>({ name: statementName(text), text, values: [name] }); // on every request: prepared
-    return rows[0] && databaseOf(rows[0]);
+    const record = rows[0] && databaseOf(rows[0]);
+    if (record) this.keep(this.databases, name, { record }, since);
+    return record;
   }
 
   async addDatabase(record: DatabaseRecord): Promise<void> {
@@ -43,8 +98,9 @@ export class PgAdminRecords implements AdminRecords {
     return transaction(this.pool, async (client) => {
       for (const table of ['api_keys', 'sites', 'external_auth']) await client.query(`DELETE FROM sqlite_sync.${table} WHERE database = $1`, [name]);
       const removed = await client.query('DELETE FROM sqlite_sync.databases WHERE name = $1', [name]);
+      await client.query('SELECT pg_notify($1, $2)', [ADMIN_CHANNEL, '']);
       return (removed.rowCount ?? 0) > 0;
-    });
+    }).finally(() => this.forgetAll());
   }
 
   async addApiKey(record: ApiKeyRecord, hash: Uint8Array): Promise<void> {
@@ -73,14 +129,21 @@ export class PgAdminRecords implements AdminRecords {
 
   async revokeApiKey(id: string, now: number): Promise<boolean> {
     const result = await this.pool.query('UPDATE sqlite_sync.api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now, id]);
+    await this.changed();
     return (result.rowCount ?? 0) > 0;
   }
 
   async findActiveKey(hash: Uint8Array): Promise<{ id: string; database: string; hash: Uint8Array } | undefined> {
+    const hex = Buffer.from(hash).toString('hex');
+    const held = this.kept(this.keys, hex);
+    if (held) return held.key;
+    const since = this.generation;
     const text = 'SELECT id, database, key_hash FROM sqlite_sync.api_keys WHERE key_hash = $1 AND revoked_at IS NULL';
     const { rows } = await this.pool.query<{ id: string; database: string; key_hash: Buffer }>({ name: statementName(text), text, values: [Buffer.from(hash)] });
     const row = rows[0];
-    return row && { id: row.id, database: row.database, hash: row.key_hash };
+    const key: { id: string; database: string; hash: Uint8Array } | undefined = row && { id: row.id, database: row.database, hash: new Uint8Array(row.key_hash) };
+    if (key) this.keep(this.keys, hex, { key }, since);
+    return key;
   }
 
   async touchSites(visits: readonly SiteVisit[]): Promise<void> {

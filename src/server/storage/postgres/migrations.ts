@@ -33,6 +33,8 @@ const MIGRATIONS: readonly string[] = [
      AS $$ SELECT coalesce(nullif(current_setting('sqlite_sync.claims', true), ''), '{}')::jsonb $$;
    CREATE FUNCTION sqlite_sync.auth_claim(name text) RETURNS text LANGUAGE sql STABLE
      AS $$ SELECT sqlite_sync.auth_claims() ->> name $$;`,
+  // 4: the bytes held by filled upload slots, summed on each PUT, without reading every slot
+  `CREATE INDEX transfers_filled ON sqlite_sync.transfers (kind) WHERE payload IS NOT NULL AND kind = 'upload';`,
 ];
 
 /** The advisory lock key of migrations (any constant that no other use of the lock shares). */

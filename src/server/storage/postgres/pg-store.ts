@@ -8,7 +8,7 @@ import { HttpError } from '../../http-error.js';
 import type { Store } from '../storage.js';
 import type { TransferLimits, Transfers } from '../../transfers.js';
 import { PgTransfers } from './pg-transfers.js';
-import { PgAdminRecords } from './admin-records.js';
+import { ADMIN_CHANNEL, PgAdminRecords } from './admin-records.js';
 import { migrate } from './migrations.js';
 import { guardPool, storeError, transaction } from './pg-errors.js';
 import { createStatements, layoutOfSchema, layoutToJson, pgName } from './pg-layout.js';
@@ -39,6 +39,8 @@ export class PgStore implements Store {
   private readonly listeners = new Set<(database: string, before: number) => void>();
   private listening: pg.Client | null = null;
   private closed = false;
+  private readonly transferPools: pg.Pool[] = [];
+  private serving = false;
 
   readonly pool: pg.Pool;
 
@@ -65,7 +67,11 @@ export class PgStore implements Store {
   }
 
   openTransfers(now: () => number, limits: TransferLimits): Transfers {
-    return new PgTransfers(this.pool, now, limits);
+    // transfer slots are ephemeral: their writes need not wait for the disk (see pg-transfers.ts)
+    const pool = new pg.Pool({ connectionString: this.url, max: 5, connectionTimeoutMillis: 5000, options: '-c synchronous_commit=off' });
+    pool.on('error', () => undefined);
+    this.transferPools.push(pool);
+    return new PgTransfers(guardPool(pool), now, limits);
   }
 
   get openDatabases(): number {
@@ -123,6 +129,12 @@ export class PgStore implements Store {
     this.peers.delete(name);
   }
 
+  /** A serving node: it listens for other nodes' changes, and may keep admin records meanwhile (see PgAdminRecords). */
+  serve(): void {
+    this.serving = true;
+    if (this.listening === null) void this.listen();
+  }
+
   watch(listener: (database: string, before: number) => void): () => void {
     this.listeners.add(listener);
     if (this.listening === null) void this.listen();
@@ -140,6 +152,7 @@ export class PgStore implements Store {
     this.listening = client;
     let retried = false;
     const retry = () => {
+      this.admin.setCaching(false); // changes may go unheard now
       if (retried) return;
       retried = true;
       client.end().catch(() => undefined);
@@ -148,6 +161,7 @@ export class PgStore implements Store {
     client.on('error', retry);
     client.on('end', retry);
     client.on('notification', (message) => {
+      if (message.channel === ADMIN_CHANNEL) return this.admin.forgetAll();
       if (message.channel !== CHANNEL || !message.payload) return;
       let notice: { node?: string; database?: string; before?: number };
       try {
@@ -161,6 +175,8 @@ export class PgStore implements Store {
     try {
       await client.connect();
       await client.query(`LISTEN ${CHANNEL}`);
+      await client.query(`LISTEN ${ADMIN_CHANNEL}`);
+      if (this.serving) this.admin.setCaching(true);
       if (lost) for (const listener of this.listeners) listener('*', -1);
     } catch {
       retry();
@@ -172,6 +188,7 @@ export class PgStore implements Store {
     this.listeners.clear();
     await this.listening?.end().catch(() => undefined);
     this.peers.clear();
+    for (const pool of this.transferPools) await pool.end().catch(() => undefined);
     await this.pool.end();
   }
 }

@@ -3,6 +3,9 @@
 // a notification reaching another node meanwhile waits for the outcome; a node that dies while
 // applying leaves the lease to expire, and the client's retry applies the payload again, which
 // changes nothing if it had committed (a merge of changes already merged wins no cell).
+// Slots live on connections with synchronous_commit off: a slot is ephemeral, and one lost by a
+// PostgreSQL crash only makes its client start that upload or download again (the applies
+// themselves stay synchronous).
 
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
@@ -39,7 +42,7 @@ export class PgTransfers implements Transfers {
 
   async checkUploadable(token: string, size: number): Promise<void> {
     const { rows } = await this.query<{ open: boolean; held: string }>(
-      `SELECT (SELECT payload IS NULL AND NOT applied FROM ${T} WHERE id = $1 AND kind = 'upload' AND expires >= $2) AS open, (SELECT coalesce(sum(octet_length(payload)), 0) FROM ${T}) AS held`,
+      `SELECT (SELECT payload IS NULL AND NOT applied FROM ${T} WHERE id = $1 AND kind = 'upload' AND expires >= $2) AS open, (SELECT coalesce(sum(octet_length(payload)), 0) FROM ${T} WHERE payload IS NOT NULL AND kind = 'upload') AS held`,
       [idOf(token), this.now()],
     );
     if (rows[0]?.open !== true) throw new HttpError(404, 'upload URL not found, used or expired');
