@@ -10,6 +10,7 @@ import type { LiveState } from '../src/index.js';
 import { createServer, type SyncServer } from '../src/server/index.js';
 import { type SyncedDb, temporaryFolder } from './support/databases.js';
 import { freePort, openDevice, provision, rowsOf, startServer } from './support/sync-server.js';
+import { STORES } from './support/stores.js';
 
 /** Waits until `check` holds, polling; fails with `what` after `ms`. */
 async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
@@ -56,8 +57,10 @@ function rawLive(url: string, authorization: string): Promise<{ socket: WebSocke
   });
 }
 
-describe('live sync', () => {
+for (const store of STORES) describe(`live sync, ${store.name} store`, { skip: store.skip }, () => {
   const folder = temporaryFolder();
+  let location = '';
+  let removeStore: () => Promise<void> = async () => undefined;
   let server: SyncServer;
   let key: string;
   const devices: SyncedDb[] = [];
@@ -68,15 +71,17 @@ describe('live sync', () => {
   };
 
   before(async () => {
-    key = await provision(folder.path('data'), 'live');
-    server = await startServer(folder.path('data'));
+    ({ location, remove: removeStore } = await store.create());
+    key = await provision(location, 'live');
+    server = await startServer(location);
   });
   after(async () => {
     for (const d of devices) {
       d.sync.network.stopLive();
       d.db.close();
     }
-    await server.close();
+    await server?.close();
+    await removeStore();
     folder.remove();
   });
 
@@ -139,18 +144,22 @@ describe('live sync', () => {
   });
 });
 
-describe('live sync for token users under read policies', () => {
+for (const store of STORES) describe(`live sync for token users under read policies, ${store.name} store`, { skip: store.skip }, () => {
   const folder = temporaryFolder();
+  let location = '';
+  let removeStore: () => Promise<void> = async () => undefined;
   let server: SyncServer;
   let key: string;
 
   before(async () => {
-    key = await provision(folder.path('data'), 'secured');
-    server = await startServer(folder.path('data'));
+    ({ location, remove: removeStore } = await store.create());
+    key = await provision(location, 'secured');
+    server = await startServer(location);
     await server.data.setPolicy('secured', 'todos', { read: 'owner = auth_userid()', write: 'owner = auth_userid()' });
   });
   after(async () => {
-    await server.close();
+    await server?.close();
+    await removeStore();
     folder.remove();
   });
 
@@ -223,19 +232,25 @@ describe('live sync for token users under read policies', () => {
   });
 });
 
-describe('live sync through failures', () => {
+for (const store of STORES) describe(`live sync through failures, ${store.name} store`, { skip: store.skip }, () => {
   const folder = temporaryFolder();
+  let location = '';
+  let removeStore: () => Promise<void> = async () => undefined;
   let key: string;
   let port: number;
 
   before(async () => {
-    key = await provision(folder.path('data'), 'tough');
+    ({ location, remove: removeStore } = await store.create());
+    key = await provision(location, 'tough');
     port = await freePort();
   });
-  after(() => folder.remove());
+  after(async () => {
+    await removeStore();
+    folder.remove();
+  });
 
   it('server restarted, sockets killed, connections cut: devices reconnect and converge, nothing lost or twice', async () => {
-    let server = await createServer({ dataDir: folder.path('data'), port, logger: false });
+    let server = await createServer({ store: location, port, logger: false });
     const a = openDevice(folder.path('ta.db'), server.url, 'tough', key);
     const b = openDevice(folder.path('tb.db'), server.url, 'tough', key);
     const fast = { minBackoffMs: 20, maxBackoffMs: 200, pollIntervalMs: 500 };
@@ -251,7 +266,7 @@ describe('live sync through failures', () => {
       // the server restarts on the same port while both keep writing
       await server.close();
       for (let i = 0; i < 4; i++) write(i % 2 ? a : b);
-      server = await createServer({ dataDir: folder.path('data'), port, logger: false });
+      server = await createServer({ store: location, port, logger: false });
       await until('both reconnected', () => (server.live?.connections ?? 0) === 2);
       write(a);
       await until('everything everywhere after the restart', () => rowsOf(a).length === n && rowsOf(b).length === n, 10_000);
@@ -284,7 +299,7 @@ describe('live sync through failures', () => {
   });
 
   it('without a WebSocket (or a server without live sync), polling keeps devices in sync', async () => {
-    const server = await createServer({ dataDir: folder.path('data'), port: 0, logger: false, live: false });
+    const server = await createServer({ store: location, port: 0, logger: false, live: false });
     const a = openDevice(folder.path('pa.db'), server.url, 'tough', key);
     const b = openDevice(folder.path('pb.db'), server.url, 'tough', key, undefined, { network: { webSocket: undefined } });
     try {
