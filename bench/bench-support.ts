@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
 
 /** The compiled CLI (the benchmarks run from dist-bench). */
 const CLI = join(import.meta.dirname, '..', 'src', 'cli', 'main.js');
@@ -80,4 +81,35 @@ export function cpuMsOf(pid: number): number {
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+}
+
+/**
+ * PostgreSQL for a benchmark: fresh databases in PG_URL's server, or in a throwaway cluster with
+ * PostgreSQL's durable defaults (fsync on), started on first use and stopped by stop().
+ */
+export function benchPostgres(): { location(): Promise<string>; stop(): void } {
+  let stopCluster: (() => void) | null = null;
+  let base = process.env.PG_URL ?? null;
+  return {
+    async location() {
+      if (!base) {
+        const { startPostgres } = (await import(join(import.meta.dirname, '..', '..', 'scripts', 'postgres.mjs'))) as typeof import('../scripts/postgres.mjs');
+        const started = await startPostgres({ durable: true });
+        if (started.skip !== undefined) throw new Error(started.skip);
+        stopCluster = () => started.stop();
+        base = started.url;
+      }
+      const name = `bench_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
+      const client = new pg.Client({ connectionString: base });
+      await client.connect();
+      await client.query(`CREATE DATABASE ${name}`);
+      await client.end();
+      const url = new URL(base);
+      url.pathname = `/${name}`;
+      return url.toString();
+    },
+    stop() {
+      stopCluster?.();
+    },
+  };
 }

@@ -7,6 +7,7 @@
 // | INTERVAL     | 250     | ms between two writes                                                 |
 // | IDLE         | 5000    | idle live connections for the idle cost                               |
 // | IDLE_SECONDS | 30      | how long the idle server is watched                                   |
+// | STORE        | sqlite  | sqlite or postgres (PG_URL, or a throwaway durable cluster)           |
 //
 // Latency: device A (WAL file) inserts a row; the time until that row is in device B's table (B
 // hears of its own commit through a change notice), both live, in this process; first alone, then
@@ -22,8 +23,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { type CloudSync, load } from '../src/index.js';
-import { openDataDir } from '../src/server/index.js';
-import { cpuMsOf, machineCpuMs, percentile, printTable, rssOf, startServer } from './bench-support.js';
+import { openServerData } from '../src/server/index.js';
+import { benchPostgres, cpuMsOf, machineCpuMs, percentile, printTable, rssOf, startServer } from './bench-support.js';
 
 const env = (name: string, fallback: string) => Number(process.env[name] ?? fallback);
 const CLIENTS = env('CLIENTS', '1000');
@@ -35,8 +36,11 @@ const CROWD = join(import.meta.dirname, 'live-crowd.js');
 const SCHEMA = "CREATE TABLE todos (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL DEFAULT '', done INTEGER NOT NULL DEFAULT 0, owner TEXT);\nSELECT cloudsync_init('todos');\n";
 
 const folder = mkdtempSync(join(tmpdir(), 'sqlite-sync-live-bench-'));
-const dataDir = join(folder, 'data');
-const data = openDataDir(dataDir);
+const postgres = benchPostgres();
+const onPostgres = process.env.STORE === 'postgres';
+const dataDir = onPostgres ? await postgres.location() : join(folder, 'data');
+const serveOptions = onPostgres ? ['--store', dataDir] : [];
+const data = await openServerData(dataDir);
 await data.createDatabase('live', SCHEMA);
 const key = (await data.createApiKey('live')).key;
 await data.close();
@@ -97,7 +101,7 @@ const ms = (v: number) => `${v.toFixed(1)} ms`;
 const row = (label: string, r: { sorted: number[]; lost: number }, extra: string) => [label, ms(percentile(r.sorted, 50)), ms(percentile(r.sorted, 95)), ms(percentile(r.sorted, 99)), ms(r.sorted[r.sorted.length - 1] ?? 0), String(r.lost), extra];
 
 // latency, alone and with the crowd
-const server = await startServer(dataDir);
+const server = await startServer(dataDir, [], serveOptions);
 const a = await liveDevice(server.url, 'a');
 const b = await liveDevice(server.url, 'b');
 await latencies(a, b); // warm-up: JIT, statements, connections
@@ -123,7 +127,7 @@ printTable(`live sync, commit on A to the row in B's table, ${SAMPLES} writes ${
 ]);
 
 // idle cost
-const idleServer = await startServer(dataDir);
+const idleServer = await startServer(dataDir, [], serveOptions);
 await sleep(1000);
 const rssBefore = rssOf(idleServer.pid);
 const idle = await crowd('idle', idleServer.url, IDLE);
@@ -142,4 +146,5 @@ printTable(`idle cost: ${IDLE} idle live connections on one server (heartbeat ev
   ['server CPU while idle', `${idleCpu.toFixed(2)}% of a core`],
 ]);
 rmSync(folder, { recursive: true, force: true });
+postgres.stop();
 process.exit(0);

@@ -29,9 +29,8 @@ import { type CloudSync, load } from '../src/index.js';
 import { nodeHttpTransport } from '../src/client/node-http-transport.js';
 import type { AsyncTransport } from '../src/client/http-transport.js';
 import { createUuidBytes, formatUuid } from '../src/engine/uuid.js';
-import pg from 'pg';
 import { isPostgresUrl, openServerData } from '../src/server/index.js';
-import { cpuMsOf, machineCpuMs, median, percentile, printTable, rssOf, type ServerProcess, startServer, time } from './bench-support.js';
+import { benchPostgres, cpuMsOf, machineCpuMs, median, percentile, printTable, rssOf, type ServerProcess, startServer, time } from './bench-support.js';
 import type { LoadMessage, LoadPlan } from './network-load-generator.js';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
@@ -68,38 +67,18 @@ const datasets: Record<string, (i: number) => Row> = {
 let files = 0;
 const folder = mkdtempSync(join(tmpdir(), 'sqlite-sync-network-bench-'));
 const results: Record<string, unknown> = { node: process.version, rows: ROWS, runs: RUNS, startedAt: new Date().toISOString(), endToEnd: {}, manyClients: {} };
-let stopPostgres: (() => void) | null = null;
+const postgres = benchPostgres();
 try {
   const stores = STORE === 'both' ? ['sqlite', 'postgres'] : [STORE];
   const locations: { store: string; location: string }[] = [];
-  for (const store of stores) locations.push({ store, location: store === 'postgres' ? await postgresLocation() : join(folder, `${store}-data`) });
+  for (const store of stores) locations.push({ store, location: store === 'postgres' ? await postgres.location() : join(folder, `${store}-data`) });
   // the stores' runs interleaved (in alternating order), so that the machine's drift and noise fall on both
   if (PART === 'both' || PART === 'e2e') Object.assign(results.endToEnd as Record<string, unknown>, await benchEndToEnd(locations));
   if (PART === 'both' || PART === 'clients') for (const { store, location } of locations) (results.manyClients as Record<string, unknown>)[store] = await benchManyClients(location, store);
   printStoreRatio();
 } finally {
-  (stopPostgres as (() => void) | null)?.();
+  postgres.stop();
   rmSync(folder, { recursive: true, force: true });
-}
-
-/** A fresh PostgreSQL database: in PG_URL's server, or in a throwaway durable cluster started now. */
-async function postgresLocation(): Promise<string> {
-  let base = process.env.PG_URL;
-  if (!base) {
-    const { startPostgres } = (await import(join(import.meta.dirname, '..', '..', 'scripts', 'postgres.mjs'))) as typeof import('../scripts/postgres.mjs');
-    const started = await startPostgres({ durable: true });
-    if (started.skip !== undefined) throw new Error(started.skip);
-    stopPostgres = () => started.stop();
-    base = started.url;
-  }
-  const name = `bench_${Date.now()}`;
-  const client = new pg.Client({ connectionString: base });
-  await client.connect();
-  await client.query(`CREATE DATABASE ${name}`);
-  await client.end();
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return url.toString();
 }
 
 /** With both stores measured end to end: PostgreSQL's time over SQLite's (target ≤ ×1.5). */
