@@ -8,6 +8,7 @@
 // | IDLE         | 5000    | idle live connections for the idle cost                               |
 // | IDLE_SECONDS | 30      | how long the idle server is watched                                   |
 // | STORE        | sqlite  | sqlite or postgres (PG_URL, or a throwaway durable cluster)           |
+// | SERVER_LOG   | (unset) | a file: the latency server logs every request (info) into it          |
 //
 // Latency: device A (WAL file) inserts a row; the time until that row is in device B's table (B
 // hears of its own commit through a change notice), both live, in this process; first alone, then
@@ -101,7 +102,7 @@ const ms = (v: number) => `${v.toFixed(1)} ms`;
 const row = (label: string, r: { sorted: number[]; lost: number }, extra: string) => [label, ms(percentile(r.sorted, 50)), ms(percentile(r.sorted, 95)), ms(percentile(r.sorted, 99)), ms(r.sorted[r.sorted.length - 1] ?? 0), String(r.lost), extra];
 
 // latency, alone and with the crowd
-const server = await startServer(dataDir, [], serveOptions);
+const server = await startServer(dataDir, [], serveOptions, process.env.SERVER_LOG);
 const a = await liveDevice(server.url, 'a');
 const b = await liveDevice(server.url, 'b');
 await latencies(a, b); // warm-up: JIT, statements, connections

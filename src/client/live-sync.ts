@@ -2,7 +2,7 @@
 // they land (pushed, or announced and then pulled), local changes sent right after each commit,
 // reconnection with backoff and jitter, and polling while no socket can be had.
 
-import { decodeLiveChanges, LIVE_CLOSE, type LiveChanges, type LiveHello, type LiveMessage } from '../codec/live-frame.js';
+import { decodeLiveChanges, LIVE_CLOSE, type LiveChanges, type LiveHello, type LiveMessage, type LivePosition } from '../codec/live-frame.js';
 import { nextDelay } from './auto-sync.js';
 import { NetworkError } from './network-error.js';
 
@@ -47,7 +47,8 @@ export interface LiveHost {
   /** The Authorization header value, or null. */
   authorization(): string | null;
   sync(): Promise<unknown>;
-  check(): Promise<unknown>;
+  /** A pull; `enough` ends it early, between two rounds, when it says so of the check watermark. */
+  check(enough?: (at: LivePosition) => boolean): Promise<unknown>;
   send(): Promise<unknown>;
   /** Applies pushed changes; null when they do not follow on from what is here (then check). */
   applyPushed(changes: LiveChanges): Promise<unknown>;
@@ -56,6 +57,14 @@ export interface LiveHost {
   onCommit(listener: () => void): () => void;
   state(state: LiveState, error?: Error): void;
 }
+
+/** True when a push starts after `at` (something between would be missing). */
+function after(changes: LiveChanges, at: LivePosition): boolean {
+  return changes.from.dbVersion > at.dbVersion || (changes.from.dbVersion === at.dbVersion && changes.from.seq > at.seq);
+}
+
+/** Pushes held while a pull runs, at most (past them the held ones are dropped: the pull brings them). */
+const MAX_HELD_PUSHES = 32;
 
 /** A running live sync. */
 export class LiveLink {
@@ -74,6 +83,8 @@ export class LiveLink {
   private readonly sender: OneAtATime;
   private readonly unsubscribe: () => void;
   private current: LiveState = 'offline';
+  /** Pushes that came while a pull ran, applied after it. */
+  private readonly held: LiveChanges[] = [];
   private readonly options: Required<LiveOptions>;
 
   constructor(
@@ -90,7 +101,12 @@ export class LiveLink {
     };
     // failures are reported by the status event; the next notice, commit, reconnect or poll tries again
     this.puller = new OneAtATime(async () => {
-      if (!this.stopped) await host.check();
+      if (this.stopped) return;
+      // Under steady writes, a pull that went on until the server had nothing new would rarely
+      // end on a slow server (each round finds the write of the last one); it ends instead once a
+      // push held meanwhile follows on from where it got.
+      await host.check((at) => this.held.length > 0 && !after(this.held[0] as LiveChanges, at));
+      await this.applyHeld();
     });
     this.sender = new OneAtATime(async () => {
       if (this.stopped || this.refused) return;
@@ -199,12 +215,38 @@ export class LiveLink {
       this.schedulePull(); // a frame we cannot read: fetch the same changes the usual way
       return;
     }
+    if (this.puller.busy) {
+      // a pull runs: this push most likely follows on from where it ends, so apply it then
+      // rather than pull again (on a slow server, a pull per push would feed itself)
+      this.hold(changes);
+      return;
+    }
     this.host.applyPushed(changes).then(
       (applied) => {
-        if (applied === null) this.schedulePull();
+        if (applied === null) {
+          this.hold(changes);
+          this.schedulePull();
+        }
       },
       () => this.schedulePull(),
     );
+  }
+
+  /** Keeps a push for after the pull (a bounded few: past them the pull brings everything anyway). */
+  private hold(changes: LiveChanges): void {
+    if (this.held.length >= MAX_HELD_PUSHES) this.held.length = 0;
+    this.held.push(changes);
+  }
+
+  /** After a pull: applies the pushes that came meanwhile, in order; one that still does not follow on means a push was missed. */
+  private async applyHeld(): Promise<void> {
+    let gap = false;
+    while (this.held.length > 0 && !this.stopped) {
+      const changes = this.held.shift() as LiveChanges;
+      const applied = await this.host.applyPushed(changes).catch(() => null);
+      if (applied === null) gap = true;
+    }
+    if (gap) this.schedulePull();
   }
 
   /** The server accepted the connection: catch up both ways, stop polling. */
@@ -213,7 +255,9 @@ export class LiveLink {
     if (this.poll) clearInterval(this.poll);
     this.poll = null;
     this.setState('connected');
-    this.host.sync().catch(() => this.schedulePull());
+    // catch up both ways: what is unsent goes, and a pull that pushes can take over from
+    this.sender.request();
+    this.schedulePull();
   }
 
   private closed(code: number, reason: string): void {
@@ -288,6 +332,11 @@ class OneAtATime {
   private again = false;
 
   constructor(private readonly task: () => Promise<unknown>) {}
+
+  /** True while the task runs. */
+  get busy(): boolean {
+    return this.running;
+  }
 
   request(): void {
     if (this.running) {

@@ -153,7 +153,7 @@ export class NetworkSync extends Emitter<NetworkSyncEvents> {
         url: () => endpoints.live,
         authorization: () => (this.credential === null ? null : `Bearer ${this.credential}`),
         sync: () => this.sync(),
-        check: () => this.checkChanges(),
+        check: (enough) => this.runLater((context) => checkChanges(context, enough)),
         send: () => this.sendChanges(),
         applyPushed: (changes) => this.runLater((context) => applyPushedChanges(context, changes)),
         hasUnsentChanges: () => this.hasUnsentChanges(),

@@ -128,10 +128,12 @@ export function* sendChanges(context: ProtocolContext): Exchange<SendResult> {
  * until the server answers that nothing is new. Each payload and the watermark it carries commit
  * together.
  */
-export function* checkChanges(context: ProtocolContext): Exchange<CheckResult> {
+export function* checkChanges(context: ProtocolContext, enough?: (at: Position) => boolean): Exchange<CheckResult> {
   const { engine, endpoints } = context;
   const result: CheckResult = { changes: 0, bytes: 0, payloads: 0 };
   for (let round = 0; round < MAX_CHECK_ROUNDS; round++) {
+    // a live connection's pull ends once pushes follow on from here: they bring the rest
+    if (round > 0 && enough?.(readWatermark(engine, 'check'))) break;
     const from = readWatermark(engine, 'check');
     const answer = yield* request(context, 'receiving', {
       method: 'POST',
