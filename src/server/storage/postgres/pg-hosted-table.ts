@@ -55,6 +55,11 @@ export class HostedTable implements MergeTable, CollectedTable {
     return `(${columns.map((c) => `${alias}.${c}`).join(', ')}) IN (SELECT * FROM unnest(${pk.map((c, i) => `$${i + 1}::${pgType(c.kind)}[]`).join(', ')}))`;
   }
 
+  /** `m.pk1 = b.k1 AND …`: the meta row (alias m) of a base row (alias b). */
+  get metaJoin(): string {
+    return this.shape.pk.map((c, i) => `m.pk${i + 1} = b.${pgName(c.name)}`).join(' AND ');
+  }
+
   /** One row's key values as parameters. */
   keyParams(key: readonly SqlValue[]): (string | number | Buffer | null)[] {
     return this.shape.pk.map((c, i) => toPg(key[i] ?? null, c.kind, this.name, c.name));

@@ -538,7 +538,7 @@ export class PgPeer implements Peer, SecuredHost {
     const collected = new CollectedChanges((ordinal) => this.siteIdOf(ordinal));
     for (const table of this.tableList) {
       const keyCount = table.shape.pk.length;
-      const join = table.shape.pk.map((c, i) => `b.${pgName(c.name)} = m.pk${i + 1}`).join(' AND ');
+      const join = table.metaJoin;
       const columns = table.columns.map((c) => `, b.${pgName(c.name)}`).join('');
       const { rows } = await client.query({
         text: `SELECT ${table.shape.pk.map((_, i) => `m.pk${i + 1}`).join(', ')}, m.clocks, b.${pgName(table.shape.pk[0]?.name ?? '')} IS NOT NULL${columns} FROM ${table.meta} AS m LEFT JOIN ${table.base} AS b ON ${join} WHERE m.db_version >= $1`,

@@ -157,11 +157,7 @@ export class PgRowSecurity {
       }
       applied += group.length;
       const seen = rows.map((row) => row[0] as Change);
-      await client.query(`INSERT INTO ${this.s}.cloudsync_rls_seen (user_id, tbl, pk) SELECT $1, * FROM unnest($2::text[], $3::bytea[]) ON CONFLICT DO NOTHING`, [
-        user.userId,
-        seen.map((c) => this.host.table(c.tbl)?.name ?? c.tbl),
-        seen.map((c) => Buffer.from(c.pk)),
-      ]);
+      await this.recordSeen(client, user, seen.map((c) => this.host.table(c.tbl)?.name ?? c.tbl), seen.map((c) => c.pk));
     }
     return { applied, refused, restore: await this.restore(client, policies, user, refused), after: committed };
   }
@@ -183,7 +179,7 @@ export class PgRowSecurity {
     const keyCount = table.shape.pk.length;
     const filter = read === null ? 'true' : `(${read})`;
     const keys = table.shape.pk.map((c) => `b.${pgName(c.name)}`);
-    const join = table.shape.pk.map((c, i) => `m.pk${i + 1} = b.${pgName(c.name)}`).join(' AND ');
+    const join = table.metaJoin;
     const columns = table.columns.map((c) => `, b.${pgName(c.name)}`).join('');
     const add = (pk: Uint8Array, stored: unknown, values: SqlValue[] | null) => {
       const clocks = readRowClocks(stored, table.cellCount);
@@ -242,11 +238,12 @@ export class PgRowSecurity {
   private async remember(client: PoolClient, policies: Policies, user: PolicyUser, picks: readonly Pick<HostedTable>[]): Promise<void> {
     const secured = picks.filter((p) => policies.has(p.table.name.toLowerCase()));
     if (secured.length === 0) return;
-    await client.query(`INSERT INTO ${this.s}.cloudsync_rls_seen (user_id, tbl, pk) SELECT $1, * FROM unnest($2::text[], $3::bytea[]) ON CONFLICT DO NOTHING`, [
-      user.userId,
-      secured.map((p) => p.table.name),
-      secured.map((p) => Buffer.from(p.pk)),
-    ]);
+    await this.recordSeen(client, user, secured.map((p) => p.table.name), secured.map((p) => p.pk));
+  }
+
+  /** Records rows (table names and keys, in pairs) as sent to or written by the user. */
+  private async recordSeen(client: PoolClient, user: PolicyUser, tables: string[], pks: Uint8Array[]): Promise<void> {
+    await client.query(`INSERT INTO ${this.s}.cloudsync_rls_seen (user_id, tbl, pk) SELECT $1, * FROM unnest($2::text[], $3::bytea[]) ON CONFLICT DO NOTHING`, [user.userId, tables, pks.map((pk) => Buffer.from(pk))]);
   }
 
   /** The reason the write policy refuses these rows in their current state, or null. */
@@ -287,7 +284,7 @@ export class PgRowSecurity {
     }
     for (const [table, keys] of byTable) {
       const read = policies.get(table.name.toLowerCase())?.read ?? null;
-      const join = table.shape.pk.map((c, i) => `m.pk${i + 1} = b.${pgName(c.name)}`).join(' AND ');
+      const join = table.metaJoin;
       const { rows } = await client.query({
         text: `SELECT ${table.shape.pk.map((c) => `b.${pgName(c.name)}`).join(', ')}, m.clocks${table.columns.map((c) => `, b.${pgName(c.name)}`).join('')} FROM (SELECT * FROM ${table.base} WHERE ${read === null ? 'true' : `(${read})`}) AS b JOIN ${table.meta} AS m ON ${join} WHERE ${table.keyMatch('b', table.shape.pk.map((c) => pgName(c.name)))}`,
         values: table.keyArrays(keys),
