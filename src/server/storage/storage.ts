@@ -1,8 +1,12 @@
 // What the server needs from a storage backend, asynchronous so that a backend may live across the
 // network (PostgreSQL): the admin records, and one peer per hosted database that applies uploads
-// and prepares downloads. `sqlite/` is the embedded backend; it answers at once.
+// and prepares downloads. `sqlite/` is the embedded backend; it answers at once. Also the few
+// rules both backends share.
 
+import { type Change, forEachPayloadChange } from '../../codec/payload.js';
 import type { EncodedPayload } from '../../engine/cloudsync.js';
+import { CloudSyncError } from '../../engine/errors.js';
+import { HttpError } from '../http-error.js';
 import type { PolicyUser, SecuredApply, TablePolicy } from '../row-security.js';
 import type { TransferLimits, Transfers } from '../transfers.js';
 
@@ -155,4 +159,20 @@ export interface Store {
   /** Hosted databases open now (for operations). */
   readonly openDatabases: number;
   close(): Promise<void>;
+}
+
+/** Every change of an uploaded payload, decoded; a payload that cannot be is a PAYLOAD error. */
+export function decodeUpload(payload: Uint8Array): Change[] {
+  const changes: Change[] = [];
+  try {
+    forEachPayloadChange(payload, (change) => changes.push(change));
+  } catch (error) {
+    throw new CloudSyncError('PAYLOAD', `upload: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  return changes;
+}
+
+/** A device's check watermark past the database's newest version: the database lost changes. */
+export function pastNewestError(since: Position, stored: number): HttpError {
+  return new HttpError(409, `the check watermark ${since.dbVersion} is past this database's newest version ${stored} (was the server restored from a backup?); run cloudsync_network_reset_sync_version() to download everything again`);
 }

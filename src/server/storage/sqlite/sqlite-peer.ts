@@ -6,11 +6,8 @@ import Database from 'better-sqlite3';
 import type { CloudSync } from '../../../cloud-sync.js';
 import { load } from '../../../load.js';
 import type { EncodedPayload } from '../../../engine/cloudsync.js';
-import { forEachPayloadChange, type Change } from '../../../codec/payload.js';
-import { CloudSyncError } from '../../../engine/errors.js';
 import { type PolicyUser, RowSecurity, type SecuredApply, type TablePolicy } from '../../row-security.js';
-import type { Peer, PeerStatus, Position } from '../storage.js';
-import { HttpError } from '../../http-error.js';
+import { decodeUpload, pastNewestError, type Peer, type PeerStatus, type Position } from '../storage.js';
 
 /** Opens the SQLite file of a hosted database and loads the engine into it. */
 export function openSqlitePeer(file: string): SqlitePeer {
@@ -37,20 +34,14 @@ export class SqlitePeer implements Peer {
 
   async apply(payload: Uint8Array, user: PolicyUser | null): Promise<SecuredApply> {
     if (user === null || !this.security.active) return { changes: this.sync.applyPayload(payload), refused: [], restore: null };
-    const changes: Change[] = [];
-    try {
-      forEachPayloadChange(payload, (change) => changes.push(change));
-    } catch (error) {
-      throw new CloudSyncError('PAYLOAD', `upload: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-    }
-    return this.security.apply(user, changes);
+    return this.security.apply(user, decodeUpload(payload));
   }
 
   async download(site: Uint8Array, since: Position, maxBytes: number, user: PolicyUser | null): Promise<EncodedPayload[]> {
     // A check watermark is a position of this database, so it cannot be past its newest version
     // unless the database lost changes (restored from an older backup): say so rather than stay silent.
     if (since.dbVersion > this.sync.dbVersion() && since.dbVersion > this.sync.engine.storedVersion()) {
-      throw new HttpError(409, `the check watermark ${since.dbVersion} is past this database's newest version ${this.sync.engine.storedVersion()} (was the server restored from a backup?); run cloudsync_network_reset_sync_version() to download everything again`);
+      throw pastNewestError(since, this.sync.engine.storedVersion());
     }
     if (user !== null && this.security.active) return this.security.download(user, site, since, maxBytes);
     return this.sync.encodePayloads({ sinceDbVersion: since.dbVersion, sinceSeq: since.seq, excludeSite: site, keepLast: true }, { maxBytes });

@@ -1,0 +1,217 @@
+// An upload merged into PostgreSQL: the rows it touches are read in a few queries (clocks with one
+// `= ANY` per batch, base values only for rows that have clocks), merged in Node by the engine's
+// rules (pg-merge.ts), and written back in a few statements: new rows by COPY (pg-copy.ts), the
+// others by INSERT … unnest … ON CONFLICT. The caller's transaction holds the state lock.
+
+import type { PoolClient } from 'pg';
+import { decodePk } from '../../../codec/pk.js';
+import type { Change } from '../../../codec/payload.js';
+import type { SqlValue } from '../../../codec/value.js';
+import { CloudSyncError } from '../../../engine/errors.js';
+import { checkChange } from '../../../engine/merge.js';
+import { maxDbVersion, readRowClocks, writeRowClocks } from '../../../engine/row-clocks.js';
+import { type PgColumn, pgName, pgType, toPg, fromPg } from './pg-layout.js';
+import { type HostedTable, keyText } from './pg-hosted-table.js';
+import { mergeRow, type RowOutcome } from './pg-merge.js';
+import { copyNewRows } from './pg-copy.js';
+import type { PgSites } from './pg-sites.js';
+
+/** Rows per statement when writing or looking up many rows (parameters travel as arrays). */
+const BATCH_ROWS = 10_000;
+
+/** The hosted database an upload merges into. */
+export interface UploadTarget {
+  readonly schema: string;
+  readonly sites: PgSites;
+  table(name: string): HostedTable | undefined;
+}
+
+/**
+ * The changes of an upload, row by row, as many times as asked: a payload's rows are decoded
+ * again on each pass (from offsets) so that decoded changes die young instead of living through
+ * the whole apply; `siteIds` are the distinct sites of its changes.
+ */
+export interface RowSource {
+  rows(): Iterable<readonly Change[]>;
+  siteIds: Uint8Array[];
+}
+
+/** A row an upload touches, with what is stored of it. */
+interface TouchedRow {
+  table: HostedTable;
+  key: SqlValue[];
+  stored: string | null;
+  values: SqlValue[] | null;
+  outcome: RowOutcome | null;
+}
+
+/**
+ * Merges checked changes inside the caller's transaction, which holds the state lock; returns the
+ * sites it added (to remember once committed) and the db_version after.
+ */
+export async function mergeUpload(client: PoolClient, target: UploadTarget, source: RowSource, committed: number): Promise<{ added: Map<number, Uint8Array>; after: number }> {
+  const fn = 'upload';
+  const before = committed;
+  const { ordinals, added } = await target.sites.ordinalsFor(client, source.siteIds);
+  let lastId: Uint8Array | null = null;
+  let lastOrdinal = 0;
+  const siteOf = (change: Change) => {
+    if (change.siteId !== lastId) {
+      lastId = change.siteId;
+      lastOrdinal = ordinals.get(Buffer.from(change.siteId).toString('hex')) as number;
+    }
+    return lastOrdinal;
+  };
+  // one local db_version per source transaction, as the engine's merge takes them; changes
+  // come transaction by transaction, so the last one answers most lookups
+  const taken = new Map<number, Map<number, number>>();
+  let lastSite = -1;
+  let lastRemote = -1;
+  let lastVersion = -1;
+  const versionOf = (site: number, remote: number) => {
+    if (site === lastSite && remote === lastRemote) return lastVersion;
+    let bySite = taken.get(site);
+    if (!bySite) taken.set(site, (bySite = new Map()));
+    let version = bySite.get(remote);
+    if (version === undefined) {
+      version = Math.max(committed + 1, remote);
+      committed = version;
+      bySite.set(remote, version);
+    }
+    lastSite = site;
+    lastRemote = remote;
+    lastVersion = version;
+    return version;
+  };
+  // first pass: each row's key, then what is stored of them, read in batches
+  const touched: TouchedRow[] = [];
+  const byTable = new Map<HostedTable, TouchedRow[]>();
+  for (const group of source.rows()) {
+    const first = group[0] as Change;
+    // checked before the lock; the database may have been created again since (another node)
+    const table = checkChange(fn, target, first);
+    let key: SqlValue[];
+    try {
+      key = decodePk(first.pk);
+    } catch (error) {
+      throw new CloudSyncError('PAYLOAD', `${fn}: bad primary key of table ${table.name}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (key.length !== table.shape.pk.length) throw new CloudSyncError('PAYLOAD', `${fn}: primary key of ${table.name} has ${key.length} values, the table has ${table.shape.pk.length} key columns`);
+    const row: TouchedRow = { table, key, stored: null, values: null, outcome: null };
+    touched.push(row);
+    let rows = byTable.get(table);
+    if (!rows) byTable.set(table, (rows = []));
+    rows.push(row);
+  }
+  for (const [table, rows] of byTable) await readTouched(client, table, rows);
+  // second pass: the merge, row by row in order of first appearance (as the engine numbers them)
+  let i = 0;
+  for (const group of source.rows()) {
+    const row = touched[i++] as TouchedRow;
+    row.outcome = mergeRow(row.table, row.stored === null ? null : readRowClocks(row.stored, row.table.cellCount), row.values, group, siteOf, versionOf);
+  }
+  for (const [table, rows] of byTable) await writeOutcomes(client, table, rows);
+  if (committed > before) {
+    // the newest position, so that a check already there is answered from the state row alone
+    let lastSeq = 0;
+    for (const row of touched) {
+      const clocks = row.outcome?.clocks;
+      if (!clocks) continue;
+      if (clocks.sentinel?.dbVersion === committed && clocks.sentinel.seq > lastSeq) lastSeq = clocks.sentinel.seq;
+      for (const cell of clocks.cells) if (cell?.dbVersion === committed && cell.seq > lastSeq) lastSeq = cell.seq;
+    }
+    await client.query(`UPDATE ${pgName(target.schema)}.cloudsync_state SET db_version = $1, last_seq = $2`, [committed, lastSeq]);
+  }
+  return { added, after: committed };
+}
+
+/** Reads the stored clocks and base values of the rows an upload touches. */
+async function readTouched(client: PoolClient, table: HostedTable, rows: TouchedRow[]): Promise<void> {
+  const { rows: any } = await client.query(`SELECT 1 FROM ${table.meta} LIMIT 1`);
+  if (any.length === 0) return; // a first upload: nothing stored to merge with
+  const byKey = new Map<string, TouchedRow>();
+  for (const row of rows) byKey.set(keyText(row.key), row);
+  const keyColumns = table.shape.pk.map((_, i) => `pk${i + 1}`);
+  const columns = table.columns.map((c) => `b.${pgName(c.name)}`);
+  for (let at = 0; at < rows.length; at += BATCH_ROWS) {
+    const keys = table.keyArrays(rows.slice(at, at + BATCH_ROWS).map((r) => r.key));
+    const meta = await client.query({ text: `SELECT ${keyColumns.map((c) => `m.${c}`).join(', ')}, m.clocks FROM ${table.meta} AS m WHERE ${table.keyMatch('m', keyColumns)}`, values: keys, rowMode: 'array' });
+    const known: SqlValue[][] = [];
+    for (const found of meta.rows as unknown[][]) {
+      const row = byKey.get(keyText(table.keyOf(found)));
+      if (!row) continue;
+      row.stored = found[keyColumns.length] as string;
+      known.push(row.key);
+    }
+    // base values break ties between clocks, so only rows with clocks need them
+    if (known.length === 0) continue;
+    const base = await client.query({
+      text: `SELECT ${[...table.shape.pk.map((c) => `b.${pgName(c.name)}`), ...columns].join(', ')} FROM ${table.base} AS b WHERE ${table.keyMatch('b', table.shape.pk.map((c) => pgName(c.name)))}`,
+      values: table.keyArrays(known),
+      rowMode: 'array',
+    });
+    const keyCount = table.shape.pk.length;
+    for (const found of base.rows as unknown[][]) {
+      const row = byKey.get(keyText(table.keyOf(found)));
+      if (row) row.values = table.columns.map((c, i) => fromPg(found[keyCount + i], c.kind));
+    }
+  }
+}
+
+/** Writes what the merge decided: base rows deleted, replaced or upserted, meta rows put or removed. */
+async function writeOutcomes(client: PoolClient, table: HostedTable, rows: TouchedRow[]): Promise<void> {
+  const keyCount = table.shape.pk.length;
+  const keyNames = table.shape.pk.map((c) => pgName(c.name));
+  const deleted: SqlValue[][] = [];
+  const inserts = new Map<string, { indexes: number[]; fresh: boolean; rows: { key: SqlValue[]; values: SqlValue[] }[] }>();
+  const metaDeleted: SqlValue[][] = [];
+  const metaPut: { key: SqlValue[]; clocks: string; dbVersion: number }[] = [];
+  const metaNew: { key: SqlValue[]; clocks: string; dbVersion: number }[] = [];
+  for (const row of rows) {
+    const outcome = row.outcome as RowOutcome;
+    if (outcome.base === 'delete' || outcome.base === 'replace') deleted.push(row.key);
+    if (outcome.base === 'upsert' || outcome.base === 'replace') {
+      const indexes = [...outcome.written.keys()].sort((a, b) => a - b);
+      // a row with no stored clocks and no base row read is new: inserted by COPY
+      const fresh = outcome.base === 'upsert' && row.values === null && row.stored === null;
+      const signature = `${fresh ? 'new' : 'upsert'}:${indexes.join(',')}`;
+      let batch = inserts.get(signature);
+      if (!batch) inserts.set(signature, (batch = { indexes, fresh, rows: [] }));
+      batch.rows.push({ key: row.key, values: indexes.map((index) => outcome.written.get(index) ?? null) });
+    }
+    if (outcome.meta === 'delete') metaDeleted.push(row.key);
+    else if (outcome.meta === 'put' && outcome.clocks !== null) (row.stored === null ? metaNew : metaPut).push({ key: row.key, clocks: writeRowClocks(outcome.clocks), dbVersion: maxDbVersion(outcome.clocks) });
+  }
+  const match = (alias: string) => table.shape.pk.map((c, i) => `${alias}.${pgName(c.name)} = k.pk${i + 1}`).join(' AND ');
+  for (let at = 0; at < deleted.length; at += BATCH_ROWS) {
+    await client.query(`DELETE FROM ${table.base} AS b USING ${table.keyRows(1)} WHERE ${match('b')}`, table.keyArrays(deleted.slice(at, at + BATCH_ROWS)));
+  }
+  for (const batch of inserts.values()) {
+    const written = batch.indexes.map((index) => table.columns[index] as PgColumn);
+    const names = [...keyNames, ...written.map((c) => pgName(c.name))];
+    if (batch.fresh) {
+      const copied = await copyNewRows(client, table.base, names, batch.rows.map((r) => [...table.keyParams(r.key), ...written.map((c, j) => toPg(r.values[j] ?? null, c.kind, table.name, c.name))]));
+      if (copied) continue;
+    }
+    const types = [...table.shape.pk, ...written].map((c, i) => `$${i + 1}::${pgType(c.kind)}[]`);
+    const update = written.length === 0 ? 'DO NOTHING' : `DO UPDATE SET ${written.map((c) => `${pgName(c.name)} = EXCLUDED.${pgName(c.name)}`).join(', ')}`;
+    for (let at = 0; at < batch.rows.length; at += BATCH_ROWS) {
+      const slice = batch.rows.slice(at, at + BATCH_ROWS);
+      const values = [...table.keyArrays(slice.map((r) => r.key)), ...written.map((c, j) => slice.map((r) => toPg(r.values[j] ?? null, c.kind, table.name, c.name)))];
+      await client.query(`INSERT INTO ${table.base} (${names.join(', ')}) SELECT * FROM unnest(${types.join(', ')}) ON CONFLICT (${keyNames.join(', ')}) ${update}`, values);
+    }
+  }
+  for (let at = 0; at < metaDeleted.length; at += BATCH_ROWS) {
+    await client.query(`DELETE FROM ${table.meta} AS m USING ${table.keyRows(1)} WHERE ${table.shape.pk.map((_, i) => `m.pk${i + 1} = k.pk${i + 1}`).join(' AND ')}`, table.keyArrays(metaDeleted.slice(at, at + BATCH_ROWS)));
+  }
+  const metaKeys = table.shape.pk.map((_, i) => `pk${i + 1}`);
+  if (!(await copyNewRows(client, table.meta, [...metaKeys, 'clocks', 'db_version'], metaNew.map((r) => [...table.keyParams(r.key), r.clocks, r.dbVersion])))) metaPut.push(...metaNew);
+  for (let at = 0; at < metaPut.length; at += BATCH_ROWS) {
+    const slice = metaPut.slice(at, at + BATCH_ROWS);
+    await client.query(
+      `INSERT INTO ${table.meta} (${metaKeys.join(', ')}, clocks, db_version) SELECT * FROM unnest(${table.shape.pk.map((c, i) => `$${i + 1}::${pgType(c.kind)}[]`).join(', ')}, $${keyCount + 1}::text[], $${keyCount + 2}::int8[])
+       ON CONFLICT (${metaKeys.join(', ')}) DO UPDATE SET clocks = EXCLUDED.clocks, db_version = EXCLUDED.db_version`,
+      [...table.keyArrays(slice.map((r) => r.key)), slice.map((r) => r.clocks), slice.map((r) => r.dbVersion)],
+    );
+  }
+}
