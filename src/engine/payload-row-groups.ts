@@ -111,6 +111,15 @@ export class PayloadRowGroups {
     }
   }
 
+  /** Each row's table (folded) and primary key bytes, in order of first appearance; nothing is decoded. */
+  *rowKeys(): Generator<{ table: string; pk: Uint8Array }> {
+    const body = this.rows.body;
+    for (let g = 0; g < this.groups; g++) {
+      const start = this.pkStart[g] as number;
+      yield { table: this.tables[this.tableOf[g] as number] as string, pk: body.subarray(start, start + (this.pkLength[g] as number)) };
+    }
+  }
+
   private groupFor(change: Change): number {
     const pk = change.pk;
     if (this.lastGroup >= 0 && (pk === this.lastPk || this.samePk(this.lastGroup, pk)) && change.tbl === this.lastTable) return this.lastGroup;

@@ -26,10 +26,15 @@ function field(value: CopyValue): string {
 export async function copyNewRows(client: PoolClient, table: string, columns: readonly string[], rows: readonly CopyValue[][]): Promise<boolean> {
   if (rows.length === 0) return true;
   const lines: string[] = [];
-  for (const row of rows) lines.push(`${row.map(field).join('\t')}\n`);
+  for (const row of rows) {
+    let line = field(row[0] ?? null);
+    for (let i = 1; i < row.length; i++) line += `\t${field(row[i] ?? null)}`;
+    lines.push(line);
+  }
+  lines.push('');
   await client.query('SAVEPOINT cloudsync_copy');
   try {
-    await pipeline(Readable.from([lines.join('')]), client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`)));
+    await pipeline(Readable.from([lines.join('\n')]), client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`)));
   } catch (error) {
     await client.query('ROLLBACK TO cloudsync_copy; RELEASE cloudsync_copy');
     if ((error as { code?: unknown }).code === '23505') return false;

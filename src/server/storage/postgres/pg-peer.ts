@@ -89,7 +89,13 @@ export class PgPeer implements Peer, SecuredHost {
     });
     try {
       const outcome = await transaction(this.pool, async (client) => {
+        const tables = this.tableList;
         const before = await this.readState(client, 'lock');
+        if (this.tableList !== tables) {
+          // the database was dropped and created again (by another node) since the checks above
+          last = undefined;
+          for (const group of groups.changesByRow()) for (const change of group) last = checkChange('upload', this, change, last);
+        }
         const policies = user === null ? null : await this.security.policies(client);
         if (user !== null && policies !== null && policies.size > 0) {
           const changes = decodeUpload(payload);
@@ -103,7 +109,7 @@ export class PgPeer implements Peer, SecuredHost {
           return { changes: secured.applied, refused: secured.refused, restore: secured.restore, added: new Map<number, Uint8Array>() };
         }
         if (count === 0) return { changes: 0, refused: [], restore: null, added: new Map<number, Uint8Array>() };
-        const { added, after } = await mergeUpload(client, this, { rows: () => groups.changesByRow(), siteIds: sites.values() }, before);
+        const { added, after } = await mergeUpload(client, this, { rows: () => groups.changesByRow(), keys: () => groups.rowKeys(), siteIds: sites.values() }, before);
         if (after > before) await this.announce(client, this.schema, before);
         return { changes: count, refused: [], restore: null, added };
       });
@@ -121,7 +127,8 @@ export class PgPeer implements Peer, SecuredHost {
     const rows = groupByRow(changes);
     const sites = new SiteSet();
     for (const change of changes) sites.add(change.siteId);
-    return (await mergeUpload(client, this, { rows: () => rows, siteIds: sites.values() }, committed)).after;
+    const keys = rows.map((group) => ({ table: (group[0] as Change).tbl, pk: (group[0] as Change).pk }));
+    return (await mergeUpload(client, this, { rows: () => rows, keys: () => keys, siteIds: sites.values() }, committed)).after;
   }
 
   tables(): readonly HostedTable[] {

@@ -7,13 +7,12 @@ import type { PoolClient } from 'pg';
 import { decodePk } from '../../../codec/pk.js';
 import type { Change } from '../../../codec/payload.js';
 import type { SqlValue } from '../../../codec/value.js';
-import { CloudSyncError } from '../../../engine/errors.js';
-import { checkChange } from '../../../engine/merge.js';
+import { CloudSyncError, unexpected } from '../../../engine/errors.js';
 import { maxDbVersion, readRowClocks, writeRowClocks } from '../../../engine/row-clocks.js';
 import { type PgColumn, pgName, pgType, toPg, fromPg } from './pg-layout.js';
 import { type HostedTable, keyText } from './pg-hosted-table.js';
 import { mergeRow, type RowOutcome } from './pg-merge.js';
-import { copyNewRows } from './pg-copy.js';
+import { type CopyValue, copyNewRows } from './pg-copy.js';
 import type { PgSites } from './pg-sites.js';
 
 /** Rows per statement when writing or looking up many rows (parameters travel as arrays). */
@@ -27,12 +26,14 @@ export interface UploadTarget {
 }
 
 /**
- * The changes of an upload, row by row, as many times as asked: a payload's rows are decoded
- * again on each pass (from offsets) so that decoded changes die young instead of living through
- * the whole apply; `siteIds` are the distinct sites of its changes.
+ * The changes of an upload, row by row: a payload's rows are decoded again (from offsets) when
+ * merged, so that decoded changes die young instead of living through the whole apply; the first
+ * pass reads only their keys. `siteIds` are the distinct sites of its changes.
  */
 export interface RowSource {
   rows(): Iterable<readonly Change[]>;
+  /** Each row's table name and primary key bytes, in the order of `rows()`. */
+  keys(): Iterable<{ table: string; pk: Uint8Array }>;
   siteIds: Uint8Array[];
 }
 
@@ -86,13 +87,15 @@ export async function mergeUpload(client: PoolClient, target: UploadTarget, sour
   // first pass: each row's key, then what is stored of them, read in batches
   const touched: TouchedRow[] = [];
   const byTable = new Map<HostedTable, TouchedRow[]>();
-  for (const group of source.rows()) {
-    const first = group[0] as Change;
-    // checked before the lock; the database may have been created again since (another node)
-    const table = checkChange(fn, target, first);
+  let last: HostedTable | undefined;
+  for (const { table: name, pk } of source.keys()) {
+    // the changes were checked against the tables (again once locked, if another node created the database again)
+    const table = last?.name === name ? last : target.table(name);
+    if (!table) unexpected(`an upload names table ${name}, which its checks did not refuse`);
+    last = table;
     let key: SqlValue[];
     try {
-      key = decodePk(first.pk);
+      key = decodePk(pk);
     } catch (error) {
       throw new CloudSyncError('PAYLOAD', `${fn}: bad primary key of table ${table.name}: ${error instanceof Error ? error.message : String(error)}`);
     }
@@ -190,7 +193,19 @@ async function writeOutcomes(client: PoolClient, table: HostedTable, rows: Touch
     const written = batch.indexes.map((index) => table.columns[index] as PgColumn);
     const names = [...keyNames, ...written.map((c) => pgName(c.name))];
     if (batch.fresh) {
-      const copied = await copyNewRows(client, table.base, names, batch.rows.map((r) => [...table.keyParams(r.key), ...written.map((c, j) => toPg(r.values[j] ?? null, c.kind, table.name, c.name))]));
+      const copied = await copyNewRows(
+        client,
+        table.base,
+        names,
+        batch.rows.map((r) => {
+          const values = table.keyParams(r.key);
+          for (let j = 0; j < written.length; j++) {
+            const c = written[j] as PgColumn;
+            values.push(toPg(r.values[j] ?? null, c.kind, table.name, c.name));
+          }
+          return values;
+        }),
+      );
       if (copied) continue;
     }
     const types = [...table.shape.pk, ...written].map((c, i) => `$${i + 1}::${pgType(c.kind)}[]`);
@@ -205,7 +220,12 @@ async function writeOutcomes(client: PoolClient, table: HostedTable, rows: Touch
     await client.query(`DELETE FROM ${table.meta} AS m USING ${table.keyRows(1)} WHERE ${table.shape.pk.map((_, i) => `m.pk${i + 1} = k.pk${i + 1}`).join(' AND ')}`, table.keyArrays(metaDeleted.slice(at, at + BATCH_ROWS)));
   }
   const metaKeys = table.shape.pk.map((_, i) => `pk${i + 1}`);
-  if (!(await copyNewRows(client, table.meta, [...metaKeys, 'clocks', 'db_version'], metaNew.map((r) => [...table.keyParams(r.key), r.clocks, r.dbVersion])))) metaPut.push(...metaNew);
+  const metaRows = metaNew.map((r) => {
+    const values: CopyValue[] = table.keyParams(r.key);
+    values.push(r.clocks, r.dbVersion);
+    return values;
+  });
+  if (!(await copyNewRows(client, table.meta, [...metaKeys, 'clocks', 'db_version'], metaRows))) metaPut.push(...metaNew);
   for (let at = 0; at < metaPut.length; at += BATCH_ROWS) {
     const slice = metaPut.slice(at, at + BATCH_ROWS);
     await client.query(
