@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { NetworkError } from '../src/index.js';
+import type { Position } from '../src/server/storage/storage.js';
 import { createServer, type SyncServer } from '../src/server/index.js';
 import { roundRobin } from './support/round-robin.js';
 import { temporaryFolder } from './support/databases.js';
@@ -93,6 +94,100 @@ describe('the PostgreSQL store', { skip: skipWithoutPostgres }, () => {
       await proxy.close();
       for (const node of nodes) await node.close();
     }
+  });
+
+  describe('a device behind by its own changes only', () => {
+    let runsKey: string;
+    /** The positions the database's downloads read from. */
+    let reads: Position[];
+    before(async () => {
+      runsKey = await provision(database.url, 'runs');
+      const peer = (await server.data.peer('runs')) as unknown as { read: (since: Position, ...rest: unknown[]) => Promise<unknown> };
+      const read = peer.read.bind(peer);
+      peer.read = (since, ...rest) => {
+        reads.push(since);
+        return read(since, ...rest);
+      };
+    });
+    const device = (name: string) => openDevice(folder.path(`runs-${name}.db`), server.url, 'runs', runsKey);
+    const state = async () => {
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      try {
+        return (await client.query<{ db_version: string; last_seq: string }>('SELECT db_version, last_seq FROM runs.cloudsync_state')).rows[0] as { db_version: string; last_seq: string };
+      } finally {
+        await client.end();
+      }
+    };
+    const titles = (d: ReturnType<typeof device>) => (d.db.prepare('SELECT title FROM todos ORDER BY title').pluck().all() as string[]).join(',');
+
+    it('is answered from its newest change, not from everything it uploaded', async () => {
+      const a = device('a');
+      for (let i = 0; i < 30; i++) a.db.prepare('INSERT INTO todos (id, title) VALUES (?, ?)').run(`a${i}`, `a${i}`);
+      reads = [];
+      await a.sync.network.sync();
+      const newest = await state();
+      assert.deepEqual(reads, [{ dbVersion: Number(newest.db_version), seq: Number(newest.last_seq) - 1 }], 'one read, of the newest change only');
+      reads = [];
+      assert.equal((await a.sync.network.checkChanges()).changes, 0);
+      assert.deepEqual(reads, [], 'then at the newest position: nothing read');
+      a.db.close();
+    });
+
+    it('still gets what another device uploaded before its own upload', async () => {
+      const a = device('a2');
+      const b = device('b2');
+      a.db.prepare("INSERT INTO todos (id, title) VALUES ('x1', 'a first')").run();
+      await a.sync.network.sync();
+      b.db.prepare("INSERT INTO todos (id, title) VALUES ('x2', 'b between')").run();
+      await b.sync.network.sendChanges();
+      a.db.prepare("INSERT INTO todos (id, title) VALUES ('x3', 'a again')").run();
+      await a.sync.network.sync();
+      assert.match(titles(a), /b between/);
+      a.db.close();
+      b.db.close();
+    });
+
+    it('is not answered that way when its upload carried another site’s changes, or when an older node uploaded last', async () => {
+      const t = device('t3');
+      const a = device('a3');
+      await a.sync.network.sync(); // A is at the newest position
+      const caughtUp = await state();
+      // A writes, takes T's change, and all it has reaches the server in one payload (not what a
+      // device's send does, which holds its own changes only): two sites, so no run
+      a.db.prepare("INSERT INTO todos (id, title) VALUES ('y2', 'from a')").run();
+      t.db.prepare("INSERT INTO todos (id, title) VALUES ('y1', 'from t')").run();
+      for (const { payload } of t.sync.encodePayloads({ site: 'local' })) a.sync.applyPayload(payload);
+      const peer = await server.data.peer('runs');
+      for (const { payload } of a.sync.encodePayloads({})) await peer?.apply(payload, null);
+      reads = [];
+      await a.sync.network.sync();
+      assert.deepEqual(reads[0], { dbVersion: Number(caughtUp.db_version), seq: Number(caughtUp.last_seq) }, 'read from its own watermark');
+
+      // an older node neither keeps nor ends the run: its uploads leave the run columns as they were
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      try {
+        a.db.prepare("INSERT INTO todos (id, title) VALUES ('y3', 'a alone')").run();
+        await a.sync.network.sync(); // a run of A's
+        const { rows } = await client.query('SELECT run_site, run_db_version, run_seq, run_checked FROM runs.cloudsync_state');
+        const kept = rows[0] as Record<string, string>;
+        assert.ok(Number(kept.run_site) > 0, 'a run of A is kept');
+        const b = device('b3');
+        b.db.prepare("INSERT INTO todos (id, title) VALUES ('y4', 'b on an older node')").run();
+        await b.sync.network.sendChanges();
+        a.db.prepare("INSERT INTO todos (id, title) VALUES ('y5', 'a on an older node')").run();
+        await a.sync.network.sendChanges();
+        await client.query('UPDATE runs.cloudsync_state SET run_site = $1, run_db_version = $2, run_seq = $3, run_checked = $4', [kept.run_site, kept.run_db_version, kept.run_seq, kept.run_checked]);
+        await a.sync.network.checkChanges();
+        assert.match(titles(a), /b on an older node/);
+        b.db.close();
+      } finally {
+        await client.end();
+      }
+      a.db.close();
+      t.db.close();
+    });
   });
 
   it('refuses untyped columns, reserved names and names PostgreSQL would cut, at create', async () => {

@@ -93,7 +93,8 @@ export async function copyDatabase(from: ServerData, to: ServerData, name: strin
         }
         report.dbVersion = Math.max(source.sync.dbVersion(), source.sync.engine.storedVersion());
         // last_seq stays at its default, above any seq: the first check at this version reads the tables
-        await client.query(`UPDATE ${s}.cloudsync_state SET db_version = $1`, [report.dbVersion]);
+        // the newest change's seq is not known here (DEFAULT: no check is answered from the state row alone)
+        await client.query(`UPDATE ${s}.cloudsync_state SET db_version = $1, last_seq = DEFAULT`, [report.dbVersion]);
         // policies compiled on PostgreSQL: one written for SQLite that PostgreSQL refuses stops the copy
         for (const policy of source.security.policies()) {
           await target.security.setPolicy(client, policy.table, { read: policy.read, write: policy.write }).catch((error: unknown) => {

@@ -37,6 +37,14 @@ const MIGRATIONS: readonly string[] = [
   `CREATE INDEX transfers_filled ON sqlite_sync.transfers (kind) WHERE payload IS NOT NULL AND kind = 'upload';`,
   // 5: payloads are compressed already; PostgreSQL's own compression of them cost 30-50 ms per MB written
   `ALTER TABLE sqlite_sync.transfers ALTER COLUMN payload SET STORAGE EXTERNAL;`,
+  // 6: each hosted database's run (see Run in pg-upload.ts), added to the state rows of databases created before
+  `DO $$
+   DECLARE s text;
+   BEGIN
+     FOR s IN SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = 'cloudsync_state' AND c.relkind = 'r' LOOP
+       EXECUTE format('ALTER TABLE %I.cloudsync_state ADD COLUMN IF NOT EXISTS run_site integer NOT NULL DEFAULT -1, ADD COLUMN IF NOT EXISTS run_db_version bigint NOT NULL DEFAULT 0, ADD COLUMN IF NOT EXISTS run_seq bigint NOT NULL DEFAULT 0, ADD COLUMN IF NOT EXISTS run_checked bigint NOT NULL DEFAULT -1', s);
+     END LOOP;
+   END $$;`,
 ];
 
 /** The advisory lock key of migrations (any constant that no other use of the lock shares). */

@@ -217,7 +217,7 @@ export function createStatements(schemaName: string, layout: PgDatabaseLayout): 
     statements.push(`CREATE INDEX ON ${s}.${meta} (db_version)`);
   }
   statements.push(`CREATE TABLE ${s}.cloudsync_sites (ordinal integer PRIMARY KEY, site_id bytea NOT NULL UNIQUE)`);
-  statements.push(`CREATE TABLE ${s}.cloudsync_state (id boolean PRIMARY KEY DEFAULT true CHECK (id), db_version bigint NOT NULL, last_seq bigint NOT NULL DEFAULT 1073741824, generation text NOT NULL, layout jsonb NOT NULL)`);
+  statements.push(`CREATE TABLE ${s}.cloudsync_state (id boolean PRIMARY KEY DEFAULT true CHECK (id), db_version bigint NOT NULL, last_seq bigint NOT NULL DEFAULT 1073741824, generation text NOT NULL, layout jsonb NOT NULL, run_site integer NOT NULL DEFAULT -1, run_db_version bigint NOT NULL DEFAULT 0, run_seq bigint NOT NULL DEFAULT 0, run_checked bigint NOT NULL DEFAULT -1)`);
   return statements;
 }
 

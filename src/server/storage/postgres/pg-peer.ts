@@ -25,7 +25,7 @@ import { storeError, transaction } from './pg-errors.js';
 import { statementName } from './pg-statements.js';
 import { PgRowSecurity, type SecuredHost } from './pg-row-security.js';
 import { PgSites, SiteSet } from './pg-sites.js';
-import { mergeUpload } from './pg-upload.js';
+import { type LockedState, mergeUpload } from './pg-upload.js';
 import { collectDownload } from './pg-download.js';
 
 /** The peer of a hosted database in PostgreSQL. */
@@ -90,7 +90,8 @@ export class PgPeer implements Peer, SecuredHost {
     try {
       const outcome = await transaction(this.pool, async (client) => {
         const tables = this.tableList;
-        const before = await this.readState(client, 'lock');
+        const state = await this.readState(client, 'lock');
+        const before = state.dbVersion;
         if (this.tableList !== tables) {
           // the database was dropped and created again (by another node) since the checks above
           last = undefined;
@@ -109,7 +110,7 @@ export class PgPeer implements Peer, SecuredHost {
           return { changes: secured.applied, refused: secured.refused, restore: secured.restore, added: new Map<number, Uint8Array>() };
         }
         if (count === 0) return { changes: 0, refused: [], restore: null, added: new Map<number, Uint8Array>() };
-        const { added, after } = await mergeUpload(client, this, { rows: () => groups.changesByRow(), keys: () => groups.rowKeys(), siteIds: sites.values() }, before);
+        const { added, after } = await mergeUpload(client, this, { rows: () => groups.changesByRow(), keys: () => groups.rowKeys(), siteIds: sites.values() }, { ...state, tracksRuns: true });
         if (after > before) await this.announce(client, this.schema, before);
         return { changes: count, refused: [], restore: null, added };
       });
@@ -128,7 +129,7 @@ export class PgPeer implements Peer, SecuredHost {
     const sites = new SiteSet();
     for (const change of changes) sites.add(change.siteId);
     const keys = rows.map((group) => ({ table: (group[0] as Change).tbl, pk: (group[0] as Change).pk }));
-    return (await mergeUpload(client, this, { rows: () => rows, keys: () => keys, siteIds: sites.values() }, committed)).after;
+    return (await mergeUpload(client, this, { rows: () => rows, keys: () => keys, siteIds: sites.values() }, { dbVersion: committed, lastSeq: UNKNOWN_SEQ, run: null, tracksRuns: false })).after;
   }
 
   tables(): readonly HostedTable[] {
@@ -149,18 +150,24 @@ export class PgPeer implements Peer, SecuredHost {
 
   async download(site: Uint8Array, since: Position, maxBytes: number, user: PolicyUser | null): Promise<EncodedPayload[]> {
     // a device at the newest position (most checks): one prepared read of the state row
-    const { rows } = await this.query<{ db_version: string; last_seq: string; generation: string }>(`SELECT db_version, last_seq, generation FROM ${pgName(this.schema)}.cloudsync_state`, [], 'named');
-    const state = rows[0];
-    if (state && state.generation === this.generation) {
-      const stored = Number(state.db_version);
-      if (since.dbVersion > stored) throw pastNewestError(since, stored);
-      if (since.dbVersion === stored && since.seq >= Number(state.last_seq)) return [];
+    const { rows } = await this.query<StateRow>(`SELECT ${STATE_COLUMNS} FROM ${pgName(this.schema)}.cloudsync_state`, [], 'named');
+    const row = rows[0];
+    if (row && row.generation === this.generation) {
+      const state = stateOf(row);
+      if (since.dbVersion > state.dbVersion) throw pastNewestError(since, state.dbVersion);
+      if (since.dbVersion === state.dbVersion && since.seq >= state.lastSeq) return [];
+      // a device behind by its own changes only (it uploaded since its last check): the newest
+      // change alone moves its watermark; a site cache that may be wrong is not trusted for it
+      const { run } = state;
+      if (run !== null && !this.sites.stale && this.sites.ordinalOf(site) === run.site && !isBefore(since, run.from) && (user === null || !(await this.filtersReads()))) {
+        return this.read({ dbVersion: state.dbVersion, seq: state.lastSeq - 1 }, maxBytes, site);
+      }
     }
     if (user === null || !(await this.filtersReads())) return this.read(since, maxBytes, site);
     return transaction(
       this.pool,
       async (client) => {
-        const stored = await this.readState(client);
+        const stored = (await this.readState(client)).dbVersion;
         const policies = await this.security.policies(client);
         // policies removed meanwhile: the plain download
         if (policies.size === 0) return collectDownload(client, this, since, maxBytes, site, stored);
@@ -246,21 +253,49 @@ export class PgPeer implements Peer, SecuredHost {
 
   /** The changes after `since` on one snapshot, split into payloads; `skipSite`'s left out but for the very last. */
   private async read(since: Position, maxBytes: number, skipSite: Uint8Array | null): Promise<EncodedPayload[]> {
-    return transaction(this.pool, async (client) => collectDownload(client, this, since, maxBytes, skipSite, await this.readState(client)), 'REPEATABLE READ READ ONLY');
+    return transaction(this.pool, async (client) => collectDownload(client, this, since, maxBytes, skipSite, (await this.readState(client)).dbVersion), 'REPEATABLE READ READ ONLY');
   }
 
   /**
    * Reads the state row, locked for an upload ('lock': uploads to this database then commit one
    * after another, across nodes); reloads the layout when the database was dropped and created
-   * again meanwhile (by another node). Returns its db_version.
+   * again meanwhile (by another node).
    */
-  private async readState(client: PoolClient | Pool, lock?: 'lock'): Promise<number> {
-    const { rows } = await client.query<{ db_version: string; generation: string }>(`SELECT db_version, generation FROM ${pgName(this.schema)}.cloudsync_state${lock ? ' FOR UPDATE' : ''}`);
-    const state = rows[0];
-    if (!state) throw new HttpError(404, `database '${this.schema}' has no data in the PostgreSQL store`);
-    if (state.generation !== this.generation) await this.load(client);
-    return Number(state.db_version);
+  private async readState(client: PoolClient | Pool, lock?: 'lock'): Promise<Omit<LockedState, 'tracksRuns'>> {
+    const { rows } = await client.query<StateRow>(`SELECT ${STATE_COLUMNS} FROM ${pgName(this.schema)}.cloudsync_state${lock ? ' FOR UPDATE' : ''}`);
+    const row = rows[0];
+    if (!row) throw new HttpError(404, `database '${this.schema}' has no data in the PostgreSQL store`);
+    if (row.generation !== this.generation) await this.load(client);
+    return stateOf(row);
   }
+}
+
+/** The seq of a newest change that is not known (a database copied in): no check is answered from the state row alone. */
+const UNKNOWN_SEQ = 1_073_741_824;
+
+const STATE_COLUMNS = 'db_version, last_seq, generation, run_site, run_db_version, run_seq, run_checked';
+
+/** The state row (int8 columns come as text). */
+interface StateRow {
+  db_version: string;
+  last_seq: string;
+  generation: string;
+  run_site: number;
+  run_db_version: string;
+  run_seq: string;
+  run_checked: string;
+}
+
+function stateOf(row: StateRow): Omit<LockedState, 'tracksRuns'> {
+  const dbVersion = Number(row.db_version);
+  // a run holds only if the newest upload kept it up (an upload by an older node, or a copy, does not)
+  const run = row.run_site >= 0 && Number(row.run_checked) === dbVersion ? { site: row.run_site, from: { dbVersion: Number(row.run_db_version), seq: Number(row.run_seq) } } : null;
+  return { dbVersion, lastSeq: Number(row.last_seq), run };
+}
+
+/** True when position `a` comes before `b`. */
+function isBefore(a: Position, b: Position): boolean {
+  return a.dbVersion < b.dbVersion || (a.dbVersion === b.dbVersion && a.seq < b.seq);
 }
 
 /** A new generation mark for a hosted database's state (tells nodes it was created again). */

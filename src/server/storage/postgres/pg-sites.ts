@@ -30,7 +30,7 @@ export class PgSites {
   private ordinals = new Map<string, number>();
   private maxOrdinal = 0;
   /** Set when the cache may hold ordinals of a rolled-back transaction: read again before use. */
-  private stale = false;
+  private isStale = false;
 
   constructor(private readonly schema: string) {}
 
@@ -44,13 +44,18 @@ export class PgSites {
     return this.ordinals.get(Buffer.from(siteId).toString('hex')) ?? -1;
   }
 
+  /** True when the cache may be wrong until read again. */
+  get stale(): boolean {
+    return this.isStale;
+  }
+
   /** The cache may be wrong (a transaction that added sites rolled back): read it again next time. */
   invalidate(): void {
-    this.stale = true;
+    this.isStale = true;
   }
 
   async load(client: PoolClient | Pool): Promise<void> {
-    this.stale = false;
+    this.isStale = false;
     const { rows } = await client.query<{ ordinal: number; site_id: Buffer }>(`SELECT ordinal, site_id FROM ${pgName(this.schema)}.cloudsync_sites`);
     this.ids = new Map();
     this.ordinals = new Map();
@@ -61,7 +66,7 @@ export class PgSites {
   /** Before a read: loads the table again when another node added a site, or when the cache may be wrong. */
   async sync(client: PoolClient): Promise<void> {
     const { rows: newest } = await client.query<{ n: number | null }>(`SELECT max(ordinal) AS n FROM ${pgName(this.schema)}.cloudsync_sites`);
-    if (this.stale || (newest[0]?.n ?? 0) > this.maxOrdinal) await this.load(client);
+    if (this.isStale || (newest[0]?.n ?? 0) > this.maxOrdinal) await this.load(client);
   }
 
   /**
@@ -77,7 +82,7 @@ export class PgSites {
       const hex = Buffer.from(id).toString('hex');
       if (ordinals.has(hex)) continue;
       let ordinal = this.ordinals.get(hex);
-      if ((ordinal === undefined || this.stale) && !reloaded) {
+      if ((ordinal === undefined || this.isStale) && !reloaded) {
         await this.load(client); // another node may have added it
         reloaded = true;
         ordinal = this.ordinals.get(hex);

@@ -98,7 +98,8 @@ export class PgStore implements Store {
       await client.query(`DROP SCHEMA IF EXISTS ${pgName(name)} CASCADE`);
       for (const statement of statements) await client.query(statement);
       const s = pgName(name);
-      await client.query(`INSERT INTO ${s}.cloudsync_state (db_version, generation, layout) VALUES (0, $1, $2)`, [newGeneration(), JSON.stringify(layoutToJson(layout))]);
+      // empty: a device at position (0, 0) has all of it
+      await client.query(`INSERT INTO ${s}.cloudsync_state (db_version, last_seq, generation, layout) VALUES (0, 0, $1, $2)`, [newGeneration(), JSON.stringify(layoutToJson(layout))]);
       await client.query(`INSERT INTO ${s}.cloudsync_sites (ordinal, site_id) VALUES (0, $1)`, [randomBytes(16)]);
     });
   }

@@ -8,7 +8,8 @@ import { decodePk } from '../../../codec/pk.js';
 import type { Change } from '../../../codec/payload.js';
 import type { SqlValue } from '../../../codec/value.js';
 import { CloudSyncError, unexpected } from '../../../engine/errors.js';
-import { maxDbVersion, readRowClocks, writeRowClocks } from '../../../engine/row-clocks.js';
+import { type CellClock, maxDbVersion, readRowClocks, writeRowClocks } from '../../../engine/row-clocks.js';
+import type { Position } from '../storage.js';
 import { type PgColumn, pgName, pgType, toPg, fromPg } from './pg-layout.js';
 import { type HostedTable, keyText } from './pg-hosted-table.js';
 import { mergeRow, type RowOutcome } from './pg-merge.js';
@@ -37,6 +38,28 @@ export interface RowSource {
   siteIds: Uint8Array[];
 }
 
+/**
+ * A run: every change stored after position `from` is of site `site` (by ordinal). A device of
+ * that site checking from `from` or later has nothing of others to download: it is answered with
+ * the newest change alone, which moves its watermark (see PgPeer.download), instead of reading
+ * every change it uploaded since its last check.
+ */
+export interface Run {
+  site: number;
+  from: Position;
+}
+
+/** The state row as an upload found it under the lock. */
+export interface LockedState {
+  dbVersion: number;
+  /** The seq of the newest change (1073741824 when not known). */
+  lastSeq: number;
+  /** The run up to the newest change; null when there is none or it was not kept up by the newest upload. */
+  run: Run | null;
+  /** False under row-level security (its merges go source transaction by source transaction): no run is kept. */
+  tracksRuns: boolean;
+}
+
 /** A row an upload touches, with what is stored of it. */
 interface TouchedRow {
   table: HostedTable;
@@ -50,7 +73,8 @@ interface TouchedRow {
  * Merges checked changes inside the caller's transaction, which holds the state lock; returns the
  * sites it added (to remember once committed) and the db_version after.
  */
-export async function mergeUpload(client: PoolClient, target: UploadTarget, source: RowSource, committed: number): Promise<{ added: Map<number, Uint8Array>; after: number }> {
+export async function mergeUpload(client: PoolClient, target: UploadTarget, source: RowSource, state: LockedState): Promise<{ added: Map<number, Uint8Array>; after: number }> {
+  let committed = state.dbVersion;
   const fn = 'upload';
   const before = committed;
   const { ordinals, added } = await target.sites.ordinalsFor(client, source.siteIds);
@@ -115,15 +139,33 @@ export async function mergeUpload(client: PoolClient, target: UploadTarget, sour
   }
   for (const [table, rows] of byTable) await writeOutcomes(client, table, rows);
   if (committed > before) {
-    // the newest position, so that a check already there is answered from the state row alone
+    // the newest position, so that a check already there is answered from the state row alone;
+    // and the sites of the clocks this upload wrote (all above `before`), for the run
     let lastSeq = 0;
+    const sites = new Set<number>();
+    const note = (clock: CellClock | null) => {
+      if (clock === null || clock.dbVersion <= before) return;
+      sites.add(clock.site);
+      if (clock.dbVersion === committed && clock.seq > lastSeq) lastSeq = clock.seq;
+    };
     for (const row of touched) {
       const clocks = row.outcome?.clocks;
       if (!clocks) continue;
-      if (clocks.sentinel?.dbVersion === committed && clocks.sentinel.seq > lastSeq) lastSeq = clocks.sentinel.seq;
-      for (const cell of clocks.cells) if (cell?.dbVersion === committed && cell.seq > lastSeq) lastSeq = cell.seq;
+      note(clocks.sentinel);
+      for (const cell of clocks.cells) note(cell);
     }
-    await client.query(`UPDATE ${pgName(target.schema)}.cloudsync_state SET db_version = $1, last_seq = $2`, [committed, lastSeq]);
+    let run: Run | null = null;
+    if (state.tracksRuns && sites.size === 1) {
+      const [site] = sites as Set<number> & [number];
+      run = state.run?.site === site ? state.run : { site, from: { dbVersion: before, seq: state.lastSeq } };
+    }
+    await client.query(`UPDATE ${pgName(target.schema)}.cloudsync_state SET db_version = $1, last_seq = $2, run_site = $3, run_db_version = $4, run_seq = $5, run_checked = $1`, [
+      committed,
+      lastSeq,
+      run?.site ?? -1,
+      run?.from.dbVersion ?? 0,
+      run?.from.seq ?? 0,
+    ]);
   }
   return { added, after: committed };
 }
