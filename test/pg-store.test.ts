@@ -96,6 +96,26 @@ describe('the PostgreSQL store', { skip: skipWithoutPostgres }, () => {
     }
   });
 
+  it('an upload of inserts meeting rows already stored merges them by the rules (a second device’s insert, a payload sent again)', async () => {
+    const a = openDevice(folder.path('dup-a.db'), server.url, 'typed', key);
+    const b = openDevice(folder.path('dup-b.db'), server.url, 'typed', key);
+    b.db.prepare("INSERT INTO todos (id, title) VALUES ('dup', 'b wins the tie')").run();
+    await b.sync.network.sync();
+    a.db.prepare("INSERT INTO todos (id, title) VALUES ('dup', 'a loses it'), ('dup-new', 'beside it')").run();
+    const payloads = a.sync.encodePayloads({ site: 'local' });
+    await a.sync.network.sync();
+    const stored = async () => (await hostedRows(server.data, 'typed', 'todos')).map((r) => JSON.parse(r) as { id: string; title: string }).filter((r) => r.id.startsWith('dup'));
+    assert.deepEqual((await stored()).map((r) => r.title).sort(), ['b wins the tie', 'beside it'], 'same col_version: the greater value wins, whoever uploads last');
+    const peer = await server.data.peer('typed');
+    const version = await peer?.storedVersion();
+    for (const { payload } of payloads) await peer?.apply(payload, null);
+    assert.equal(await peer?.storedVersion(), version, 'sent again: no new db_version');
+    await b.sync.network.sync();
+    assert.equal(b.db.prepare("SELECT title FROM todos WHERE id = 'dup-new'").pluck().get(), 'beside it');
+    a.db.close();
+    b.db.close();
+  });
+
   describe('a device behind by its own changes only', () => {
     let runsKey: string;
     /** The positions the database's downloads read from. */

@@ -83,9 +83,11 @@ export class PgPeer implements Peer, SecuredHost {
     // checked and grouped from offsets (numbers only) before any lock, decoded again row by row when merged
     let last: HostedTable | undefined;
     const sites = new SiteSet();
+    let likelyNew = true;
     const { count, groups } = groupPayloadRows(payload, 'upload', (change) => {
       last = checkChange('upload', this, change, last);
       sites.add(change.siteId);
+      if (change.cl !== 1 || change.colVersion !== 1) likelyNew = false;
     });
     try {
       const outcome = await transaction(this.pool, async (client) => {
@@ -110,7 +112,7 @@ export class PgPeer implements Peer, SecuredHost {
           return { changes: secured.applied, refused: secured.refused, restore: secured.restore, added: new Map<number, Uint8Array>() };
         }
         if (count === 0) return { changes: 0, refused: [], restore: null, added: new Map<number, Uint8Array>() };
-        const { added, after } = await mergeUpload(client, this, { rows: () => groups.changesByRow(), keys: () => groups.rowKeys(), siteIds: sites.values() }, { ...state, tracksRuns: true });
+        const { added, after } = await mergeUpload(client, this, { rows: () => groups.changesByRow(), keys: () => groups.rowKeys(), siteIds: sites.values(), likelyNew }, { ...state, tracksRuns: true });
         if (after > before) await this.announce(client, this.schema, before);
         return { changes: count, refused: [], restore: null, added };
       });

@@ -35,6 +35,8 @@ export interface RowSource {
   rows(): Iterable<readonly Change[]>;
   /** Each row's table name and primary key bytes, in the order of `rows()`. */
   keys(): Iterable<{ table: string; pk: Uint8Array }>;
+  /** Every change looks like a row's first write (a device's inserts): its rows are likely not stored yet. */
+  likelyNew?: boolean;
   siteIds: Uint8Array[];
 }
 
@@ -74,10 +76,25 @@ interface TouchedRow {
  * sites it added (to remember once committed) and the db_version after.
  */
 export async function mergeUpload(client: PoolClient, target: UploadTarget, source: RowSource, state: LockedState): Promise<{ added: Map<number, Uint8Array>; after: number }> {
+  const { ordinals, added } = await target.sites.ordinalsFor(client, source.siteIds);
+  if (source.likelyNew) {
+    // merged as if none of its rows were stored, which the meta rows' COPY proves (or refutes: then merged again, reading them)
+    await client.query('SAVEPOINT cloudsync_new_rows');
+    const after = await mergeOnce(client, target, source, state, ordinals, 'assume new');
+    if (after !== null) {
+      await client.query('RELEASE cloudsync_new_rows');
+      return { added, after };
+    }
+    await client.query('ROLLBACK TO cloudsync_new_rows; RELEASE cloudsync_new_rows');
+  }
+  return { added, after: (await mergeOnce(client, target, source, state, ordinals)) as number };
+}
+
+/** One merge and its writes; with 'assume new', nothing is read, and null when a row turned out to be stored. */
+async function mergeOnce(client: PoolClient, target: UploadTarget, source: RowSource, state: LockedState, ordinals: Map<string, number>, assume?: 'assume new'): Promise<number | null> {
   let committed = state.dbVersion;
   const fn = 'upload';
   const before = committed;
-  const { ordinals, added } = await target.sites.ordinalsFor(client, source.siteIds);
   let lastId: Uint8Array | null = null;
   let lastOrdinal = 0;
   const siteOf = (change: Change) => {
@@ -130,14 +147,15 @@ export async function mergeUpload(client: PoolClient, target: UploadTarget, sour
     if (!rows) byTable.set(table, (rows = []));
     rows.push(row);
   }
-  for (const [table, rows] of byTable) await readTouched(client, table, rows);
+  if (!assume) for (const [table, rows] of byTable) await readTouched(client, table, rows);
+  else if (touched[0]) await readTouched(client, touched[0].table, [touched[0]]); // a payload may begin inside a row the one before it began
   // second pass: the merge, row by row in order of first appearance (as the engine numbers them)
   let i = 0;
   for (const group of source.rows()) {
     const row = touched[i++] as TouchedRow;
     row.outcome = mergeRow(row.table, row.stored === null ? null : readRowClocks(row.stored, row.table.cellCount), row.values, group, siteOf, versionOf);
   }
-  for (const [table, rows] of byTable) await writeOutcomes(client, table, rows);
+  for (const [table, rows] of byTable) if (!(await writeOutcomes(client, table, rows, assume))) return null;
   if (committed > before) {
     // the newest position, so that a check already there is answered from the state row alone;
     // and the sites of the clocks this upload wrote (all above `before`), for the run
@@ -167,7 +185,7 @@ export async function mergeUpload(client: PoolClient, target: UploadTarget, sour
       run?.from.seq ?? 0,
     ]);
   }
-  return { added, after: committed };
+  return committed;
 }
 
 /** Reads the stored clocks and base values of the rows an upload touches. */
@@ -203,8 +221,11 @@ async function readTouched(client: PoolClient, table: HostedTable, rows: Touched
   }
 }
 
-/** Writes what the merge decided: base rows deleted, replaced or upserted, meta rows put or removed. */
-async function writeOutcomes(client: PoolClient, table: HostedTable, rows: TouchedRow[]): Promise<void> {
+/**
+ * Writes what the merge decided: meta rows put or removed, base rows deleted, replaced or upserted.
+ * With 'assume new', false (nothing written) when a meta row was there already.
+ */
+async function writeOutcomes(client: PoolClient, table: HostedTable, rows: TouchedRow[], assume?: 'assume new'): Promise<boolean> {
   const keyCount = table.shape.pk.length;
   const keyNames = table.shape.pk.map((c) => pgName(c.name));
   const deleted: SqlValue[][] = [];
@@ -226,6 +247,27 @@ async function writeOutcomes(client: PoolClient, table: HostedTable, rows: Touch
     }
     if (outcome.meta === 'delete') metaDeleted.push(row.key);
     else if (outcome.meta === 'put' && outcome.clocks !== null) (row.stored === null ? metaNew : metaPut).push({ key: row.key, clocks: writeRowClocks(outcome.clocks), dbVersion: maxDbVersion(outcome.clocks) });
+  }
+  for (let at = 0; at < metaDeleted.length; at += BATCH_ROWS) {
+    await client.query(`DELETE FROM ${table.meta} AS m USING ${table.keyRows(1)} WHERE ${table.shape.pk.map((_, i) => `m.pk${i + 1} = k.pk${i + 1}`).join(' AND ')}`, table.keyArrays(metaDeleted.slice(at, at + BATCH_ROWS)));
+  }
+  const metaKeys = table.shape.pk.map((_, i) => `pk${i + 1}`);
+  const metaRows = metaNew.map((r) => {
+    const values: CopyValue[] = table.keyParams(r.key);
+    values.push(r.clocks, r.dbVersion);
+    return values;
+  });
+  if (!(await copyNewRows(client, table.meta, [...metaKeys, 'clocks', 'db_version'], metaRows))) {
+    if (assume) return false;
+    metaPut.push(...metaNew);
+  }
+  for (let at = 0; at < metaPut.length; at += BATCH_ROWS) {
+    const slice = metaPut.slice(at, at + BATCH_ROWS);
+    await client.query(
+      `INSERT INTO ${table.meta} (${metaKeys.join(', ')}, clocks, db_version) SELECT * FROM unnest(${table.shape.pk.map((c, i) => `$${i + 1}::${pgType(c.kind)}[]`).join(', ')}, $${keyCount + 1}::text[], $${keyCount + 2}::int8[])
+       ON CONFLICT (${metaKeys.join(', ')}) DO UPDATE SET clocks = EXCLUDED.clocks, db_version = EXCLUDED.db_version`,
+      [...table.keyArrays(slice.map((r) => r.key)), slice.map((r) => r.clocks), slice.map((r) => r.dbVersion)],
+    );
   }
   const match = (alias: string) => table.shape.pk.map((c, i) => `${alias}.${pgName(c.name)} = k.pk${i + 1}`).join(' AND ');
   for (let at = 0; at < deleted.length; at += BATCH_ROWS) {
@@ -258,22 +300,5 @@ async function writeOutcomes(client: PoolClient, table: HostedTable, rows: Touch
       await client.query(`INSERT INTO ${table.base} (${names.join(', ')}) SELECT * FROM unnest(${types.join(', ')}) ON CONFLICT (${keyNames.join(', ')}) ${update}`, values);
     }
   }
-  for (let at = 0; at < metaDeleted.length; at += BATCH_ROWS) {
-    await client.query(`DELETE FROM ${table.meta} AS m USING ${table.keyRows(1)} WHERE ${table.shape.pk.map((_, i) => `m.pk${i + 1} = k.pk${i + 1}`).join(' AND ')}`, table.keyArrays(metaDeleted.slice(at, at + BATCH_ROWS)));
-  }
-  const metaKeys = table.shape.pk.map((_, i) => `pk${i + 1}`);
-  const metaRows = metaNew.map((r) => {
-    const values: CopyValue[] = table.keyParams(r.key);
-    values.push(r.clocks, r.dbVersion);
-    return values;
-  });
-  if (!(await copyNewRows(client, table.meta, [...metaKeys, 'clocks', 'db_version'], metaRows))) metaPut.push(...metaNew);
-  for (let at = 0; at < metaPut.length; at += BATCH_ROWS) {
-    const slice = metaPut.slice(at, at + BATCH_ROWS);
-    await client.query(
-      `INSERT INTO ${table.meta} (${metaKeys.join(', ')}, clocks, db_version) SELECT * FROM unnest(${table.shape.pk.map((c, i) => `$${i + 1}::${pgType(c.kind)}[]`).join(', ')}, $${keyCount + 1}::text[], $${keyCount + 2}::int8[])
-       ON CONFLICT (${metaKeys.join(', ')}) DO UPDATE SET clocks = EXCLUDED.clocks, db_version = EXCLUDED.db_version`,
-      [...table.keyArrays(slice.map((r) => r.key)), slice.map((r) => r.clocks), slice.map((r) => r.dbVersion)],
-    );
-  }
+  return true;
 }
