@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { temporaryFolder } from './support/databases.js';
+import { STORES } from './support/stores.js';
 import { runCli as cli, type ServerProcess, startServerProcess } from './support/sync-server.js';
 
 const SCHEMA = `CREATE TABLE IF NOT EXISTS my_data (
@@ -13,25 +14,30 @@ const SCHEMA = `CREATE TABLE IF NOT EXISTS my_data (
 );
 `;
 
-describe('the CLI walkthrough', () => {
+for (const store of STORES) describe(`the CLI walkthrough, ${store.name} store`, { skip: store.skip }, () => {
   const folder = temporaryFolder();
-  const data = folder.path('data');
+  let location: { location: string; remove(): Promise<void> };
+  /** Where the admin commands and the server find the store: a data directory, or PostgreSQL by --store. */
+  let at: string[] = [];
   let server: ServerProcess;
   let key = '';
 
   before(async () => {
+    location = await store.create();
+    at = store.name === 'PostgreSQL' ? ['--store', location.location] : ['--data', location.location];
     writeFileSync(folder.path('schema.sql'), SCHEMA);
-    const created = cli(['db', 'create', 'demo.sqlite', '--schema', folder.path('schema.sql'), '--data', data]);
+    const created = cli(['db', 'create', 'demo.sqlite', '--schema', folder.path('schema.sql'), ...at]);
     assert.equal(created.status, 0, created.stderr);
     assert.match(created.stdout, /created database 'demo.sqlite' with tables my_data/);
-    const made = cli(['key', 'create', '--db', 'demo.sqlite', '--data', data]);
+    const made = cli(['key', 'create', '--db', 'demo.sqlite', ...at]);
     assert.equal(made.status, 0, made.stderr);
     key = made.stdout.trim();
     assert.match(key, /^sqs_[A-Za-z0-9_-]{43}$/);
-    server = await startServerProcess(data);
+    server = store.name === 'PostgreSQL' ? await startServerProcess(folder.path('unused'), 0, at) : await startServerProcess(location.location);
   });
   after(async () => {
     await server?.stop();
+    await location?.remove();
     folder.remove();
   });
 
@@ -74,7 +80,7 @@ describe('the CLI walkthrough', () => {
   });
 
   it('shows the database status and logs one line per request', async () => {
-    const status = cli(['db', 'status', 'demo.sqlite', '--data', data, '--json']);
+    const status = cli(['db', 'status', 'demo.sqlite', ...at, '--json']);
     assert.equal(status.status, 0, status.stderr);
     const parsed = JSON.parse(status.stdout) as { tables: { name: string; rows: number }[]; activeKeys: number };
     assert.deepEqual(parsed.tables.map((t) => [t.name, t.rows]), [['my_data', 3]]);
@@ -92,17 +98,17 @@ describe('the CLI walkthrough', () => {
   });
 
   it('lists, revokes and drops from the CLI, and reports errors in one line with status 1', () => {
-    const keys = cli(['key', 'list', '--db', 'demo.sqlite', '--data', data]);
+    const keys = cli(['key', 'list', '--db', 'demo.sqlite', ...at]);
     assert.equal(keys.status, 0, keys.stderr);
     const id = /\| ([0-9a-f-]{36}) \| demo\.sqlite/.exec(keys.stdout)?.[1];
     assert.ok(id, keys.stdout);
     assert.ok(!keys.stdout.includes(key));
-    assert.equal(cli(['key', 'revoke', id, '--data', data]).status, 0);
-    assert.match(cli(['key', 'list', '--data', data]).stdout, /\| 20\d\d-[^|]+\|\s*$/m); // a revoked date
-    assert.match(cli(['db', 'list', '--data', data]).stdout, /\| demo\.sqlite \|/);
-    assert.equal(cli(['db', 'drop', 'demo.sqlite', '--data', data]).status, 0);
-    assert.equal(cli(['db', 'list', '--data', data, '--json']).stdout.trim(), '[]');
-    const failed = cli(['db', 'drop', 'demo.sqlite', '--data', data]);
+    assert.equal(cli(['key', 'revoke', id, ...at]).status, 0);
+    assert.match(cli(['key', 'list', ...at]).stdout, /\| 20\d\d-[^|]+\|\s*$/m); // a revoked date
+    assert.match(cli(['db', 'list', ...at]).stdout, /\| demo\.sqlite \|/);
+    assert.equal(cli(['db', 'drop', 'demo.sqlite', ...at]).status, 0);
+    assert.equal(cli(['db', 'list', ...at, '--json']).stdout.trim(), '[]');
+    const failed = cli(['db', 'drop', 'demo.sqlite', ...at]);
     assert.equal(failed.status, 1);
     assert.equal(failed.stderr, "sqlite-sync: database 'demo.sqlite' not found\n");
   });

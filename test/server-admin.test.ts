@@ -1,24 +1,46 @@
-// Administration of a data directory through the library, with a running server picking up
-// every change at once: databases, API keys (stored hashed, revocable), status.
+// Administration through the library, on both stores, with a running server picking up every
+// change at once: databases, API keys (stored hashed, revocable), status.
 
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { PgStore } from '../src/server/storage/postgres/pg-store.js';
 import type { SyncServer } from '../src/server/index.js';
 import { temporaryFolder } from './support/databases.js';
+import { STORES } from './support/stores.js';
 import { openDevice, startServer, TODO_SCHEMA } from './support/sync-server.js';
 
-describe('server administration', () => {
+for (const store of STORES) describe(`server administration, ${store.name} store`, { skip: store.skip }, () => {
   const folder = temporaryFolder();
   let server: SyncServer;
+  let location: { location: string; remove(): Promise<void> };
 
   before(async () => {
-    server = await startServer(folder.path('data'));
+    location = await store.create();
+    server = await startServer(location.location);
   });
   after(async () => {
-    await server.close();
+    await server?.close();
+    await location?.remove();
     folder.remove();
   });
+
+  /** Whether a hosted database has storage of its own (a file, or a PostgreSQL schema). */
+  const hasStorage = async (name: string) => {
+    if (server.data.store instanceof PgStore) return (await server.data.store.pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [name])).rows.length > 0;
+    return existsSync(join(location.location, 'databases', `${name}.db`));
+  };
+  /** Every byte the store keeps of its records, to look for a secret in. */
+  const recordBytes = async (): Promise<Buffer[]> => {
+    if (server.data.store instanceof PgStore) {
+      const tables = ['api_keys', 'settings', 'databases', 'sites'];
+      return Promise.all(tables.map(async (t) => Buffer.from(JSON.stringify((await (server.data.store as PgStore).pool.query(`SELECT * FROM sqlite_sync.${t}`)).rows))));
+    }
+    const files = ['server.db', 'server.db-wal'].map((f) => join(location.location, f)).filter(existsSync);
+    assert.ok(files.length > 0);
+    return files.map((file) => readFileSync(file));
+  };
 
   it('creates databases from a schema, refusing bad names, duplicates and failing schemas without leaving files', async () => {
     const data = server.data;
@@ -32,7 +54,8 @@ describe('server administration', () => {
     await assert.rejects(async () => data.createDatabase('notes.sqlite', TODO_SCHEMA), /already exists/);
     await assert.rejects(async () => data.createDatabase('broken', 'CREATE TABLE broken (id INTEGER PRIMARY KEY, v)'), /the schema failed: .*integer primary key|INTEGER/i);
     await assert.rejects(async () => data.createDatabase('empty', 'SELECT 1;'), /creates no table/);
-    assert.equal(existsSync(folder.path('data/databases/broken.db')), false);
+    assert.equal(await hasStorage('broken'), false);
+    assert.equal(await hasStorage('notes.sqlite'), true);
     assert.deepEqual((await data.listDatabases()).map((d) => d.name), ['log', 'notes.sqlite']);
   });
 
@@ -41,10 +64,9 @@ describe('server administration', () => {
     await data.createDatabase('todos.sqlite', TODO_SCHEMA);
     const created = await data.createApiKey('todos.sqlite', 'phone');
     const other = await data.createApiKey('todos.sqlite', 'laptop');
-    for (const file of ['server.db', 'server.db-wal'].map((f) => folder.path(`data/${f}`)).filter(existsSync)) {
-      assert.ok(!readFileSync(file).includes(Buffer.from(created.key)), `the key itself is not stored (${file})`);
-    }
-    assert.ok(existsSync(folder.path('data/server.db-wal')) || existsSync(folder.path('data/server.db')));
+    const records = await recordBytes();
+    assert.ok(records.some((bytes) => bytes.includes(Buffer.from('laptop'))), 'the records are where we look');
+    for (const bytes of records) assert.ok(!bytes.includes(Buffer.from(created.key)), 'the key itself is not stored');
     const listed = await data.listApiKeys('todos.sqlite');
     assert.deepEqual(listed.map((k) => k.name), ['phone', 'laptop']);
     assert.ok(listed.every((k) => !('key' in k)));
@@ -78,7 +100,7 @@ describe('server administration', () => {
     assert.ok(status.sizeBytes > 0 && status.dbVersion > 0);
     const key = (await data.createApiKey('notes.sqlite')).key;
     await data.dropDatabase('todos.sqlite');
-    assert.equal(existsSync(folder.path('data/databases/todos.sqlite.db')), false);
+    assert.equal(await hasStorage('todos.sqlite'), false);
     assert.deepEqual(await data.listApiKeys('todos.sqlite'), []);
     await assert.rejects(async () => data.dropDatabase('todos.sqlite'), /not found/);
     const device = openDevice(folder.path('late.db'), server.url, 'todos.sqlite', key);
