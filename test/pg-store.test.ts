@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { NetworkError } from '../src/index.js';
 import type { Position } from '../src/server/storage/storage.js';
+import { BULK_ROWS } from '../src/server/storage/postgres/pg-upload.js';
 import { createServer, type SyncServer } from '../src/server/index.js';
 import { roundRobin } from './support/round-robin.js';
 import { temporaryFolder } from './support/databases.js';
@@ -102,9 +103,15 @@ describe('the PostgreSQL store', { skip: skipWithoutPostgres }, () => {
     b.db.prepare("INSERT INTO todos (id, title) VALUES ('dup', 'b wins the tie')").run();
     await b.sync.network.sync();
     a.db.prepare("INSERT INTO todos (id, title) VALUES ('dup', 'a loses it'), ('dup-new', 'beside it')").run();
+    // enough first writes for the bulk path, which assumes its rows are new until COPY says otherwise
+    const insert = a.db.prepare('INSERT INTO todos (id, title) VALUES (?, ?)');
+    a.db.transaction(() => {
+      for (let i = 0; i < BULK_ROWS; i++) insert.run(`filler-${i}`, 'filler');
+    })();
     const payloads = a.sync.encodePayloads({ site: 'local' });
     await a.sync.network.sync();
     const stored = async () => (await hostedRows(server.data, 'typed', 'todos')).map((r) => JSON.parse(r) as { id: string; title: string }).filter((r) => r.id.startsWith('dup'));
+    assert.ok(payloads.reduce((n, p) => n + p.count, 0) >= BULK_ROWS);
     assert.deepEqual((await stored()).map((r) => r.title).sort(), ['b wins the tie', 'beside it'], 'same col_version: the greater value wins, whoever uploads last');
     const peer = await server.data.peer('typed');
     const version = await peer?.storedVersion();

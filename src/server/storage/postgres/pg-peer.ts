@@ -25,7 +25,7 @@ import { storeError, transaction } from './pg-errors.js';
 import { statementName } from './pg-statements.js';
 import { PgRowSecurity, type SecuredHost } from './pg-row-security.js';
 import { PgSites, SiteSet } from './pg-sites.js';
-import { type LockedState, mergeUpload } from './pg-upload.js';
+import { BULK_ROWS, type LockedState, mergeUpload } from './pg-upload.js';
 import { collectDownload } from './pg-download.js';
 
 /** The peer of a hosted database in PostgreSQL. */
@@ -112,7 +112,7 @@ export class PgPeer implements Peer, SecuredHost {
           return { changes: secured.applied, refused: secured.refused, restore: secured.restore, added: new Map<number, Uint8Array>() };
         }
         if (count === 0) return { changes: 0, refused: [], restore: null, added: new Map<number, Uint8Array>() };
-        const { added, after } = await mergeUpload(client, this, { rows: () => groups.changesByRow(), keys: () => groups.rowKeys(), siteIds: sites.values(), likelyNew }, { ...state, tracksRuns: true });
+        const { added, after } = await mergeUpload(client, this, { rows: () => groups.changesByRow(), keys: () => groups.rowKeys(), siteIds: sites.values(), likelyNew: likelyNew && count >= BULK_ROWS }, { ...state, tracksRuns: true });
         if (after > before) await this.announce(client, this.schema, before);
         return { changes: count, refused: [], restore: null, added };
       });
