@@ -12,7 +12,8 @@ export interface LoadPlan {
   type: 'plan';
   url: string;
   schema: string;
-  clients: { database: string; key: string }[];
+  /** Each client's database and key, and the server node it talks to (default: url). */
+  clients: { database: string; key: string; url?: string }[];
   intervalMs: number;
   warmupMs: number;
   durationMs: number;
@@ -47,7 +48,7 @@ interface Client {
 process.once('message', (message: LoadPlan) => {
   if (message.type !== 'plan') throw new Error(`unexpected message ${JSON.stringify(message)}`);
   const started = performance.now();
-  const clients = message.clients.map((c) => openClient(message, c.database, c.key));
+  const clients = message.clients.map((c) => openClient(message, c.database, c.key, c.url));
   reply({ type: 'ready', setupMs: performance.now() - started });
   process.once('message', (go: { type: 'start'; at: number }) => void run(message, clients, go.at));
 });
@@ -107,11 +108,11 @@ async function run(plan: LoadPlan, clients: Client[], at: number): Promise<void>
   });
 }
 
-function openClient(plan: LoadPlan, database: string, key: string): Client {
+function openClient(plan: LoadPlan, database: string, key: string, url = plan.url): Client {
   const db = new Database(':memory:');
   const sync = load(db, plan.maxPayloadBytes === undefined ? {} : { network: { maxPayloadBytes: plan.maxPayloadBytes } });
   db.exec(plan.schema);
-  sync.network.init(`${plan.url}/${database}`);
+  sync.network.init(`${url}/${database}`);
   sync.network.setApiKey(key);
   return { db, sync, insert: db.prepare('INSERT INTO t (id, a, b, c, d) VALUES (?, ?, ?, ?, ?)') };
 }

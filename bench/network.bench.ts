@@ -14,6 +14,7 @@
 // | MAX_PAYLOAD        | (unset: 5 MiB)                 | many clients: --max-payload of the server and clients |
 // | PROFILE            | (unset)                        | a folder: server and generators --cpu-prof into it    |
 // | SERVER_LOG         | (unset)                        | a file: the server logs every request (info) into it  |
+// | NODES              | 1                              | many clients, PostgreSQL: server nodes, clients split among them |
 //
 // End to end: client A (WAL file) inserts the engine bench's table and syncs it up, a fresh client
 // B pulls it all, and a fresh client C applies A's payloads locally (no network) for the ratio.
@@ -49,6 +50,7 @@ const CLIENTS_PER_DB = Number(env('CLIENTS_PER_DB', '1'));
 const MAX_PAYLOAD = process.env.MAX_PAYLOAD === undefined ? undefined : Number(process.env.MAX_PAYLOAD);
 const PROFILE = process.env.PROFILE;
 const SERVER_LOG = process.env.SERVER_LOG;
+const NODES = Number(env('NODES', '1'));
 
 // The engine bench's table, with cloudsync_init in the schema text that server and devices share.
 const SCHEMA = "CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, a TEXT, b INTEGER, c REAL, d TEXT);\nSELECT cloudsync_init('t');\n";
@@ -304,22 +306,31 @@ async function benchManyClients(location: string, store: string): Promise<{ sett
   }
   await data.close();
   console.log(`\nprovisioned ${databases} server databases in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  const server = await startServer(location, PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`, '--cpu-prof-name=server.cpuprofile'] : [], [...storeOptions(location), ...(MAX_PAYLOAD === undefined ? [] : ['--max-payload', String(MAX_PAYLOAD)])], SERVER_LOG);
+  const nodes = isPostgresUrl(location) ? NODES : 1;
+  const servers: ServerProcess[] = [];
+  for (let n = 0; n < nodes; n++) {
+    servers.push(await startServer(location, PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`, `--cpu-prof-name=server-${n}.cpuprofile`] : [], [...storeOptions(location), ...(MAX_PAYLOAD === undefined ? [] : ['--max-payload', String(MAX_PAYLOAD)])], SERVER_LOG));
+  }
   const steps: Step[] = [];
   try {
     for (const clients of STEPS) {
       started = performance.now();
-      const step = await runStep(server, clients, Array.from({ length: clients }, (_, i) => keys[Math.floor(i / CLIENTS_PER_DB)] as { database: string; key: string }));
+      // client i talks to node i mod NODES, all of a database's clients to one node
+      const plan = Array.from({ length: clients }, (_, i) => {
+        const d = Math.floor(i / CLIENTS_PER_DB);
+        return { ...(keys[d] as { database: string; key: string }), url: (servers[d % nodes] as ServerProcess).url };
+      });
+      const step = await runStep(servers, clients, plan);
       steps.push(step);
       console.log(`${clients} clients: p99 ${step.p99} ms, ${step.errors} errors, ${step.syncsPerSecond.toFixed(0)} syncs/s (step took ${((performance.now() - started) / 1000).toFixed(0)} s)`);
       if (step.p99 >= 1000 || step.errors > 0) break;
     }
   } finally {
-    await server.stop();
+    for (const server of servers) await server.stop();
   }
-  const settings = { maxPayloadBytes: MAX_PAYLOAD ?? 'default (5 MiB)', generators: GENERATORS, intervalMs: INTERVAL_MS, insertProbability: INSERT, durationMs: DURATION_MS, warmupMs: WARMUP_MS, clientsPerDatabase: CLIENTS_PER_DB };
+  const settings = { nodes, maxPayloadBytes: MAX_PAYLOAD ?? 'default (5 MiB)', generators: GENERATORS, intervalMs: INTERVAL_MS, insertProbability: INSERT, durationMs: DURATION_MS, warmupMs: WARMUP_MS, clientsPerDatabase: CLIENTS_PER_DB };
   printTable(
-    `many clients: each syncs every ${INTERVAL_MS} ms (inserting a row first with p = ${INSERT}), ${CLIENTS_PER_DB} client(s) per server database, max payload ${MAX_PAYLOAD ?? '5 MiB (default)'}; ${GENERATORS} load generators and the server share ${availableParallelism()} cores; ${DURATION_MS / 1000} s measured after ${WARMUP_MS / 1000} s warm-up`,
+    `many clients${nodes > 1 ? ` on ${nodes} nodes` : ''}: each syncs every ${INTERVAL_MS} ms (inserting a row first with p = ${INSERT}), ${CLIENTS_PER_DB} client(s) per server database, max payload ${MAX_PAYLOAD ?? '5 MiB (default)'}; ${GENERATORS} load generators and the server share ${availableParallelism()} cores; ${DURATION_MS / 1000} s measured after ${WARMUP_MS / 1000} s warm-up`,
     ['clients', 'syncs/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors', 'server RSS', 'server CPU', 'generators RSS', 'generators CPU', 'gen. loop delay p99', 'other processes CPU'],
     steps.map((s) => [String(s.clients), s.syncsPerSecond.toFixed(0), String(s.p50), String(s.p95), String(s.p99), String(s.max), String(s.errors), `${s.serverRssMiB.toFixed(0)} MiB`, `${s.serverCpuPercent.toFixed(0)} %`, `${s.generatorsRssMiB.toFixed(0)} MiB`, `${s.generatorsCpuPercent.toFixed(0)} %`, `${s.generatorLoopDelayP99Ms.toFixed(0)} ms`, `${s.otherCpuPercent.toFixed(0)} %`]),
   );
@@ -329,7 +340,8 @@ async function benchManyClients(location: string, store: string): Promise<{ sett
   return { settings, steps };
 }
 
-async function runStep(server: ServerProcess, count: number, clients: { database: string; key: string }[]): Promise<Step> {
+async function runStep(servers: ServerProcess[], count: number, clients: { database: string; key: string; url: string }[]): Promise<Step> {
+  const server = servers[0] as ServerProcess;
   const generators = Math.min(GENERATORS, count);
   const children: ChildProcess[] = [];
   const done: Promise<Extract<LoadMessage, { type: 'done' }>>[] = [];
@@ -352,16 +364,17 @@ async function runStep(server: ServerProcess, count: number, clients: { database
   let cpuBefore = 0;
   let machineBefore = machineCpuMs();
   const windowTimer = setTimeout(() => {
-    cpuBefore = cpuMsOf(server.pid);
+    cpuBefore = servers.reduce((n, s) => n + cpuMsOf(s.pid), 0);
     machineBefore = machineCpuMs();
   }, at + WARMUP_MS - Date.now());
-  const rssTimer = setInterval(() => (serverRss = Math.max(serverRss, rssOf(server.pid))), 1000);
+  const rssOfServers = () => servers.reduce((n, s) => n + rssOf(s.pid), 0);
+  const rssTimer = setInterval(() => (serverRss = Math.max(serverRss, rssOfServers())), 1000);
   const reports = await Promise.all(done);
-  const cpuServer = cpuMsOf(server.pid) - cpuBefore;
+  const cpuServer = servers.reduce((n, s) => n + cpuMsOf(s.pid), 0) - cpuBefore;
   const cpuMachine = machineCpuMs() - machineBefore;
   clearTimeout(windowTimer);
   clearInterval(rssTimer);
-  serverRss = Math.max(serverRss, rssOf(server.pid));
+  serverRss = Math.max(serverRss, rssOfServers());
   await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve(null)))));
   const latencies = reports.flatMap((r) => r.latencies).sort((a, b) => a - b);
   const seconds = DURATION_MS / 1000;
