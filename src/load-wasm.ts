@@ -12,6 +12,8 @@ import { mayChangeViews } from './engine/transactions.js';
 import { DeferredCalls } from './sql/deferred-calls.js';
 import { registerNetworkFunctions } from './sql/register-network.js';
 import { registerSqlFunctions } from './sql/register.js';
+import { alterStatements, mayAlter } from './sql/alter-statements.js';
+import { splitStatements } from './sql/split-statements.js';
 
 /** Options of loadWasm(). */
 export interface WasmLoadOptions extends EngineOptions {
@@ -45,6 +47,13 @@ export class WasmCloudSync extends CloudSync {
    */
   exec(sql: string, bind?: readonly RowValue[]): Row[] {
     const { transactions } = this.engine;
+    if (mayAlter(sql)) {
+      // an ALTER of a synced table outside begin/commit_alter is refused before it runs, as on
+      // better-sqlite3: statement by statement, so that a cloudsync_begin_alter() before it counts
+      const texts = splitStatements(sql);
+      if (texts.length > 1) return texts.flatMap((text, i) => this.exec(text, i === 0 ? bind : undefined));
+      for (const alter of alterStatements(sql)) this.engine.checkAlter(alter);
+    }
     transactions.beforeStatement(transactions.readsChanges(sql), true);
     try {
       return this.connection.running(() => this.db.exec({ sql, bind: bind === undefined ? undefined : [...bind], rowMode: 'object', returnValue: 'resultRows' }) as Row[]);

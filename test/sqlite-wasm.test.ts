@@ -27,6 +27,17 @@ function openWasm(...schema: string[]): { db: OoDatabase; sync: WasmCloudSync } 
   return { db, sync };
 }
 
+/** A CloudSyncError's code and message (fails when `work` does not throw one). */
+function messageOf(work: () => unknown): string {
+  try {
+    work();
+  } catch (error) {
+    assert.ok(error instanceof CloudSyncError, `a CloudSyncError, got ${String(error)}`);
+    return `${error.code}: ${error.message}`;
+  }
+  assert.fail('expected an error');
+}
+
 const ENCODE = 'SELECT cloudsync_payload_encode(tbl, pk, col_name, col_value, col_version, db_version, site_id, cl, seq) AS p FROM cloudsync_changes';
 
 test('a wasm replica and a better-sqlite3 replica converge both ways, through SQL and the typed API', () => {
@@ -101,15 +112,6 @@ test('bad input fails on wasm with the same errors as on better-sqlite3, and cha
   node.exec(`${TODO}; SELECT cloudsync_init('todo')`);
   const truncated = wasm.sync.encodePayload()?.subarray(0, 30) as Uint8Array;
   const before = wasm.sync.changes();
-  const messageOf = (work: () => unknown): string => {
-    try {
-      work();
-    } catch (error) {
-      assert.ok(error instanceof CloudSyncError, `a CloudSyncError, got ${String(error)}`);
-      return `${error.code}: ${error.message}`;
-    }
-    assert.fail('expected an error');
-  };
   // through SQL: the original error comes out of the statement, not only its message
   const viaWasm = messageOf(() => wasm.sync.exec('SELECT cloudsync_payload_decode(?)', [truncated]));
   const viaNode = messageOf(() => node.prepare('SELECT cloudsync_payload_decode(?)').get(truncated));
@@ -123,6 +125,22 @@ test('bad input fails on wasm with the same errors as on better-sqlite3, and cha
   assert.throws(() => wasm.sync.exec('SELECT cloudsync_network_sync()'), (error: Error & { code?: string }) => error.name === 'NetworkError' && error.code === 'CONFIG' && /sync\.network\.sync\(\)/.test(error.message));
   wasm.db.close();
   node.close();
+});
+
+test('an ALTER of a synced table is refused outside begin/commit_alter on wasm as on better-sqlite3, and works between them', () => {
+  const wasm = openWasm(TODO, "SELECT cloudsync_init('todo')");
+  const node = new Database(':memory:');
+  load(node);
+  node.exec(`${TODO}; SELECT cloudsync_init('todo')`);
+  for (const sql of ['ALTER TABLE todo ADD COLUMN c TEXT', 'ALTER TABLE "TODO" RENAME COLUMN title TO name']) {
+    const expected = messageOf(() => node.exec(sql));
+    assert.match(expected, /the table is synced/);
+    assert.equal(messageOf(() => wasm.sync.exec(sql)), expected);
+  }
+  assert.deepEqual(wasm.sync.exec("SELECT name FROM pragma_table_info('todo')").map((r) => r.name), ['id', 'title', 'n', 'r', 'b'], 'refused before it ran');
+  wasm.sync.exec("SELECT cloudsync_begin_alter('todo'); ALTER TABLE todo ADD COLUMN c TEXT; SELECT cloudsync_commit_alter('todo')");
+  wasm.sync.exec("INSERT INTO todo (id, c) VALUES ('k', 'new column')");
+  assert.ok(wasm.sync.exec("SELECT col_name FROM cloudsync_changes WHERE pk = cloudsync_pk_encode('k')").some((r) => r.col_name === 'c'));
 });
 
 test('a rolled back transaction leaves no change, and idle folding runs on wasm too', async () => {
