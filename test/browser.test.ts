@@ -176,6 +176,38 @@ test('live sync in the browser: a Node write shows in the page without a sync ca
   }
 });
 
+test('live sync goes on across a hand-over: the new owner tab sets the session up again (server, key, live)', { skip, timeout: 90_000 }, async () => {
+  const context = await browser.newContext();
+  const first = await openPage(context, 'live-tabs.db');
+  const second = await openPage(context, 'live-tabs.db');
+  const node = openDevice(folder.path('node-live-tabs.db'), server.url, 'app', key);
+  const shows = (page: Page, id: string) =>
+    page.waitForFunction(async (id) => (await (globalThis as unknown as PageScope).db.exec('SELECT 1 FROM todos WHERE id = ?', [id])).length === 1, id, { timeout: 15_000, polling: 50 });
+  try {
+    await first.evaluate(() => (globalThis as unknown as PageScope).db.network.live());
+    node.db.prepare("INSERT INTO todos (id, title) VALUES ('before-handover', 'from Node')").run();
+    await node.sync.network.sync();
+    await shows(second, 'before-handover');
+    await first.close();
+    // the second tab owns the database now; it never asked for live sync itself
+    await second.waitForFunction(() => (globalThis as unknown as PageScope).db.ownsDatabase === true, undefined, { timeout: 15_000 });
+    node.db.prepare("INSERT INTO todos (id, title) VALUES ('after-handover', 'from Node, later')").run();
+    await node.sync.network.sync();
+    await shows(second, 'after-handover');
+    await run(second, "INSERT INTO todos (id, title) VALUES ('from-new-owner', 'sent on commit')");
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      await node.sync.network.sync();
+      if (rowsOf(node).some((r) => r.includes('from-new-owner'))) break;
+      assert.ok(Date.now() < deadline, 'the new owner sent its write without a sync call');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    node.db.close();
+    await context.close();
+  }
+});
+
 test('in the browser, the C extension payloads apply and bad input fails with the errors Node gives', { skip, timeout: 60_000 }, async () => {
   const context = await browser.newContext();
   // tsx names the functions inside the code handed to evaluate() through an __name helper

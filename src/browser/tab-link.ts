@@ -3,7 +3,9 @@
 // over a BroadcastChannel and hear its events. When the owner closes, its lock passes to a waiting
 // tab, which starts a worker on the same files and announces itself; requests that the closed
 // owner had not answered fail with OWNER_CLOSED (they may or may not have run: an acknowledged
-// write is committed, an unacknowledged one is the caller's to retry).
+// write is committed, an unacknowledged one is the caller's to retry). The network session (the
+// server URL, the credential, automatic and live sync) is known to every tab and set up again in
+// the new owner's worker, so syncing goes on across the hand-over.
 
 import type { WorkerEvent, WorkerRequest, WorkerResponse } from './messages.js';
 
@@ -33,12 +35,31 @@ declare const navigator: { locks?: Locks };
 /** Messages between the tabs of one database. */
 type TabMessage =
   | { type: 'hello' }
-  | { type: 'owner'; owner: string }
+  | { type: 'owner'; owner: string; session: WorkerRequest[] }
+  | { type: 'session'; session: WorkerRequest[] }
   | { type: 'request'; tab: string; request: WorkerRequest }
   | { type: 'response'; tab: string; response: WorkerResponse }
   | { type: 'event'; event: WorkerEvent };
 
 const OWNER_CLOSED = 'the tab that owned the database closed before answering; the request may or may not have run';
+
+/**
+ * The requests that make up the network session, by the part of it they set or clear;
+ * the session is replayed in this order.
+ */
+const SESSION: Record<string, { part: string; clears: boolean }> = {
+  'network.init': { part: 'server', clears: false },
+  'network.setApiKey': { part: 'credential', clears: false },
+  'network.setToken': { part: 'credential', clears: false },
+  'network.startAutoSync': { part: 'auto', clears: false },
+  'network.stopAutoSync': { part: 'auto', clears: true },
+  'network.live': { part: 'live', clears: false },
+  'network.stopLive': { part: 'live', clears: true },
+};
+const SESSION_ORDER = ['server', 'credential', 'auto', 'live'];
+
+/** An asker of the worker that is no page: a request of the session replayed by a new owner. */
+const REPLAY = '';
 
 /** One tab's link to the database: the worker itself when this tab owns it, else the owner tab. */
 export class TabLink {
@@ -51,7 +72,9 @@ export class TabLink {
   /** Requests sent to the owner tab, not answered yet. */
   private readonly remote = new Set<number>();
   /** Requests in the worker: its id → who asked (null: this tab) and their id. */
-  private readonly inWorker = new Map<number, { tab: string | null; id: number }>();
+  private readonly inWorker = new Map<number, { tab: string | null; id: number; request: WorkerRequest }>();
+  /** The network session, by part (see SESSION), as the owner last told it. */
+  private session = new Map<string, WorkerRequest>();
   private nextWorkerId = 1;
   private release: () => void = () => {};
   private closed = false;
@@ -145,7 +168,12 @@ export class TabLink {
     // what was sent to the previous owner will not be answered
     this.failRemote();
     this.owner = this.tab;
-    this.channel?.postMessage({ type: 'owner', owner: this.tab });
+    // the session goes on here: set up again before any request that may rely on it
+    for (const part of SESSION_ORDER) {
+      const request = this.session.get(part);
+      if (request) this.toWorker(REPLAY, request);
+    }
+    this.channel?.postMessage({ type: 'owner', owner: this.tab, session: [...this.session.values()] });
     const queued = this.queue;
     this.queue = [];
     for (const request of queued) this.toWorker(null, request);
@@ -170,7 +198,7 @@ export class TabLink {
 
   private toWorker(tab: string | null, request: WorkerRequest): void {
     const id = this.nextWorkerId++;
-    this.inWorker.set(id, { tab, id: request.id });
+    this.inWorker.set(id, { tab, id: request.id, request });
     this.worker?.postMessage({ ...request, id });
   }
 
@@ -183,6 +211,13 @@ export class TabLink {
     const asker = this.inWorker.get(message.id);
     this.inWorker.delete(message.id);
     if (!asker) return;
+    const part = SESSION[asker.request.method];
+    if (part && !('error' in message) && asker.tab !== REPLAY) {
+      if (part.clears) this.session.delete(part.part);
+      else this.session.set(part.part, { ...asker.request, id: 0 });
+      this.channel?.postMessage({ type: 'session', session: [...this.session.values()] });
+    }
+    if (asker.tab === REPLAY) return;
     const response = { ...message, id: asker.id };
     if (asker.tab === null) this.receive(response);
     else this.channel?.postMessage({ type: 'response', tab: asker.tab, response });
@@ -191,11 +226,15 @@ export class TabLink {
   private fromTab(message: TabMessage): void {
     switch (message.type) {
       case 'hello':
-        if (this.worker) this.channel?.postMessage({ type: 'owner', owner: this.tab });
+        if (this.worker) this.channel?.postMessage({ type: 'owner', owner: this.tab, session: [...this.session.values()] });
+        return;
+      case 'session':
+        if (!this.worker) this.session = sessionOf(message.session);
         return;
       case 'owner': {
         if (this.owner !== null && this.owner !== message.owner) this.failRemote();
         this.owner = message.owner;
+        this.session = sessionOf(message.session);
         const queued = this.queue;
         this.queue = [];
         for (const request of queued) this.send(request);
@@ -219,4 +258,14 @@ export class TabLink {
     this.remote.clear();
     this.lost(ids, OWNER_CLOSED);
   }
+}
+
+/** The session from its requests, by part. */
+function sessionOf(requests: readonly WorkerRequest[]): Map<string, WorkerRequest> {
+  const session = new Map<string, WorkerRequest>();
+  for (const request of requests) {
+    const part = SESSION[request.method];
+    if (part && !part.clears) session.set(part.part, request);
+  }
+  return session;
 }
