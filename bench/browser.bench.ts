@@ -14,12 +14,14 @@ import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { build } from 'esbuild';
 import { load } from '../src/index.js';
+import { OPFS_PAGE_SIZE } from '../src/load-wasm.js';
 import { createServer } from '../src/server/index.js';
 import { openDataDir } from '../src/server/server-data.js';
 import { launchChromium, servePage, skipWithoutChromium } from '../test/support/browser.js';
 import { median, printTable } from './bench-support.js';
 
-const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '50000' }, runs: { type: 'string', default: '3' }, 'server-rows': { type: 'string', default: '100000' } } });
+const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '50000' }, runs: { type: 'string', default: '3' }, 'server-rows': { type: 'string', default: '100000' }, 'page-size': { type: 'string', default: String(OPFS_PAGE_SIZE) } } });
+const PAGE_SIZE = Number(args['page-size']);
 const ROWS = Number(args.rows);
 const RUNS = Number(args.runs);
 const SERVER_ROWS = Number(args['server-rows']);
@@ -71,7 +73,7 @@ const results = (await page.evaluate(
       worker.onerror = (event) => reject(new Error(event.message));
       worker.postMessage(message);
     }),
-  { rows: ROWS, runs: RUNS, server: server.url, key, serverRows: SERVER_ROWS },
+  { rows: ROWS, runs: RUNS, server: server.url, key, serverRows: SERVER_ROWS, pageSize: PAGE_SIZE },
 )) as Record<string, number[]>;
 
 // page load to the first query on a 10 MB database (made in the page's OPFS first)
@@ -110,9 +112,10 @@ const rate = (name: string) => `${m(name).toFixed(0)} ms, ${Math.round(m('change
 const gz = (file: string) => `${(gzipSync(readFileSync(join(folder, 'web', file)), { level: 9 }).length / 1024).toFixed(1)} kB`;
 const ours = await build({ entryPoints: [join(import.meta.dirname, '..', 'src', 'browser', 'worker.ts')], bundle: true, format: 'esm', platform: 'browser', minify: true, write: false, external: ['@sqlite.org/sqlite-wasm'] });
 const oursGz = `${(gzipSync(ours.outputFiles[0]?.contents ?? new Uint8Array(0), { level: 9 }).length / 1024).toFixed(1)} kB`;
-printTable(`Chromium (headless), OPFS SAH pool, ${ROWS} rows, median of ${RUNS} runs`, ['measure', 'value'], [
+printTable(`Chromium (headless), OPFS SAH pool, ${PAGE_SIZE}-byte pages, ${ROWS} rows, median of ${RUNS} runs`, ['measure', 'value'], [
   [`insert ${ROWS} rows, 1 tx`, ratio('insert')],
   [`update b of every row, 1 UPDATE per row, 1 tx`, ratio('update')],
+  ['200 one-row inserts, each its own transaction', ratio('small')],
   [`encode ${m('changes')} changes (fold included)`, rate('ours encode')],
   ['apply them to a fresh replica', rate('ours apply')],
   ['  floor: plain sqlite-wasm writing those rows and their meta rows', rate('plain apply floor')],

@@ -8,6 +8,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { SyncServer } from '../src/server/index.js';
 import type * as BrowserEntry from '../src/browser/index.js';
 import { temporaryFolder } from './support/databases.js';
+import { OPFS_PAGE_SIZE } from '../src/load-wasm.js';
 import { launchChromium, type PageServer, servePage, skipWithoutChromium } from './support/browser.js';
 import { openDevice, provision, rowsOf, TODO_SCHEMA } from './support/sync-server.js';
 import { createServer } from '../src/server/index.js';
@@ -88,6 +89,7 @@ test('two browser devices and a Node device converge through the server, across 
     assert.deepEqual(await rows(b), rowsOf(node));
   };
 
+  assert.deepEqual(await run(a, 'PRAGMA page_size'), [{ page_size: OPFS_PAGE_SIZE }], 'a new database on OPFS takes the larger pages');
   await run(a, "INSERT INTO todos (id, title) VALUES ('a1', 'from A')");
   const noticesOf = (page: Page) => page.evaluate(() => (globalThis as unknown as PageScope).notices.splice(0));
   assert.deepEqual(await noticesOf(a), [['todos']], 'a local commit is told once');

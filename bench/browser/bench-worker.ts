@@ -4,7 +4,7 @@
 
 import sqlite3InitModule from '@sqlite.org/sqlite-wasm';
 import { createSqliteWasmConnection, type WasmSqlite3 } from '../../src/drivers/sqlite-wasm.js';
-import { loadWasm, type OoDatabase } from '../../src/load-wasm.js';
+import { loadWasm as load, type OoDatabase, type WasmLoadOptions } from '../../src/load-wasm.js';
 
 interface Pool {
   OpfsSAHPoolDb: new (name: string) => OoDatabase;
@@ -15,7 +15,7 @@ interface Sqlite3 extends WasmSqlite3 {
   installOpfsSAHPoolVfs(options: { name: string; initialCapacity: number; clearOnInit: boolean }): Promise<Pool>;
 }
 
-const scope = globalThis as unknown as { postMessage(m: unknown): void; onmessage: ((e: { data: { rows: number; runs: number; server: string; key: string; serverRows: number } }) => void) | null };
+const scope = globalThis as unknown as { postMessage(m: unknown): void; onmessage: ((e: { data: { rows: number; runs: number; server: string; key: string; serverRows: number; pageSize: number } }) => void) | null };
 const key = (i: number) => `${(i * 2654435761 % 4294967296).toString(16).padStart(8, '0')}-${i.toString(36)}`;
 
 scope.onmessage = ({ data }) => {
@@ -25,10 +25,16 @@ scope.onmessage = ({ data }) => {
   );
 };
 
-async function run(data: { rows: number; runs: number; server: string; key: string; serverRows: number }): Promise<Record<string, number[]>> {
+async function run(data: { rows: number; runs: number; server: string; key: string; serverRows: number; pageSize: number }): Promise<Record<string, number[]>> {
   const sqlite3 = (await (sqlite3InitModule as unknown as (o: object) => Promise<Sqlite3>)({ print: () => {}, printErr: () => {} })) as Sqlite3;
   const pool = await sqlite3.installOpfsSAHPoolVfs({ name: 'sqlite-sync-bench', initialCapacity: 40, clearOnInit: true });
   let file = 0;
+  // plain sqlite-wasm gets the page size sqlite-sync gives its databases, so that both write alike
+  const loadWasm = (sqlite: WasmSqlite3, db: OoDatabase, options: WasmLoadOptions = {}) => load(sqlite, db, { ...options, pageSize: data.pageSize });
+  const plainPages = (db: OoDatabase) => {
+    db.exec(`PRAGMA page_size = ${data.pageSize}`);
+    return db;
+  };
   const results: Record<string, number[]> = {};
   const note = (name: string, ms: number) => (results[name] ??= []).push(ms);
   const time = (work: () => void) => {
@@ -40,7 +46,7 @@ async function run(data: { rows: number; runs: number; server: string; key: stri
   for (let run = 0; run < data.runs; run++) {
     for (const engine of ['plain', 'ours'] as const) {
       const db = new pool.OpfsSAHPoolDb(`/bench-${file++}.db`);
-      const sync = engine === 'ours' ? loadWasm(sqlite3, db) : null;
+      const sync = engine === 'ours' ? loadWasm(sqlite3, db) : (plainPages(db), null);
       db.exec(schema);
       if (sync) sync.exec("SELECT cloudsync_init('t')");
       const exec = (sql: string) => (sync ? sync.exec(sql) : db.exec(sql));
@@ -58,6 +64,14 @@ async function run(data: { rows: number; runs: number; server: string; key: stri
         for (let i = 0; i < data.rows; i++) update.run([BigInt(i + 1), key(i)]);
         exec('COMMIT');
       }));
+      // what an app does most: small transactions, each committed (and synced to storage) alone
+      note(`${engine} small`, time(() => {
+        for (let i = 0; i < 200; i++) {
+          exec('BEGIN');
+          insert.run([`small-${i}`, `s${i}`, BigInt(i), i * 1.5, 'text']);
+          exec('COMMIT');
+        }
+      }));
       if (sync) {
         let payload: Uint8Array | null = null;
         note('ours encode', time(() => (payload = sync.encodePayload())));
@@ -71,14 +85,14 @@ async function run(data: { rows: number; runs: number; server: string; key: stri
         replica.close();
         // the same apply into a database in memory: what the engine does when storage costs nothing
         const inMemory = new sqlite3.oo1.DB(':memory:');
-        const memoryTarget = loadWasm(sqlite3, inMemory);
+        const memoryTarget = load(sqlite3, inMemory);
         inMemory.exec(schema);
         memoryTarget.exec("SELECT cloudsync_init('t')");
         note('ours apply in memory', time(() => memoryTarget.applyPayload(payload as unknown as Uint8Array)));
         inMemory.close();
         // the floor of that apply with plain sqlite-wasm: the same rows written with their meta
         // rows (key, clocks text, db_version with its index), prepared statements, one transaction
-        const floorDb = new pool.OpfsSAHPoolDb(`/bench-${file++}.db`);
+        const floorDb = plainPages(new pool.OpfsSAHPoolDb(`/bench-${file++}.db`));
         floorDb.exec(`${schema}; CREATE TABLE m (pk1 TEXT PRIMARY KEY NOT NULL, clocks TEXT, db_version INTEGER); CREATE INDEX m_v ON m (db_version)`);
         const floor = createSqliteWasmConnection(sqlite3, floorDb);
         const base = floor.prepare('INSERT INTO t VALUES (?, ?, ?, ?, ?)');

@@ -3,7 +3,7 @@
 // request loop for the page (see messages.ts). Bundle it as an ES module worker.
 
 import sqlite3InitModule from '@sqlite.org/sqlite-wasm';
-import { loadWasm, type OoDatabase, type WasmCloudSync } from '../load-wasm.js';
+import { loadWasm, OPFS_PAGE_SIZE, type OoDatabase, type WasmCloudSync } from '../load-wasm.js';
 import type { WasmSqlite3 } from '../drivers/sqlite-wasm.js';
 import { failureOf, type OpenOptions, type WorkerEvent, type WorkerRequest, type WorkerResponse } from './messages.js';
 
@@ -22,13 +22,14 @@ async function open(options: OpenOptions): Promise<void> {
   if (sync) throw new Error('the database is already open');
   const sqlite3 = (await (sqlite3InitModule as unknown as (o: object) => Promise<Sqlite3Module>)({ print: () => {}, printErr: () => {} })) as Sqlite3Module;
   const name = `/${options.name ?? 'app.db'}`;
-  if ((options.storage ?? 'opfs') === 'opfs') {
+  const opfs = (options.storage ?? 'opfs') === 'opfs';
+  if (opfs) {
     const pool = await sqlite3.installOpfsSAHPoolVfs({ name: 'sqlite-sync' });
     db = new pool.OpfsSAHPoolDb(name);
   } else {
     db = new sqlite3.oo1.DB(':memory:');
   }
-  sync = loadWasm(sqlite3, db, { network: options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs } });
+  sync = loadWasm(sqlite3, db, { network: options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }, ...(opfs ? { pageSize: OPFS_PAGE_SIZE } : {}) });
   // the engine's change notices, the same as in Node: after each commit, local or merged
   sync.subscribe((tables) => post({ event: 'changed', tables }));
   const network = sync.network;
