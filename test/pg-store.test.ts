@@ -123,6 +123,78 @@ describe('the PostgreSQL store', { skip: skipWithoutPostgres }, () => {
     b.db.close();
   });
 
+  describe('a check at the newest position', () => {
+    let newsKey: string;
+    before(async () => {
+      newsKey = await provision(database.url, 'news');
+    });
+    /** Counts the reads of the state row of database `name` on a node. */
+    const countStateReads = async (node: SyncServer, name: string) => {
+      const peer = (await node.data.peer(name)) as unknown as { query: (text: string, ...rest: unknown[]) => Promise<unknown> };
+      const query = peer.query.bind(peer);
+      const counter = { reads: 0 };
+      peer.query = (text, ...rest) => {
+        if (text.includes('cloudsync_state')) counter.reads++;
+        return query(text, ...rest);
+      };
+      return counter;
+    };
+    const until = async (what: string, done: () => Promise<boolean>) => {
+      const deadline = Date.now() + 10_000;
+      while (!(await done())) {
+        assert.ok(Date.now() < deadline, what);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+
+    it('is answered from what the node heard, without PostgreSQL, and hears its own uploads', async () => {
+      const d = openDevice(folder.path('news-d.db'), server.url, 'news', newsKey);
+      const e = openDevice(folder.path('news-e.db'), server.url, 'news', newsKey);
+      d.db.prepare("INSERT INTO todos (id, title) VALUES ('n1', 'first')").run();
+      await d.sync.network.sync();
+      await d.sync.network.checkChanges(); // at the newest position now, known to the node
+      const counter = await countStateReads(server, 'news');
+      for (let i = 0; i < 5; i++) await d.sync.network.checkChanges();
+      assert.equal(counter.reads, 0, 'no read of the state row');
+      e.db.prepare("INSERT INTO todos (id, title) VALUES ('n2', 'from e')").run();
+      await e.sync.network.sendChanges();
+      await d.sync.network.checkChanges();
+      assert.equal(d.db.prepare("SELECT title FROM todos WHERE id = 'n2'").pluck().get(), 'from e');
+      d.db.close();
+      e.db.close();
+    });
+
+    it('another node’s upload reaches it, also when the node stopped hearing meanwhile', async () => {
+      const nodes = await Promise.all([0, 1].map(() => createServer({ store: database.url, port: 0, logger: false })));
+      const [a, b] = nodes as [SyncServer, SyncServer];
+      const d = openDevice(folder.path('news-d2.db'), b.url, 'news', newsKey);
+      const e = openDevice(folder.path('news-e2.db'), a.url, 'news', newsKey);
+      const has = (id: string) => async () => {
+        await d.sync.network.checkChanges();
+        return d.db.prepare('SELECT 1 FROM todos WHERE id = ?').get(id) !== undefined;
+      };
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      try {
+        await d.sync.network.sync();
+        await d.sync.network.checkChanges();
+        e.db.prepare("INSERT INTO todos (id, title) VALUES ('m1', 'through node a')").run();
+        await e.sync.network.sendChanges();
+        await until('a NOTIFY told node b', has('m1'));
+        // every node loses its LISTEN connection; an upload meanwhile goes unheard
+        await client.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()");
+        e.db.prepare("INSERT INTO todos (id, title) VALUES ('m2', 'while nobody listened')").run();
+        await e.sync.network.sendChanges();
+        await until('node b asks PostgreSQL again after losing its LISTEN connection', has('m2'));
+      } finally {
+        await client.end();
+        d.db.close();
+        e.db.close();
+        for (const node of nodes) await node.close();
+      }
+    });
+  });
+
   describe('a device behind by its own changes only', () => {
     let runsKey: string;
     /** The positions the database's downloads read from. */

@@ -36,12 +36,16 @@ export class PgPeer implements Peer, SecuredHost {
   readonly security = new PgRowSecurity(this);
   private generation = '';
   readonly sites: PgSites;
+  /** The newest position as heard in a spell of hearing every upload (see download); null: ask PostgreSQL. */
+  private newest: { spell: number; dbVersion: number; lastSeq: number } | null = null;
 
   constructor(
     private readonly pool: Pool,
     readonly schema: string,
-    /** Called inside an upload's transaction that stored changes: tells the other nodes (a NOTIFY sent on commit). */
-    private readonly announce: (client: PoolClient, database: string, before: number) => Promise<void> = async () => undefined,
+    /** Called inside an upload's transaction that stored changes: tells the other nodes (a NOTIFY sent on commit); lastSeq null when not known. */
+    private readonly announce: (client: PoolClient, database: string, news: { before: number; after: number; lastSeq: number | null }) => Promise<void> = async () => undefined,
+    /** While this node hears every upload of every node (see PgStore.listen): the number of that spell; else null. */
+    private readonly hearing: () => number | null = () => null,
   ) {
     this.sites = new PgSites(schema);
   }
@@ -106,16 +110,18 @@ export class PgPeer implements Peer, SecuredHost {
           let last: HostedTable | undefined;
           for (const change of changes) last = checkChange('upload', this, change, last);
           const secured = await this.security.apply(client, policies, user, changes, before);
-          if (secured.after > before) await this.announce(client, this.schema, before);
+          if (secured.after > before) await this.announce(client, this.schema, { before, after: secured.after, lastSeq: null });
           // sites added in a savepoint that rolled back are not stored: read them again next time
           this.sites.invalidate();
-          return { changes: secured.applied, refused: secured.refused, restore: secured.restore, added: new Map<number, Uint8Array>() };
+          return { changes: secured.applied, refused: secured.refused, restore: secured.restore, added: new Map<number, Uint8Array>(), newest: null };
         }
-        if (count === 0) return { changes: 0, refused: [], restore: null, added: new Map<number, Uint8Array>() };
-        const { added, after } = await mergeUpload(client, this, { rows: () => groups.changesByRow(), keys: () => groups.rowKeys(), siteIds: sites.values(), likelyNew: likelyNew && count >= BULK_ROWS }, { ...state, tracksRuns: true });
-        if (after > before) await this.announce(client, this.schema, before);
-        return { changes: count, refused: [], restore: null, added };
+        if (count === 0) return { changes: 0, refused: [], restore: null, added: new Map<number, Uint8Array>(), newest: null };
+        const { added, after, lastSeq } = await mergeUpload(client, this, { rows: () => groups.changesByRow(), keys: () => groups.rowKeys(), siteIds: sites.values(), likelyNew: likelyNew && count >= BULK_ROWS }, { ...state, tracksRuns: true });
+        if (after > before) await this.announce(client, this.schema, { before, after, lastSeq });
+        return { changes: count, refused: [], restore: null, added, newest: after > before ? { dbVersion: after, lastSeq } : null };
       });
+      if (outcome.newest) this.heard(outcome.newest.dbVersion, outcome.newest.lastSeq);
+      else if (outcome.changes > 0) this.heard(0, null); // under row-level security: the newest seq is not known
       // known once committed (a rolled-back upload's ordinals were never stored)
       for (const [ordinal, id] of outcome.added) this.sites.remember(ordinal, id);
       return { changes: outcome.changes, refused: outcome.refused, restore: outcome.restore };
@@ -151,11 +157,16 @@ export class PgPeer implements Peer, SecuredHost {
   }
 
   async download(site: Uint8Array, since: Position, maxBytes: number, user: PolicyUser | null): Promise<EncodedPayload[]> {
-    // a device at the newest position (most checks): one prepared read of the state row
+    // a device at the newest position (most checks): answered from what this node heard, or one prepared read of the state row
+    const spell = this.hearing();
+    const known = this.newest;
+    if (spell !== null && known?.spell === spell && since.dbVersion === known.dbVersion && since.seq >= known.lastSeq) return [];
     const { rows } = await this.query<StateRow>(`SELECT ${STATE_COLUMNS} FROM ${pgName(this.schema)}.cloudsync_state`, [], 'named');
     const row = rows[0];
     if (row && row.generation === this.generation) {
       const state = stateOf(row);
+      // a read begun while this node heard every upload: what it read, and later news, is all there is
+      if (spell !== null && this.hearing() === spell) this.heard(state.dbVersion, state.lastSeq, spell);
       if (since.dbVersion > state.dbVersion) throw pastNewestError(since, state.dbVersion);
       if (since.dbVersion === state.dbVersion && since.seq >= state.lastSeq) return [];
       // a device behind by its own changes only (it uploaded since its last check): the newest
@@ -251,6 +262,21 @@ export class PgPeer implements Peer, SecuredHost {
       sitesWithChanges: Number(sites.rows[0]?.n ?? 0),
       tables,
     };
+  }
+
+  /**
+   * News of the newest position (an upload's, a read's); lastSeq null: not known, ask PostgreSQL
+   * next time. Positions only grow while the node hears every upload, so a late answer never
+   * takes a newer one back.
+   */
+  heard(dbVersion: number, lastSeq: number | null, spell = this.hearing()): void {
+    if (spell === null || lastSeq === null) {
+      this.newest = null;
+      return;
+    }
+    const known = this.newest;
+    if (known !== null && known.spell === spell && (known.dbVersion > dbVersion || (known.dbVersion === dbVersion && known.lastSeq >= lastSeq))) return;
+    this.newest = { spell, dbVersion, lastSeq };
   }
 
   /** The changes after `since` on one snapshot, split into payloads; `skipSite`'s left out but for the very last. */

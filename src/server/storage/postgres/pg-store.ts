@@ -34,6 +34,11 @@ function reservedSchema(name: string): boolean {
 export class PgStore implements Store {
   readonly admin: PgAdminRecords;
   private readonly peers = new Map<string, Promise<PgPeer>>();
+  /** The peers opened, to tell them the news of other nodes' uploads. */
+  private readonly opened = new Map<string, PgPeer>();
+  /** A spell of hearing every upload: counted up on each (re)connection of the LISTEN connection and each loss of it. */
+  private spell = 0;
+  private hearingAll = false;
   /** This node, in its notices (it does not answer its own). */
   private readonly node = randomUUID();
   private readonly listeners = new Set<(database: string, before: number) => void>();
@@ -107,10 +112,18 @@ export class PgStore implements Store {
   async peer(name: string): Promise<PgPeer> {
     let peer = this.peers.get(name);
     if (!peer) {
-      const opening = new PgPeer(this.pool, name, async (client, database, before) => {
-        await client.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify({ node: this.node, database, before })]);
+      const opening = new PgPeer(
+        this.pool,
+        name,
+        async (client, database, news) => {
+          await client.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify({ node: this.node, database, ...news })]);
+        },
+        () => (this.hearingAll && this.serving ? this.spell : null),
+      );
+      peer = opening.load().then(() => {
+        this.opened.set(name, opening);
+        return opening;
       });
-      peer = opening.load().then(() => opening);
       this.peers.set(name, peer);
       peer.catch(() => this.peers.delete(name));
     }
@@ -128,6 +141,7 @@ export class PgStore implements Store {
 
   forget(name: string): void {
     this.peers.delete(name);
+    this.opened.delete(name);
   }
 
   /** A serving node: it listens for other nodes' changes, and may keep admin records meanwhile (see PgAdminRecords). */
@@ -154,6 +168,8 @@ export class PgStore implements Store {
     let retried = false;
     const retry = () => {
       this.admin.setCaching(false); // changes may go unheard now
+      this.hearingAll = false;
+      this.spell++;
       if (retried) return;
       retried = true;
       client.end().catch(() => undefined);
@@ -162,15 +178,22 @@ export class PgStore implements Store {
     client.on('error', retry);
     client.on('end', retry);
     client.on('notification', (message) => {
-      if (message.channel === ADMIN_CHANNEL) return this.admin.forgetAll();
+      if (message.channel === ADMIN_CHANNEL) {
+        // a database dropped (and maybe created again) elsewhere: what was heard of it is no more
+        for (const peer of this.opened.values()) peer.heard(0, null);
+        return this.admin.forgetAll();
+      }
       if (message.channel !== CHANNEL || !message.payload) return;
-      let notice: { node?: string; database?: string; before?: number };
+      let notice: { node?: string; database?: string; before?: number; after?: number; lastSeq?: number | null };
       try {
         notice = JSON.parse(message.payload) as typeof notice;
       } catch {
         return;
       }
       if (notice.node === this.node || typeof notice.database !== 'string') return;
+      // first the newest position, so that a live client told next checks against it
+      const peer = this.opened.get(notice.database);
+      if (peer) peer.heard(typeof notice.after === 'number' ? notice.after : 0, typeof notice.after === 'number' && typeof notice.lastSeq === 'number' ? notice.lastSeq : null);
       for (const listener of this.listeners) listener(notice.database, typeof notice.before === 'number' ? notice.before : -1);
     });
     try {
@@ -178,6 +201,10 @@ export class PgStore implements Store {
       await client.query(`LISTEN ${CHANNEL}`);
       await client.query(`LISTEN ${ADMIN_CHANNEL}`);
       if (this.serving) this.admin.setCaching(true);
+      if (!retried) {
+        this.spell++;
+        this.hearingAll = true;
+      }
       if (lost) for (const listener of this.listeners) listener('*', -1);
     } catch {
       retry();
@@ -189,6 +216,7 @@ export class PgStore implements Store {
     this.listeners.clear();
     await this.listening?.end().catch(() => undefined);
     this.peers.clear();
+    this.opened.clear();
     for (const pool of this.transferPools) await pool.end().catch(() => undefined);
     await this.pool.end();
   }

@@ -82,23 +82,23 @@ interface TouchedRow {
  * Merges checked changes inside the caller's transaction, which holds the state lock; returns the
  * sites it added (to remember once committed) and the db_version after.
  */
-export async function mergeUpload(client: PoolClient, target: UploadTarget, source: RowSource, state: LockedState): Promise<{ added: Map<number, Uint8Array>; after: number }> {
+export async function mergeUpload(client: PoolClient, target: UploadTarget, source: RowSource, state: LockedState): Promise<{ added: Map<number, Uint8Array>; after: number; lastSeq: number }> {
   const { ordinals, added } = await target.sites.ordinalsFor(client, source.siteIds);
   if (source.likelyNew) {
     // merged as if none of its rows were stored, which the meta rows' COPY proves (or refutes: then merged again, reading them)
     await client.query('SAVEPOINT cloudsync_new_rows');
-    const after = await mergeOnce(client, target, source, state, ordinals, 'assume new');
-    if (after !== null) {
+    const merged = await mergeOnce(client, target, source, state, ordinals, 'assume new');
+    if (merged !== null) {
       await client.query('RELEASE cloudsync_new_rows');
-      return { added, after };
+      return { added, ...merged };
     }
     await client.query('ROLLBACK TO cloudsync_new_rows; RELEASE cloudsync_new_rows');
   }
-  return { added, after: (await mergeOnce(client, target, source, state, ordinals)) as number };
+  return { added, ...((await mergeOnce(client, target, source, state, ordinals)) as { after: number; lastSeq: number }) };
 }
 
-/** One merge and its writes; with 'assume new', nothing is read, and null when a row turned out to be stored. */
-async function mergeOnce(client: PoolClient, target: UploadTarget, source: RowSource, state: LockedState, ordinals: Map<string, number>, assume?: 'assume new'): Promise<number | null> {
+/** One merge and its writes, and the newest position after; with 'assume new', nothing is read, and null when a row turned out to be stored. */
+async function mergeOnce(client: PoolClient, target: UploadTarget, source: RowSource, state: LockedState, ordinals: Map<string, number>, assume?: 'assume new'): Promise<{ after: number; lastSeq: number } | null> {
   let committed = state.dbVersion;
   const fn = 'upload';
   const before = committed;
@@ -163,10 +163,11 @@ async function mergeOnce(client: PoolClient, target: UploadTarget, source: RowSo
     row.outcome = mergeRow(row.table, row.stored === null ? null : readRowClocks(row.stored, row.table.cellCount), row.values, group, siteOf, versionOf);
   }
   for (const [table, rows] of byTable) if (!(await writeOutcomes(client, table, rows, assume))) return null;
+  let lastSeq = state.lastSeq;
   if (committed > before) {
     // the newest position, so that a check already there is answered from the state row alone;
     // and the sites of the clocks this upload wrote (all above `before`), for the run
-    let lastSeq = 0;
+    lastSeq = 0;
     const sites = new Set<number>();
     const note = (clock: CellClock | null) => {
       if (clock === null || clock.dbVersion <= before) return;
@@ -192,7 +193,7 @@ async function mergeOnce(client: PoolClient, target: UploadTarget, source: RowSo
       run?.from.seq ?? 0,
     ]);
   }
-  return committed;
+  return { after: committed, lastSeq };
 }
 
 /** Reads the stored clocks and base values of the rows an upload touches. */
