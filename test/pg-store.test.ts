@@ -195,6 +195,39 @@ describe('the PostgreSQL store', { skip: skipWithoutPostgres }, () => {
     });
   });
 
+  it('a live device that connects while an upload applies (its catch-up read before the commit) is pushed it', async () => {
+    const lateKey = await provision(database.url, 'late-live');
+    const listener = openDevice(folder.path('late-live.db'), server.url, 'late-live', lateKey);
+    const writer = openDevice(folder.path('late-writer.db'), server.url, 'late-live', lateKey);
+    const lock = new pg.Client({ connectionString: database.url });
+    await lock.connect();
+    try {
+      // the upload waits for the state lock, while nobody listens to its database yet
+      await lock.query('BEGIN');
+      await lock.query('SELECT 1 FROM "late-live".cloudsync_state FOR UPDATE');
+      writer.db.prepare("INSERT INTO todos (id, title) VALUES ('held', 'applied after the device connected')").run();
+      const sending = writer.sync.network.sendChanges();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const connected = new Promise<void>((resolve) => listener.sync.network.on('live', (state) => state === 'connected' && resolve()));
+      listener.sync.network.live();
+      await connected;
+      await new Promise((resolve) => setTimeout(resolve, 300)); // its catch-up pull found nothing new
+      assert.equal(listener.db.prepare("SELECT 1 FROM todos WHERE id = 'held'").get(), undefined);
+      await lock.query('COMMIT');
+      await sending;
+      const deadline = Date.now() + 5000;
+      while (listener.db.prepare("SELECT 1 FROM todos WHERE id = 'held'").get() === undefined) {
+        assert.ok(Date.now() < deadline, 'pushed once the upload committed');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      await lock.end();
+      listener.sync.network.stopLive();
+      listener.db.close();
+      writer.db.close();
+    }
+  });
+
   describe('a device behind by its own changes only', () => {
     let runsKey: string;
     /** The positions the database's downloads read from. */

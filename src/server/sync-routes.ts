@@ -64,8 +64,9 @@ export function createSyncRouter(): Router<SyncContext> {
       const peer = await context.data.peer(database);
       if (!peer) throw new HttpError(404, `database '${database}' not found`);
       let outcome: SecuredApply | null = null;
-      const listened = context.live?.listens(database) ?? false;
-      const before = listened ? await peer.storedVersion() : 0;
+      // read whether anyone listens or not: a device may connect while the upload applies, and
+      // its catch-up pull may have read before this commit, so whether to push is decided after
+      const before = context.live ? await peer.storedVersion() : 0;
       context.inFlight.count++;
       try {
         await context.transfers.consumeUpload(token, { database, site, principal: principal.id }, async (payload) => {
@@ -82,7 +83,7 @@ export function createSyncRouter(): Router<SyncContext> {
         context.metrics?.changesApplied.inc(result.changes);
         context.metrics?.refusedChanges.inc(result.refused.length);
       }
-      if (listened && result !== null && result.changes > 0) void context.live?.published(database, peer, before);
+      if (result !== null && result.changes > 0 && context.live?.listens(database)) void context.live.published(database, peer, before);
       if (result === null || result.refused.length === 0) return send(response, 200, '');
       // Applied, except what the policies refused: the client records these and restores the rows.
       const body = JSON.stringify({
