@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { authenticate, userOf } from './auth.js';
-import type { SecuredApply } from './row-security.js';
+import type { AppliedUpload } from './storage/storage.js';
 import { HttpError } from './http-error.js';
 import { readBody } from './request-body.js';
 import { Router } from './router.js';
@@ -63,10 +63,7 @@ export function createSyncRouter(): Router<SyncContext> {
       const token = uploadTokenOf(await readBody(request, 64 * 1024));
       const peer = await context.data.peer(database);
       if (!peer) throw new HttpError(404, `database '${database}' not found`);
-      let outcome: SecuredApply | null = null;
-      // read whether anyone listens or not: a device may connect while the upload applies, and
-      // its catch-up pull may have read before this commit, so whether to push is decided after
-      const before = context.live ? await peer.storedVersion() : 0;
+      let outcome: AppliedUpload | null = null;
       context.inFlight.count++;
       try {
         await context.transfers.consumeUpload(token, { database, site, principal: principal.id }, async (payload) => {
@@ -77,13 +74,14 @@ export function createSyncRouter(): Router<SyncContext> {
       } finally {
         context.inFlight.count--;
       }
-      const result = outcome as SecuredApply | null; // set inside the callback
+      const result = outcome as AppliedUpload | null; // set inside the callback
       if (result !== null) {
         context.metrics?.uploads.inc();
         context.metrics?.changesApplied.inc(result.changes);
         context.metrics?.refusedChanges.inc(result.refused.length);
       }
-      if (result !== null && result.changes > 0 && context.live?.listens(database)) void context.live.published(database, peer, before);
+      // decided once applied: a device may connect while the upload applies, its catch-up pull answered before the commit
+      if (result !== null && result.changes > 0 && context.live?.listens(database)) void context.live.published(database, peer, result.before);
       if (result === null || result.refused.length === 0) return send(response, 200, '');
       // Applied, except what the policies refused: the client records these and restores the rows.
       const body = JSON.stringify({

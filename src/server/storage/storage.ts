@@ -83,13 +83,19 @@ export interface AdminRecords {
   removeExternalAuth(database: string): Promise<boolean>;
 }
 
+/** An applied upload: what the write policies decided, and the db_version it was applied above. */
+export interface AppliedUpload extends SecuredApply {
+  /** The database's db_version just before this upload (read under its lock): live push sends what came after. */
+  before: number;
+}
+
 /** One hosted database: a full peer with its own site id. */
 export interface Peer {
   /**
    * Applies an uploaded payload: atomically for an API key (`user` null); for a token user through
    * the write policies, per source transaction, reporting what they refused.
    */
-  apply(payload: Uint8Array, user: PolicyUser | null): Promise<SecuredApply>;
+  apply(payload: Uint8Array, user: PolicyUser | null): Promise<AppliedUpload>;
   /**
    * The changes after `since` that did not come from `site`, as payloads of about `maxBytes`, in
    * order; the last change of the range always travels so the client's watermark can pass it.

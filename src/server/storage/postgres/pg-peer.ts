@@ -17,8 +17,8 @@ import type { EncodedPayload } from '../../../engine/cloudsync.js';
 import { CloudSyncError } from '../../../engine/errors.js';
 import { checkChange, groupByRow } from '../../../engine/merge.js';
 import { HttpError } from '../../http-error.js';
-import type { PolicyUser, SecuredApply, TablePolicy } from '../../row-security.js';
-import { decodeUpload, pastNewestError, type Peer, type PeerStatus, type Position } from '../storage.js';
+import { isAfter, type PolicyUser, type TablePolicy } from '../../row-security.js';
+import { type AppliedUpload, decodeUpload, pastNewestError, type Peer, type PeerStatus, type Position } from '../storage.js';
 import { layoutFromJson, type PgDatabaseLayout, pgName } from './pg-layout.js';
 import { HostedTable } from './pg-hosted-table.js';
 import { storeError, transaction } from './pg-errors.js';
@@ -82,7 +82,7 @@ export class PgPeer implements Peer, SecuredHost {
     return this.byName.get(name.toLowerCase());
   }
 
-  async apply(payload: Uint8Array, user: PolicyUser | null): Promise<SecuredApply> {
+  async apply(payload: Uint8Array, user: PolicyUser | null): Promise<AppliedUpload> {
     if (!(payload instanceof Uint8Array)) throw new CloudSyncError('PAYLOAD', 'upload: the payload must be bytes');
     // checked and grouped from offsets (numbers only) before any lock, decoded again row by row when merged
     let last: HostedTable | undefined;
@@ -113,18 +113,19 @@ export class PgPeer implements Peer, SecuredHost {
           if (secured.after > before) await this.announce(client, this.schema, { before, after: secured.after, lastSeq: null });
           // sites added in a savepoint that rolled back are not stored: read them again next time
           this.sites.invalidate();
-          return { changes: secured.applied, refused: secured.refused, restore: secured.restore, added: new Map<number, Uint8Array>(), newest: null };
+          // the newest seq is not known here: checks ask PostgreSQL again
+          const newest = secured.after > before ? { dbVersion: secured.after, lastSeq: null } : null;
+          return { changes: secured.applied, refused: secured.refused, restore: secured.restore, added: new Map<number, Uint8Array>(), newest, before };
         }
-        if (count === 0) return { changes: 0, refused: [], restore: null, added: new Map<number, Uint8Array>(), newest: null };
+        if (count === 0) return { changes: 0, refused: [], restore: null, added: new Map<number, Uint8Array>(), newest: null as { dbVersion: number; lastSeq: number | null } | null, before };
         const { added, after, lastSeq } = await mergeUpload(client, this, { rows: () => groups.changesByRow(), keys: () => groups.rowKeys(), siteIds: sites.values(), likelyNew: likelyNew && count >= BULK_ROWS }, { ...state, tracksRuns: true });
         if (after > before) await this.announce(client, this.schema, { before, after, lastSeq });
-        return { changes: count, refused: [], restore: null, added, newest: after > before ? { dbVersion: after, lastSeq } : null };
+        return { changes: count, refused: [], restore: null, added, newest: after > before ? { dbVersion: after, lastSeq } : null, before };
       });
       if (outcome.newest) this.heard(outcome.newest.dbVersion, outcome.newest.lastSeq);
-      else if (outcome.changes > 0) this.heard(0, null); // under row-level security: the newest seq is not known
       // known once committed (a rolled-back upload's ordinals were never stored)
       for (const [ordinal, id] of outcome.added) this.sites.remember(ordinal, id);
-      return { changes: outcome.changes, refused: outcome.refused, restore: outcome.restore };
+      return { changes: outcome.changes, refused: outcome.refused, restore: outcome.restore, before: outcome.before };
     } catch (error) {
       this.sites.invalidate();
       throw error;
@@ -172,7 +173,7 @@ export class PgPeer implements Peer, SecuredHost {
       // a device behind by its own changes only (it uploaded since its last check): the newest
       // change alone moves its watermark; a site cache that may be wrong is not trusted for it
       const { run } = state;
-      if (run !== null && !this.sites.stale && this.sites.ordinalOf(site) === run.site && !isBefore(since, run.from) && (user === null || !(await this.filtersReads()))) {
+      if (run !== null && !this.sites.stale && this.sites.ordinalOf(site) === run.site && !isAfter(run.from, since) && (user === null || !(await this.filtersReads()))) {
         return this.read({ dbVersion: state.dbVersion, seq: state.lastSeq - 1 }, maxBytes, site);
       }
     }
@@ -319,11 +320,6 @@ function stateOf(row: StateRow): Omit<LockedState, 'tracksRuns'> {
   // a run holds only if the newest upload kept it up (an upload by an older node, or a copy, does not)
   const run = row.run_site >= 0 && Number(row.run_checked) === dbVersion ? { site: row.run_site, from: { dbVersion: Number(row.run_db_version), seq: Number(row.run_seq) } } : null;
   return { dbVersion, lastSeq: Number(row.last_seq), run };
-}
-
-/** True when position `a` comes before `b`. */
-function isBefore(a: Position, b: Position): boolean {
-  return a.dbVersion < b.dbVersion || (a.dbVersion === b.dbVersion && a.seq < b.seq);
 }
 
 /** A new generation mark for a hosted database's state (tells nodes it was created again). */

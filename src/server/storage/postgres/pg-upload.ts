@@ -80,7 +80,7 @@ interface TouchedRow {
 
 /**
  * Merges checked changes inside the caller's transaction, which holds the state lock; returns the
- * sites it added (to remember once committed) and the db_version after.
+ * sites it added (to remember once committed) and the newest position after (db_version, seq).
  */
 export async function mergeUpload(client: PoolClient, target: UploadTarget, source: RowSource, state: LockedState): Promise<{ added: Map<number, Uint8Array>; after: number; lastSeq: number }> {
   const { ordinals, added } = await target.sites.ordinalsFor(client, source.siteIds);
@@ -97,7 +97,7 @@ export async function mergeUpload(client: PoolClient, target: UploadTarget, sour
   return { added, ...((await mergeOnce(client, target, source, state, ordinals)) as { after: number; lastSeq: number }) };
 }
 
-/** One merge and its writes, and the newest position after; with 'assume new', nothing is read, and null when a row turned out to be stored. */
+/** One merge and its writes, and the newest position after; with 'assume new', only the first row is read, and null when another turned out to be stored. */
 async function mergeOnce(client: PoolClient, target: UploadTarget, source: RowSource, state: LockedState, ordinals: Map<string, number>, assume?: 'assume new'): Promise<{ after: number; lastSeq: number } | null> {
   let committed = state.dbVersion;
   const fn = 'upload';

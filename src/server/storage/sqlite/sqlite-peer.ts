@@ -6,8 +6,8 @@ import Database from 'better-sqlite3';
 import type { CloudSync } from '../../../cloud-sync.js';
 import { load } from '../../../load.js';
 import type { EncodedPayload } from '../../../engine/cloudsync.js';
-import { type PolicyUser, RowSecurity, type SecuredApply, type TablePolicy } from '../../row-security.js';
-import { decodeUpload, pastNewestError, type Peer, type PeerStatus, type Position } from '../storage.js';
+import { type PolicyUser, RowSecurity, type TablePolicy } from '../../row-security.js';
+import { type AppliedUpload, decodeUpload, pastNewestError, type Peer, type PeerStatus, type Position } from '../storage.js';
 
 /** Opens the SQLite file of a hosted database and loads the engine into it. */
 export function openSqlitePeer(file: string): SqlitePeer {
@@ -32,9 +32,11 @@ export class SqlitePeer implements Peer {
     this.security = new RowSecurity(sync.engine);
   }
 
-  async apply(payload: Uint8Array, user: PolicyUser | null): Promise<SecuredApply> {
-    if (user === null || !this.security.active) return { changes: this.sync.applyPayload(payload), refused: [], restore: null };
-    return this.security.apply(user, decodeUpload(payload));
+  async apply(payload: Uint8Array, user: PolicyUser | null): Promise<AppliedUpload> {
+    // synchronous from here to the commit: nothing else writes in between
+    const before = this.sync.engine.storedVersion();
+    if (user === null || !this.security.active) return { changes: this.sync.applyPayload(payload), refused: [], restore: null, before };
+    return { ...this.security.apply(user, decodeUpload(payload)), before };
   }
 
   async download(site: Uint8Array, since: Position, maxBytes: number, user: PolicyUser | null): Promise<EncodedPayload[]> {
