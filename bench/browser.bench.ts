@@ -20,7 +20,7 @@ import { openDataDir } from '../src/server/server-data.js';
 import { launchChromium, servePage, skipWithoutChromium } from '../test/support/browser.js';
 import { median, printTable } from './bench-support.js';
 
-const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '50000' }, runs: { type: 'string', default: '3' }, 'server-rows': { type: 'string', default: '100000' }, 'page-size': { type: 'string', default: String(OPFS_PAGE_SIZE) } } });
+const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '50000' }, runs: { type: 'string', default: '3' }, 'server-rows': { type: 'string', default: '100000' }, 'page-size': { type: 'string', default: String(OPFS_PAGE_SIZE) }, 'no-coalesce': { type: 'boolean', default: false } } });
 const PAGE_SIZE = Number(args['page-size']);
 const ROWS = Number(args.rows);
 const RUNS = Number(args.runs);
@@ -73,7 +73,7 @@ const results = (await page.evaluate(
       worker.onerror = (event) => reject(new Error(event.message));
       worker.postMessage(message);
     }),
-  { rows: ROWS, runs: RUNS, server: server.url, key, serverRows: SERVER_ROWS, pageSize: PAGE_SIZE },
+  { rows: ROWS, runs: RUNS, server: server.url, key, serverRows: SERVER_ROWS, pageSize: PAGE_SIZE, coalesce: !args['no-coalesce'] },
 )) as Record<string, number[]>;
 
 // page load to the first query on a 10 MB database (made in the page's OPFS first)
@@ -109,6 +109,7 @@ await pages.close();
 const m = (name: string) => median(results[name] ?? []);
 const ratio = (name: string) => `${m(`ours ${name}`).toFixed(0)} ms ×${(m(`ours ${name}`) / m(`plain ${name}`)).toFixed(2)} (plain ${m(`plain ${name}`).toFixed(0)} ms)`;
 const rate = (name: string) => `${m(name).toFixed(0)} ms, ${Math.round(m('changes') / (m(name) / 1000)).toLocaleString('en')} changes/s`;
+const storageOf = (name: string) => `${m(`${name} storage`).toFixed(0)} ms in ${m(`${name} storage calls`)} calls`;
 const gz = (file: string) => `${(gzipSync(readFileSync(join(folder, 'web', file)), { level: 9 }).length / 1024).toFixed(1)} kB`;
 const ours = await build({ entryPoints: [join(import.meta.dirname, '..', 'src', 'browser', 'worker.ts')], bundle: true, format: 'esm', platform: 'browser', minify: true, write: false, external: ['@sqlite.org/sqlite-wasm'] });
 const oursGz = `${(gzipSync(ours.outputFiles[0]?.contents ?? new Uint8Array(0), { level: 9 }).length / 1024).toFixed(1)} kB`;
@@ -118,7 +119,9 @@ printTable(`Chromium (headless), OPFS SAH pool, ${PAGE_SIZE}-byte pages, ${ROWS}
   ['200 one-row inserts, each its own transaction', ratio('small')],
   [`encode ${m('changes')} changes (fold included)`, rate('ours encode')],
   ['apply them to a fresh replica', rate('ours apply')],
+  ['  of which in OPFS calls', storageOf('ours apply')],
   ['  floor: plain sqlite-wasm writing those rows and their meta rows', rate('plain apply floor')],
+  ['  of which in OPFS calls', storageOf('plain apply floor')],
   ['  the same apply into a database in memory', rate('ours apply in memory')],
   [`first sync of ${m('first sync rows')} rows from the server into an empty database`, `${(m('first sync') / 1000).toFixed(2)} s`],
   [`  of which applying its ${m('first sync payloads')} payloads`, `${(m('first sync applying') / 1000).toFixed(2)} s`],

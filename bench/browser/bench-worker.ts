@@ -4,6 +4,7 @@
 
 import sqlite3InitModule from '@sqlite.org/sqlite-wasm';
 import { createSqliteWasmConnection, type WasmSqlite3 } from '../../src/drivers/sqlite-wasm.js';
+import { coalesceOpfsWrites } from '../../src/browser/coalesced-writes.js';
 import { loadWasm as load, type OoDatabase, type WasmLoadOptions } from '../../src/load-wasm.js';
 
 interface Pool {
@@ -15,7 +16,23 @@ interface Sqlite3 extends WasmSqlite3 {
   installOpfsSAHPoolVfs(options: { name: string; initialCapacity: number; clearOnInit: boolean }): Promise<Pool>;
 }
 
-const scope = globalThis as unknown as { postMessage(m: unknown): void; onmessage: ((e: { data: { rows: number; runs: number; server: string; key: string; serverRows: number; pageSize: number } }) => void) | null };
+const scope = globalThis as unknown as { postMessage(m: unknown): void; onmessage: ((e: { data: { rows: number; runs: number; server: string; key: string; serverRows: number; pageSize: number; coalesce: boolean } }) => void) | null };
+// time spent in OPFS calls (the SAH pool's reads, writes, flushes): the storage part of a measure
+const storage = { ms: 0, calls: 0 };
+const handles = (globalThis as unknown as { FileSystemSyncAccessHandle?: { prototype: Record<string, (...a: unknown[]) => unknown> } }).FileSystemSyncAccessHandle?.prototype;
+for (const name of ['read', 'write', 'flush', 'truncate', 'getSize']) {
+  const original = handles?.[name];
+  if (!handles || !original) continue;
+  handles[name] = function (this: unknown, ...a: unknown[]) {
+    const begun = performance.now();
+    try {
+      return original.apply(this, a);
+    } finally {
+      storage.ms += performance.now() - begun;
+      storage.calls++;
+    }
+  };
+}
 const key = (i: number) => `${(i * 2654435761 % 4294967296).toString(16).padStart(8, '0')}-${i.toString(36)}`;
 
 scope.onmessage = ({ data }) => {
@@ -25,8 +42,9 @@ scope.onmessage = ({ data }) => {
   );
 };
 
-async function run(data: { rows: number; runs: number; server: string; key: string; serverRows: number; pageSize: number }): Promise<Record<string, number[]>> {
+async function run(data: { rows: number; runs: number; server: string; key: string; serverRows: number; pageSize: number; coalesce: boolean }): Promise<Record<string, number[]>> {
   const sqlite3 = (await (sqlite3InitModule as unknown as (o: object) => Promise<Sqlite3>)({ print: () => {}, printErr: () => {} })) as Sqlite3;
+  if (data.coalesce) coalesceOpfsWrites();
   const pool = await sqlite3.installOpfsSAHPoolVfs({ name: 'sqlite-sync-bench', initialCapacity: 40, clearOnInit: true });
   let file = 0;
   // plain sqlite-wasm gets the page size sqlite-sync gives its databases, so that both write alike
@@ -37,10 +55,17 @@ async function run(data: { rows: number; runs: number; server: string; key: stri
   };
   const results: Record<string, number[]> = {};
   const note = (name: string, ms: number) => (results[name] ??= []).push(ms);
+  let lastStorage = { ms: 0, calls: 0 };
   const time = (work: () => void) => {
     const started = performance.now();
+    const before = { ...storage };
     work();
+    lastStorage = { ms: storage.ms - before.ms, calls: storage.calls - before.calls };
     return performance.now() - started;
+  };
+  const noteStorage = (name: string) => {
+    note(`${name} storage`, lastStorage.ms);
+    note(`${name} storage calls`, lastStorage.calls);
   };
   const schema = 'CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, a TEXT, b INTEGER, c REAL, d TEXT)';
   for (let run = 0; run < data.runs; run++) {
@@ -82,6 +107,7 @@ async function run(data: { rows: number; runs: number; server: string; key: stri
         replica.exec(schema);
         target.exec("SELECT cloudsync_init('t')");
         note('ours apply', time(() => target.applyPayload(payload as unknown as Uint8Array)));
+        noteStorage('ours apply');
         replica.close();
         // the same apply into a database in memory: what the engine does when storage costs nothing
         const inMemory = new sqlite3.oo1.DB(':memory:');
@@ -105,6 +131,7 @@ async function run(data: { rows: number; runs: number; server: string; key: stri
           }
           floorDb.exec('COMMIT');
         }));
+        noteStorage('plain apply floor');
         floorDb.close();
       }
       db.close();

@@ -5,6 +5,7 @@
 import sqlite3InitModule from '@sqlite.org/sqlite-wasm';
 import { loadWasm, OPFS_PAGE_SIZE, type OoDatabase, type WasmCloudSync } from '../load-wasm.js';
 import type { WasmSqlite3 } from '../drivers/sqlite-wasm.js';
+import { coalesceOpfsWrites, writePending } from './coalesced-writes.js';
 import { failureOf, type OpenOptions, type WorkerEvent, type WorkerRequest, type WorkerResponse } from './messages.js';
 
 interface Sqlite3Module extends WasmSqlite3 {
@@ -24,6 +25,8 @@ async function open(options: OpenOptions): Promise<void> {
   const name = `/${options.name ?? 'app.db'}`;
   const opfs = (options.storage ?? 'opfs') === 'opfs';
   if (opfs) {
+    // a commit's pages in one call into OPFS instead of one each (see coalesced-writes.ts)
+    coalesceOpfsWrites();
     const pool = await sqlite3.installOpfsSAHPoolVfs({ name: 'sqlite-sync' });
     db = new pool.OpfsSAHPoolDb(name);
   } else {
@@ -86,8 +89,21 @@ scope.onmessage = (event) => {
   };
   const done = method === 'open' ? run() : ready.then(run);
   if (method === 'open') ready = done.catch(() => undefined);
-  done.then(
-    (result) => post({ id, result: result === undefined ? null : result }),
-    (error: unknown) => post({ id, error: failureOf(error) }),
-  );
+  done
+    .then((result) => {
+      // nothing an answer reports stays only in memory (see coalesced-writes.ts)
+      writePending();
+      return result;
+    })
+    .then(
+      (result) => post({ id, result: result === undefined ? null : result }),
+      (error: unknown) => {
+        try {
+          writePending();
+        } catch {
+          // the request's own error is the one to report (the file's next flush fails too)
+        }
+        post({ id, error: failureOf(error) });
+      },
+    );
 };
