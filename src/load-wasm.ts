@@ -106,7 +106,8 @@ export function loadWasm(sqlite3: WasmSqlite3, db: OoDatabase, options: WasmLoad
   const deferred = new DeferredCalls(true);
   registerSqlFunctions(engine, deferred);
   const network = new NetworkSync(engine, options.network);
-  // the blocking cloudsync_network_* functions refuse here (no blocking transport), with a clear error
+  // the blocking cloudsync_network_* functions: on options.network.blockingTransport (the browser
+  // worker gives one on XMLHttpRequest); without one they refuse, with a clear error
   registerNetworkFunctions(connection, network, deferred);
   return new WasmCloudSync(engine, network, db, connection);
 }

@@ -142,6 +142,57 @@ test('two browser devices and a Node device converge through the server, across 
   await contextB.close();
 });
 
+test('the blocking cloudsync_network_* SQL functions work in the browser worker, with the errors Node gives', { skip, timeout: 60_000 }, async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error('page error:', error));
+  await page.goto(`${pages.origin}/index.html`);
+  await page.waitForFunction(() => (globalThis as unknown as { ready?: boolean }).ready === true);
+  await page.evaluate(async (schema) => {
+    const scope = globalThis as unknown as PageScope;
+    scope.db = await scope.sqliteSync.openDatabase({ name: 'sql-network.db', timeoutMs: 3000 });
+    await scope.db.exec(schema);
+  }, TODO_SCHEMA);
+  const node = openDevice(folder.path('sql-network-node.db'), server.url, 'app', key);
+  await node.sync.network.sync();
+  // configured, sent and received through SQL alone
+  await run(page, 'SELECT cloudsync_network_init(?)', [`${server.url}/app`]);
+  await run(page, 'SELECT cloudsync_network_set_apikey(?)', [key]);
+  await run(page, "INSERT INTO todos (id, title) VALUES ('sql-1', 'sent by SQL')");
+  assert.deepEqual(await run(page, 'SELECT cloudsync_network_has_unsent_changes() AS unsent'), [{ unsent: 1 }]);
+  const [sent] = await run(page, 'SELECT cloudsync_network_send_changes() AS n');
+  assert.ok(Number(sent?.n) > 0, `sent ${JSON.stringify(sent)}`);
+  await node.sync.network.sync();
+  assert.ok(rowsOf(node).some((row) => row.includes('sent by SQL')));
+  node.db.exec("INSERT INTO todos (id, title) VALUES ('node-1', 'for the SQL sync')");
+  await node.sync.network.sync();
+  const [received] = await run(page, 'SELECT cloudsync_network_sync() AS n');
+  assert.ok(Number(received?.n) > 0, `received ${JSON.stringify(received)}`);
+  assert.deepEqual(await rows(page), rowsOf(node));
+  // bad input: the function's name, then what Node says
+  const failure = (sql: string, bind: unknown[] = []) =>
+    page.evaluate(
+      async ({ sql, bind }) => {
+        try {
+          await (globalThis as unknown as PageScope).db.exec(sql, bind as never);
+          return 'no error';
+        } catch (error) {
+          return (error as Error).message;
+        }
+      },
+      { sql, bind },
+    );
+  await run(page, 'SELECT cloudsync_network_set_apikey(?)', [`${key}x`]);
+  assert.match(await failure('SELECT cloudsync_network_sync()'), /cloudsync_network_sync: .*401/);
+  await run(page, 'SELECT cloudsync_network_init(?)', ['http://127.0.0.1:9/app']);
+  await run(page, "INSERT INTO todos (id, title) VALUES ('sql-2', 'kept while the server is down')");
+  assert.match(await failure('SELECT cloudsync_network_send_changes()'), /cloudsync_network_send_changes: .*failed/);
+  assert.deepEqual(await run(page, 'SELECT cloudsync_network_has_unsent_changes() AS unsent'), [{ unsent: 1 }], 'the failed send lost nothing');
+  await page.evaluate(() => (globalThis as unknown as PageScope).db.close());
+  node.db.close();
+  await context.close();
+});
+
 test('live sync in the browser: a Node write shows in the page without a sync call, and a page write reaches Node', { skip, timeout: 60_000 }, async () => {
   const context = await browser.newContext();
   const page = await openPage(context, 'live.db');

@@ -5,6 +5,7 @@
 import sqlite3InitModule from '@sqlite.org/sqlite-wasm';
 import { loadWasm, OPFS_PAGE_SIZE, type OoDatabase, type WasmCloudSync } from '../load-wasm.js';
 import type { WasmSqlite3 } from '../drivers/sqlite-wasm.js';
+import { createXhrTransport } from '../client/xhr-transport.js';
 import { coalesceOpfsWrites, writePending } from './coalesced-writes.js';
 import { failureOf, type OpenOptions, type WorkerEvent, type WorkerRequest, type WorkerResponse } from './messages.js';
 
@@ -32,13 +33,16 @@ async function open(options: OpenOptions): Promise<void> {
   } else {
     db = new sqlite3.oo1.DB(':memory:');
   }
-  sync = loadWasm(sqlite3, db, { network: options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }, ...(opfs ? { pageSize: OPFS_PAGE_SIZE } : {}) });
+  // the cloudsync_network_* SQL functions block on a synchronous XMLHttpRequest, which a worker may make
+  const blockingTransport = createXhrTransport() ?? undefined;
+  const network = { ...(blockingTransport ? { blockingTransport } : {}), ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) };
+  sync = loadWasm(sqlite3, db, { network, ...(opfs ? { pageSize: OPFS_PAGE_SIZE } : {}) });
   // the engine's change notices, the same as in Node: after each commit, local or merged
   sync.subscribe((tables) => post({ event: 'changed', tables }));
-  const network = sync.network;
-  network.on('status', (status, error) => post({ event: 'status', status, error: error ? failureOf(error) : null }));
-  network.on('progress', (progress) => post({ event: 'progress', progress }));
-  network.on('live', (state, error) => post({ event: 'live', state, error: error ? failureOf(error) : null }));
+  const client = sync.network;
+  client.on('status', (status, error) => post({ event: 'status', status, error: error ? failureOf(error) : null }));
+  client.on('progress', (progress) => post({ event: 'progress', progress }));
+  client.on('live', (state, error) => post({ event: 'live', state, error: error ? failureOf(error) : null }));
 }
 
 function opened(): WasmCloudSync {

@@ -20,6 +20,8 @@ export interface ApplyHost extends MergeContext {
   refuseDrift(fn: string): void;
   /** Runs `work` in a transaction of its own, or a savepoint inside the caller's. */
   atomically(work: () => void, deferForeignKeys: boolean): void;
+  /** Marks the merge's start and end where the triggers can see it without JavaScript (in its transaction). */
+  markMerging(merging: boolean): void;
 }
 
 /** Applies changes and payloads to one connection. */
@@ -60,13 +62,16 @@ export class ChangeApplier {
   private mergeGroups(fn: string, groups: Iterable<readonly Change[]>, alongside?: () => void): void {
     this.host.atomically(() => {
       this.host.refuseDrift(fn);
-      this.depth++;
+      const outermost = this.depth++ === 0;
+      if (outermost) this.host.markMerging(true);
       try {
         this.host.log.foldPending();
         mergeChanges(fn, this.host, groups);
       } finally {
         this.depth--;
       }
+      // (a failed merge leaves the mark to the rollback that follows)
+      if (outermost) this.host.markMerging(false);
       alongside?.();
     }, true);
   }

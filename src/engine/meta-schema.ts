@@ -4,6 +4,7 @@
 import { SENTINEL } from '../codec/payload.js';
 import type { Connection } from './connection.js';
 import { foldName, logTableName, metaTableName, quoteIdentifier as q, quoteLiteral } from './identifiers.js';
+import { MERGING_TABLE_SQL } from './settings.js';
 import type { PkColumn } from './table-schema.js';
 
 /** Algorithms with a real meaning here (aws is refused, see README). */
@@ -28,6 +29,14 @@ export const LOG_MOVE = 4;
 export const LOG_SKIP = -2;
 
 const MASK_BITS = 30;
+
+/**
+ * The first condition of every tracking trigger: no merge of this connection is writing (see
+ * MERGING_TABLE_SQL). SQLite answers it without JavaScript: a merge's writes, a whole payload's
+ * rows, then cost no call out of SQLite each, which in WebAssembly is most of a trigger's cost.
+ * The functions the triggers call still answer "merging" for triggers made before it.
+ */
+const NOT_MERGING = 'NOT EXISTS (SELECT 1 FROM cloudsync_merging)';
 
 /** The view holding the newest db_version stored in the database. */
 export const MAX_VERSION_VIEW = 'cloudsync_max_version';
@@ -137,6 +146,8 @@ export function dropTriggers(db: Connection, table: string): void {
  */
 export function createTriggers(db: Connection, layout: TableLayout, enabled: boolean): void {
   dropTriggers(db, layout.name);
+  // the triggers below test it (a database whose global tables are older lacks it)
+  db.exec(MERGING_TABLE_SQL);
   const t = layout.name;
   const untyped = untypedColumns(db, t);
   if (layout.log) {
@@ -154,7 +165,7 @@ export function createTriggers(db: Connection, layout: TableLayout, enabled: boo
   // and data versions; it needs the newest version stored (the view) only when another connection
   // has committed since this one looked, and then asks for the third call (see cloudsync_write_first).
   const versions = '(SELECT schema_version FROM pragma_schema_version), (SELECT data_version FROM pragma_data_version)';
-  const track = `coalesce(cloudsync_write_ready(${quoteLiteral(foldName(t))}), cloudsync_write_first(-1, ${versions}), cloudsync_write_first((SELECT v FROM ${MAX_VERSION_VIEW}), ${versions})) = 1`;
+  const track = `${NOT_MERGING} AND coalesce(cloudsync_write_ready(${quoteLiteral(foldName(t))}), cloudsync_write_first(-1, ${versions}), cloudsync_write_first((SELECT v FROM ${MAX_VERSION_VIEW}), ${versions})) = 1`;
   const when = `WHEN ${track}`;
   const n = layout.columns.length;
   const sql: string[] = [];
@@ -209,8 +220,9 @@ END;`);
  * While the table is disabled its triggers are other ones, without JavaScript: inserts and key
  * changes log clock -1 (the fold gives the new key an untracked meta row when it has none).
  * Nothing in them may abort the statement (INSERT OR IGNORE; no scalar function), so that SQLite
- * needs no statement journal for it (see cloudsync_log_take). A merge's writes get LOG_SKIP, which
- * the log's CHECK refuses: INSERT OR IGNORE drops them.
+ * needs no statement journal for it (see cloudsync_log_take). A merge's writes do not run them
+ * (NOT_MERGING); in triggers made before that condition they get LOG_SKIP, which the log's CHECK
+ * refuses: INSERT OR IGNORE drops them.
  */
 function logTriggers(layout: TableLayout, enabled: boolean, untyped: ReadonlySet<string>): string[] {
   const t = layout.name;
@@ -241,24 +253,24 @@ END;`,
           ]),
     ];
   }
-  // A merge's write gets LOG_SKIP, which the log's CHECK refuses and INSERT OR IGNORE drops.
+  // (Should a merge's write reach the body, it gets LOG_SKIP, which the CHECK refuses and INSERT OR IGNORE drops.)
   const append = (columns: string, row: (clock: string) => string, count: string) =>
     `INSERT OR IGNORE INTO ${log} (${columns}) VALUES (${row(clockOf(count))});`;
   const sql = [
-    `CREATE TRIGGER main.${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} BEGIN
+    `CREATE TRIGGER main.${q(`cloudsync_after_insert_${t}`)} AFTER INSERT ON ${T} WHEN ${NOT_MERGING} BEGIN
   ${append(`${keyColumns}, op, clock`, (c) => `${values('NEW')}, ${LOG_INSERT}, ${c}`, String(n + 1))}
 END;`,
   ];
   if (layout.algo === 'gos') return [...sql, ...growOnlyGuards(t)];
   // One trigger for updates and key changes (a second trigger would cost every update a frame).
-  const changes = masks.length > 0 ? `NOT (${sameKey}) OR ${anyColumnChanged(layout.columns, untyped)}` : `NOT (${sameKey})`;
+  const changes = `${NOT_MERGING} AND (${masks.length > 0 ? `NOT (${sameKey}) OR ${anyColumnChanged(layout.columns, untyped)}` : `NOT (${sameKey})`})`;
   const op = `CASE WHEN ${sameKey} THEN ${LOG_UPDATE} ELSE ${LOG_MOVE} END`;
   const seqs = `CASE WHEN ${sameKey} THEN ${n} ELSE ${2 * n + 2} END`;
   const movedFrom = layout.pk.map((c) => `, CASE WHEN ${sameKey} THEN NULL ELSE OLD.${q(c.name)} END`).join('');
   sql.push(`CREATE TRIGGER main.${q(`cloudsync_after_update_${t}`)} AFTER UPDATE ON ${T} WHEN ${changes} BEGIN
   ${append(`${keyColumns}, op, clock${maskColumns}, ${oldKeyColumns}`, (c) => `${values('NEW')}, ${op}, ${c}${maskValues}${movedFrom}`, seqs)}
 END;`);
-  sql.push(`CREATE TRIGGER main.${q(`cloudsync_after_delete_${t}`)} AFTER DELETE ON ${T} BEGIN
+  sql.push(`CREATE TRIGGER main.${q(`cloudsync_after_delete_${t}`)} AFTER DELETE ON ${T} WHEN ${NOT_MERGING} BEGIN
   ${append(`${keyColumns}, op, clock`, (c) => `${values('OLD')}, ${LOG_DELETE}, ${c}`, '1')}
 END;`);
   return sql;

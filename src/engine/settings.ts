@@ -7,11 +7,20 @@ import { unexpected } from './errors.js';
 import { createUuidBytes, type RandomBytes } from './uuid.js';
 import { toHex } from '../codec/bytes.js';
 
+/**
+ * The table that holds one row while this connection merges, inside the merge's transaction, so
+ * that other connections never see it: the log triggers test it natively and skip a merge's
+ * writes without calling JavaScript (see meta-schema.ts). createTriggers creates it too, for
+ * databases whose global tables are older.
+ */
+export const MERGING_TABLE_SQL = 'CREATE TABLE IF NOT EXISTS main.cloudsync_merging (merging INTEGER NOT NULL);';
+
 const GLOBAL_TABLES_SQL = `
 CREATE TABLE IF NOT EXISTS cloudsync_settings (key TEXT PRIMARY KEY NOT NULL COLLATE NOCASE, value TEXT);
 CREATE TABLE IF NOT EXISTS cloudsync_site_id (site_id BLOB UNIQUE NOT NULL);
 CREATE TABLE IF NOT EXISTS cloudsync_table_settings (tbl_name TEXT NOT NULL COLLATE NOCASE, col_name TEXT NOT NULL COLLATE NOCASE, key TEXT NOT NULL COLLATE NOCASE, value TEXT, PRIMARY KEY (tbl_name, col_name, key));
 CREATE TABLE IF NOT EXISTS cloudsync_schema_versions (hash INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
+${MERGING_TABLE_SQL}
 `;
 
 /** Table-wide settings use this column name. */
@@ -22,6 +31,7 @@ export class Settings {
   private readonly statements = new Map<string, Statement>();
   private readonly siteOrdinals = new Map<string, number>();
   private readonly siteIds = new Map<number, Uint8Array>();
+  private hasMergingTable: boolean | undefined;
 
   constructor(private readonly db: Connection) {}
 
@@ -40,8 +50,21 @@ export class Settings {
     }
   }
 
+  /**
+   * Marks the start (true) or end (false) of a merge in the merging table, inside the merge's
+   * transaction. Returns false when the database has no such table (its triggers are older and
+   * ask JavaScript instead).
+   */
+  markMerging(merging: boolean): boolean {
+    this.hasMergingTable ??= this.statement("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cloudsync_merging'").get() !== undefined;
+    if (!this.hasMergingTable) return false;
+    this.statement(merging ? 'INSERT INTO cloudsync_merging (merging) VALUES (1)' : 'DELETE FROM cloudsync_merging').run();
+    return true;
+  }
+
   /** Forgets cached statements and site ordinals (after tables were dropped or recreated). */
   forget(): void {
+    this.hasMergingTable = undefined;
     this.statements.clear();
     this.siteOrdinals.clear();
     this.siteIds.clear();
@@ -166,7 +189,7 @@ export class Settings {
 /** Drops the global tables (cloudsync_cleanup('*')). */
 export function dropGlobalTables(db: Connection): void {
   db.exec(`DROP TABLE IF EXISTS cloudsync_settings; DROP TABLE IF EXISTS cloudsync_site_id;
-    DROP TABLE IF EXISTS cloudsync_table_settings; DROP TABLE IF EXISTS cloudsync_schema_versions;`);
+    DROP TABLE IF EXISTS cloudsync_table_settings; DROP TABLE IF EXISTS cloudsync_schema_versions; DROP TABLE IF EXISTS cloudsync_merging;`);
 }
 
 const utf8 = new TextDecoder();
