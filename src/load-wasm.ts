@@ -75,15 +75,18 @@ export class WasmCloudSync extends CloudSync {
     }
   }
 
-  /** Runs `work` in a transaction (BEGIN … COMMIT, ROLLBACK when it throws); returns its result. */
+  /** Runs `work` in a transaction (BEGIN … COMMIT, ROLLBACK when it throws; a savepoint inside an open one); returns its result. */
   transaction<T>(work: () => T): T {
-    this.exec('BEGIN');
+    // inside an open transaction, a savepoint (as better-sqlite3's transactions nest)
+    const nested = this.engine.db.inTransaction;
+    this.exec(nested ? 'SAVEPOINT cloudsync_transaction' : 'BEGIN');
     try {
       const result = work();
-      this.exec('COMMIT');
+      this.exec(nested ? 'RELEASE cloudsync_transaction' : 'COMMIT');
       return result;
     } catch (error) {
-      if (this.engine.db.inTransaction) this.exec('ROLLBACK');
+      if (nested) this.exec('ROLLBACK TO cloudsync_transaction; RELEASE cloudsync_transaction');
+      else if (this.engine.db.inTransaction) this.exec('ROLLBACK');
       throw error;
     }
   }

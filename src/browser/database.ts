@@ -126,6 +126,11 @@ export class BrowserDatabase {
     return this.link?.owns ?? false;
   }
 
+  /** How many requests of this tab went again to a new owner tab, the last one having closed before answering. */
+  get resentRequests(): number {
+    return this.link?.resent ?? 0;
+  }
+
   /** Closes this tab's use of the database; when it owned it, another tab that has it open takes over. */
   async close(): Promise<void> {
     try {

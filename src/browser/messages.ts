@@ -6,6 +6,8 @@ export interface WorkerRequest {
   id: number;
   method: string;
   args: unknown[];
+  /** Set by the owner tab on another tab's SQL: run it once for this key (see request-records.ts). */
+  once?: string;
 }
 
 /** An error as it crosses to the page: the class name, the code and the message. */

@@ -2,12 +2,15 @@
 // Web Lock per database name) and runs the worker; the others send their requests to the owner
 // over a BroadcastChannel and hear its events. When the owner closes, its lock passes to a waiting
 // tab, which starts a worker on the same files and announces itself; requests that the closed
-// owner had not answered fail with OWNER_CLOSED (they may or may not have run: an acknowledged
-// write is committed, an unacknowledged one is the caller's to retry). The network session (the
+// owner had not answered are sent again to the new one. Another tab's SQL runs once however often
+// it is sent (the owner records it with its answer, see request-records.ts); the other requests
+// may run again, which they bear (a merge, a sync, a read, a setting). Only SQL that opens or
+// ends a transaction itself fails with OWNER_CLOSED then (it may or may not have run). The network session (the
 // server URL, the credential, automatic and live sync) is known to every tab and set up again in
 // the new owner's worker, so syncing goes on across the hand-over.
 
 import type { WorkerEvent, WorkerRequest, WorkerResponse } from './messages.js';
+import { canRecord } from './request-records.js';
 
 /** What the page's database receives: answers to its requests, and events. */
 export type Receive = (message: WorkerResponse | WorkerEvent) => void;
@@ -41,7 +44,7 @@ type TabMessage =
   | { type: 'response'; tab: string; response: WorkerResponse }
   | { type: 'event'; event: WorkerEvent };
 
-const OWNER_CLOSED = 'the tab that owned the database closed before answering; the request may or may not have run';
+const OWNER_CLOSED = 'the tab that owned the database closed before answering; the request may or may not have run (SQL that controls its own transaction is not sent again)';
 
 /**
  * The requests that make up the network session, by the part of it they set or clear;
@@ -69,8 +72,10 @@ export class TabLink {
   private readonly channel: Channel | null;
   /** Requests waiting for an owner to be known. */
   private queue: WorkerRequest[] = [];
-  /** Requests sent to the owner tab, not answered yet. */
-  private readonly remote = new Set<number>();
+  /** Requests sent to the owner tab, not answered yet, by id. */
+  private readonly remote = new Map<number, WorkerRequest>();
+  /** How many requests went to a new owner because the last one closed before answering. */
+  resent = 0;
   /** Requests in the worker: its id → who asked (null: this tab) and their id. */
   private readonly inWorker = new Map<number, { tab: string | null; id: number; request: WorkerRequest }>();
   /** The network session, by part (see SESSION), as the owner last told it. */
@@ -131,7 +136,7 @@ export class TabLink {
   send(request: WorkerRequest): void {
     if (this.worker) this.toWorker(null, request);
     else if (this.owner !== null) {
-      this.remote.add(request.id);
+      this.remote.set(request.id, request);
       this.channel?.postMessage({ type: 'request', tab: this.tab, request });
     } else this.queue.push(request);
   }
@@ -165,8 +170,9 @@ export class TabLink {
       }
     }
     if (failure !== null) throw failure;
-    // what was sent to the previous owner will not be answered
-    this.failRemote();
+    // what was sent to the previous owner will not be answered by it: this worker answers now,
+    // after the session (below), under the same keys (see toWorker)
+    const unanswered = this.takeUnanswered();
     this.owner = this.tab;
     // the session goes on here: set up again before any request that may rely on it
     for (const part of SESSION_ORDER) {
@@ -174,6 +180,7 @@ export class TabLink {
       if (request) this.toWorker(REPLAY, request);
     }
     this.channel?.postMessage({ type: 'owner', owner: this.tab, session: [...this.session.values()] });
+    for (const request of unanswered) this.toWorker(this.tab, request);
     const queued = this.queue;
     this.queue = [];
     for (const request of queued) this.toWorker(null, request);
@@ -199,7 +206,10 @@ export class TabLink {
   private toWorker(tab: string | null, request: WorkerRequest): void {
     const id = this.nextWorkerId++;
     this.inWorker.set(id, { tab, id: request.id, request });
-    this.worker?.postMessage({ ...request, id });
+    // another tab's request (or this tab's own, sent again after the owner it went to closed) is
+    // keyed by who asked, so that its SQL runs once whichever owner it reaches
+    const once = tab !== null && tab !== REPLAY ? `${tab}:${request.id}` : undefined;
+    this.worker?.postMessage({ ...request, id, ...(once === undefined ? {} : { once }) });
   }
 
   private fromWorker(message: WorkerResponse | WorkerEvent): void {
@@ -219,7 +229,7 @@ export class TabLink {
     }
     if (asker.tab === REPLAY) return;
     const response = { ...message, id: asker.id };
-    if (asker.tab === null) this.receive(response);
+    if (asker.tab === null || asker.tab === this.tab) this.receive(response);
     else this.channel?.postMessage({ type: 'response', tab: asker.tab, response });
   }
 
@@ -232,10 +242,10 @@ export class TabLink {
         if (!this.worker) this.session = sessionOf(message.session);
         return;
       case 'owner': {
-        if (this.owner !== null && this.owner !== message.owner) this.failRemote();
+        const unanswered = this.owner !== null && this.owner !== message.owner ? this.takeUnanswered() : [];
         this.owner = message.owner;
         this.session = sessionOf(message.session);
-        const queued = this.queue;
+        const queued = [...unanswered, ...this.queue];
         this.queue = [];
         for (const request of queued) this.send(request);
         return;
@@ -252,12 +262,26 @@ export class TabLink {
     }
   }
 
-  private failRemote(): void {
-    if (this.remote.size === 0) return;
-    const ids = [...this.remote];
+  /**
+   * The requests the closed owner did not answer, to send again; those that may not run twice
+   * and cannot be recorded (SQL with its own BEGIN, COMMIT, …) fail with OWNER_CLOSED instead.
+   */
+  private takeUnanswered(): WorkerRequest[] {
+    const requests = [...this.remote.values()];
     this.remote.clear();
-    this.lost(ids, OWNER_CLOSED);
+    const again = requests.filter(mayRunAgain);
+    const failed = requests.filter((request) => !mayRunAgain(request));
+    if (failed.length > 0) this.lost(failed.map((request) => request.id), OWNER_CLOSED);
+    this.resent += again.length;
+    return again;
   }
+}
+
+/** True when a request may be sent to a new owner: its SQL is recorded there, or it bears running again. */
+function mayRunAgain(request: WorkerRequest): boolean {
+  if (request.method === 'exec') return canRecord([String(request.args[0])]);
+  if (request.method === 'batch') return canRecord((request.args[0] as { sql: string }[]).map((statement) => statement.sql));
+  return true;
 }
 
 /** The session from its requests, by part. */

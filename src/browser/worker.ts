@@ -7,6 +7,7 @@ import { loadWasm, OPFS_PAGE_SIZE, type OoDatabase, type WasmCloudSync } from '.
 import type { WasmSqlite3 } from '../drivers/sqlite-wasm.js';
 import { createXhrTransport } from '../client/xhr-transport.js';
 import { coalesceOpfsWrites, writePending } from './coalesced-writes.js';
+import { canRecord, RequestRecords } from './request-records.js';
 import { failureOf, type OpenOptions, type WorkerEvent, type WorkerRequest, type WorkerResponse } from './messages.js';
 
 interface Sqlite3Module extends WasmSqlite3 {
@@ -19,6 +20,7 @@ const post = (message: WorkerResponse | WorkerEvent) => scope.postMessage(messag
 
 let sync: WasmCloudSync | null = null;
 let db: OoDatabase | null = null;
+let records: RequestRecords | null = null;
 
 async function open(options: OpenOptions): Promise<void> {
   if (sync) throw new Error('the database is already open');
@@ -37,6 +39,7 @@ async function open(options: OpenOptions): Promise<void> {
   const blockingTransport = createXhrTransport() ?? undefined;
   const network = { ...(blockingTransport ? { blockingTransport } : {}), ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) };
   sync = loadWasm(sqlite3, db, { network, ...(opfs ? { pageSize: OPFS_PAGE_SIZE } : {}) });
+  records = new RequestRecords(sync);
   // the engine's change notices, the same as in Node: after each commit, local or merged
   sync.subscribe((tables) => post({ event: 'changed', tables }));
   const client = sync.network;
@@ -78,6 +81,7 @@ const methods: Record<string, Method> = {
     db?.close();
     sync = null;
     db = null;
+    records = null;
   },
 };
 
@@ -85,11 +89,15 @@ const methods: Record<string, Method> = {
 // awaits its requests, and the engine's own calls are synchronous); all of them after the open.
 let ready: Promise<unknown> = Promise.resolve();
 scope.onmessage = (event) => {
-  const { id, method, args } = event.data;
+  const { id, method, args, once } = event.data;
   const run = async () => {
     const fn = methods[method];
     if (!fn) throw new Error(`unknown method ${method}`);
-    return fn(...(args as never[]));
+    const call = () => fn(...(args as never[]));
+    // another tab's SQL: once, should its answer be lost with this tab and the SQL be sent again
+    const sql = method === 'exec' ? [String(args[0])] : method === 'batch' ? (args[0] as { sql: string }[]).map((s) => s.sql) : null;
+    if (once !== undefined && records && sql && canRecord(sql)) return records.runOnce(once, call);
+    return call();
   };
   const done = method === 'open' ? run() : ready.then(run);
   if (method === 'open') ready = done.catch(() => undefined);
