@@ -1,5 +1,6 @@
-// Browser benchmark: `npm run bench:browser` (options: --rows N --runs N --server-rows N). In
-// headless Chromium (Debian's), in one worker on the OPFS SAH-pool VFS: plain sqlite-wasm against
+// Browser benchmark: `npm run bench:browser` (options: --rows N --runs N --server-rows N
+// --page-size N --no-coalesce). In headless Chromium (Debian's), in one worker on the OPFS
+// SAH-pool VFS: plain sqlite-wasm (as shipped, and with our worker's write coalescing) against
 // sqlite-sync on the engine bench's workload (N rows inserted in one transaction, then column b of
 // each updated, one UPDATE per row), the encode, the apply into a fresh replica (and into one in
 // memory), and the first sync of the server's rows into an empty database through a real server
@@ -107,12 +108,14 @@ await server.close();
 await pages.close();
 
 const m = (name: string) => median(results[name] ?? []);
-const ratio = (name: string) => `${m(`ours ${name}`).toFixed(0)} ms ×${(m(`ours ${name}`) / m(`plain ${name}`)).toFixed(2)} (plain ${m(`plain ${name}`).toFixed(0)} ms)`;
+const ratio = (name: string) =>
+  `${m(`ours ${name}`).toFixed(0)} ms ×${(m(`ours ${name}`) / m(`plain ${name}`)).toFixed(2)} (plain ${m(`plain ${name}`).toFixed(0)} ms); ×${(m(`ours ${name}`) / m(`stock ${name}`)).toFixed(2)} stock (${m(`stock ${name}`).toFixed(0)} ms)`;
 const rate = (name: string) => `${m(name).toFixed(0)} ms, ${Math.round(m('changes') / (m(name) / 1000)).toLocaleString('en')} changes/s`;
 const storageOf = (name: string) => `${m(`${name} storage`).toFixed(0)} ms in ${m(`${name} storage calls`)} calls`;
 const gz = (file: string) => `${(gzipSync(readFileSync(join(folder, 'web', file)), { level: 9 }).length / 1024).toFixed(1)} kB`;
 const ours = await build({ entryPoints: [join(import.meta.dirname, '..', 'src', 'browser', 'worker.ts')], bundle: true, format: 'esm', platform: 'browser', minify: true, write: false, external: ['@sqlite.org/sqlite-wasm'] });
 const oursGz = `${(gzipSync(ours.outputFiles[0]?.contents ?? new Uint8Array(0), { level: 9 }).length / 1024).toFixed(1)} kB`;
+console.log('plain: sqlite-wasm with the write coalescing of our worker (same storage layer); stock: sqlite-wasm as shipped');
 printTable(`Chromium (headless), OPFS SAH pool, ${PAGE_SIZE}-byte pages, ${ROWS} rows, median of ${RUNS} runs`, ['measure', 'value'], [
   [`insert ${ROWS} rows, 1 tx`, ratio('insert')],
   [`update b of every row, 1 UPDATE per row, 1 tx`, ratio('update')],

@@ -24,12 +24,12 @@ export interface WasmLoadOptions extends EngineOptions {
 }
 
 /**
- * The page size the browser worker gives new databases on the origin private file system: there
- * each page write costs a call into the browser's storage whatever its size, so fewer, larger
- * pages write a big apply in about half the time. 16 KiB, measured against 4, 32 and 64 KiB in
- * bench/browser.bench.ts (`--page-size`; figures in the README): larger pages apply a little
- * faster still, but make a large insert cost more than ×2.5 plain sqlite-wasm's and each small
- * transaction more. In memory, SQLite's own 4 KiB stays.
+ * The page size the browser worker gives new databases on the origin private file system. Each
+ * call into OPFS costs about as much as a page write; the worker joins adjacent writes (see
+ * browser/coalesced-writes.ts), and 16 KiB pages still write big transactions fastest: against 4
+ * and 8 KiB in bench/browser.bench.ts (`--page-size`; figures in the README), 4 KiB took 20% more
+ * for a large insert and 70% more for a large update, with the apply and the first sync alike.
+ * In memory, SQLite's own 4 KiB stays.
  */
 export const OPFS_PAGE_SIZE = 16384;
 

@@ -4,7 +4,7 @@
 
 import sqlite3InitModule from '@sqlite.org/sqlite-wasm';
 import { createSqliteWasmConnection, type WasmSqlite3 } from '../../src/drivers/sqlite-wasm.js';
-import { coalesceOpfsWrites } from '../../src/browser/coalesced-writes.js';
+import { coalesceOpfsWrites, setOpfsCoalescing } from '../../src/browser/coalesced-writes.js';
 import { loadWasm as load, type OoDatabase, type WasmLoadOptions } from '../../src/load-wasm.js';
 
 interface Pool {
@@ -69,7 +69,9 @@ async function run(data: { rows: number; runs: number; server: string; key: stri
   };
   const schema = 'CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, a TEXT, b INTEGER, c REAL, d TEXT)';
   for (let run = 0; run < data.runs; run++) {
-    for (const engine of ['plain', 'ours'] as const) {
+    // plain as shipped, plain with our write coalescing, and ours (coalescing, as the worker does)
+    for (const engine of ['stock', 'plain', 'ours'] as const) {
+      setOpfsCoalescing(engine !== 'stock' && data.coalesce);
       const db = new pool.OpfsSAHPoolDb(`/bench-${file++}.db`);
       const sync = engine === 'ours' ? loadWasm(sqlite3, db) : (plainPages(db), null);
       db.exec(schema);

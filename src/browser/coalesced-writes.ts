@@ -28,6 +28,7 @@ let pendingLength = 0;
 let buffer = new Uint8Array(0);
 let original: HandleMethods | null = null;
 let scheduled = false;
+let enabled = true;
 // handles with a write that failed after the call that made it had returned
 const lost = new WeakSet<SyncAccessHandle>();
 
@@ -46,7 +47,7 @@ export function coalesceOpfsWrites(): boolean {
   original = methods;
   prototype.write = function (this: SyncAccessHandle, data, options) {
     const at = options?.at;
-    if (!(data instanceof Uint8Array) || at === undefined) {
+    if (!enabled || !(data instanceof Uint8Array) || at === undefined) {
       writePending();
       return methods.write.call(this, data, options);
     }
@@ -82,6 +83,12 @@ export function coalesceOpfsWrites(): boolean {
     methods.close.call(this);
   };
   return true;
+}
+
+/** Turns coalescing off (each write is made at once, as without it) and on again; for comparisons. */
+export function setOpfsCoalescing(on: boolean): void {
+  if (!on) writePending();
+  enabled = on;
 }
 
 /**
