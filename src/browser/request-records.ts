@@ -25,6 +25,13 @@ export function canRecord(sqlTexts: readonly string[]): boolean {
   return sqlTexts.every((sql) => !TRANSACTION_CONTROL.test(sql));
 }
 
+/** The SQL texts of a worker request that runs SQL (`exec`, `batch`), or null for any other method. */
+export function sqlOf(request: { method: string; args: readonly unknown[] }): string[] | null {
+  if (request.method === 'exec') return [String(request.args[0])];
+  if (request.method === 'batch') return (request.args[0] as { sql: string }[]).map((statement) => statement.sql);
+  return null;
+}
+
 /** The records of one database, made on the first recorded request. */
 export class RequestRecords {
   private ready = false;

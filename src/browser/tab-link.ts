@@ -10,7 +10,7 @@
 // the new owner's worker, so syncing goes on across the hand-over.
 
 import type { WorkerEvent, WorkerRequest, WorkerResponse } from './messages.js';
-import { canRecord } from './request-records.js';
+import { canRecord, sqlOf } from './request-records.js';
 
 /** What the page's database receives: answers to its requests, and events. */
 export type Receive = (message: WorkerResponse | WorkerEvent) => void;
@@ -263,25 +263,23 @@ export class TabLink {
   }
 
   /**
-   * The requests the closed owner did not answer, to send again; those that may not run twice
-   * and cannot be recorded (SQL with its own BEGIN, COMMIT, …) fail with OWNER_CLOSED instead.
+   * The requests the closed owner did not answer, to send again: SQL, which the new owner runs
+   * once (see request-records.ts), and the rest, which bears running twice. SQL that cannot be
+   * recorded (its own BEGIN, COMMIT, …) fails with OWNER_CLOSED instead.
    */
   private takeUnanswered(): WorkerRequest[] {
-    const requests = [...this.remote.values()];
+    const again: WorkerRequest[] = [];
+    const failed: number[] = [];
+    for (const request of this.remote.values()) {
+      const sql = sqlOf(request);
+      if (sql === null || canRecord(sql)) again.push(request);
+      else failed.push(request.id);
+    }
     this.remote.clear();
-    const again = requests.filter(mayRunAgain);
-    const failed = requests.filter((request) => !mayRunAgain(request));
-    if (failed.length > 0) this.lost(failed.map((request) => request.id), OWNER_CLOSED);
+    if (failed.length > 0) this.lost(failed, OWNER_CLOSED);
     this.resent += again.length;
     return again;
   }
-}
-
-/** True when a request may be sent to a new owner: its SQL is recorded there, or it bears running again. */
-function mayRunAgain(request: WorkerRequest): boolean {
-  if (request.method === 'exec') return canRecord([String(request.args[0])]);
-  if (request.method === 'batch') return canRecord((request.args[0] as { sql: string }[]).map((statement) => statement.sql));
-  return true;
 }
 
 /** The session from its requests, by part. */

@@ -7,7 +7,7 @@ import { loadWasm, OPFS_PAGE_SIZE, type OoDatabase, type WasmCloudSync } from '.
 import type { WasmSqlite3 } from '../drivers/sqlite-wasm.js';
 import { createXhrTransport } from '../client/xhr-transport.js';
 import { coalesceOpfsWrites, writePending } from './coalesced-writes.js';
-import { canRecord, RequestRecords } from './request-records.js';
+import { canRecord, RequestRecords, sqlOf } from './request-records.js';
 import { failureOf, type OpenOptions, type WorkerEvent, type WorkerRequest, type WorkerResponse } from './messages.js';
 
 interface Sqlite3Module extends WasmSqlite3 {
@@ -95,7 +95,7 @@ scope.onmessage = (event) => {
     if (!fn) throw new Error(`unknown method ${method}`);
     const call = () => fn(...(args as never[]));
     // another tab's SQL: once, should its answer be lost with this tab and the SQL be sent again
-    const sql = method === 'exec' ? [String(args[0])] : method === 'batch' ? (args[0] as { sql: string }[]).map((s) => s.sql) : null;
+    const sql = sqlOf(event.data);
     if (once !== undefined && records && sql && canRecord(sql)) return records.runOnce(once, call);
     return call();
   };

@@ -113,7 +113,7 @@ export class CloudSyncEngine {
       catchUp: () => this.refreshIfChanged(),
       refuseDrift: (fn) => this.refuseDrift(fn),
       atomically: (work, deferForeignKeys) => this.atomically(work, deferForeignKeys),
-      markMerging: (merging) => void this.settings.markMerging(merging),
+      markMerging: (merging) => this.settings.markMerging(merging),
     });
     this.feed = new ChangeFeed({
       settings: this.settings,

@@ -52,14 +52,12 @@ export class Settings {
 
   /**
    * Marks the start (true) or end (false) of a merge in the merging table, inside the merge's
-   * transaction. Returns false when the database has no such table (its triggers are older and
-   * ask JavaScript instead).
+   * transaction. Nothing when the database has no such table (its triggers are older and ask
+   * JavaScript instead).
    */
-  markMerging(merging: boolean): boolean {
+  markMerging(merging: boolean): void {
     this.hasMergingTable ??= this.statement("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cloudsync_merging'").get() !== undefined;
-    if (!this.hasMergingTable) return false;
-    this.statement(merging ? 'INSERT INTO cloudsync_merging (merging) VALUES (1)' : 'DELETE FROM cloudsync_merging').run();
-    return true;
+    if (this.hasMergingTable) this.statement(merging ? 'INSERT INTO cloudsync_merging (merging) VALUES (1)' : 'DELETE FROM cloudsync_merging').run();
   }
 
   /** Forgets cached statements and site ordinals (after tables were dropped or recreated). */
